@@ -1,0 +1,105 @@
+/**
+ * The one place that reads `process.env`. Every setting is validated by zod with a
+ * laptop-friendly default; a bad value fails start-up with a message naming the variable.
+ */
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const nonNegativeInt = z.coerce.number().int().min(0);
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+  // Stores. The same names `npm run services` prints.
+  DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/tollgate'),
+  /** Role the application uses at run time: no BYPASSRLS, so row-level security applies. */
+  DATABASE_APP_ROLE: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('tollgate_app'),
+  DATABASE_POOL_SIZE: positiveInt.default(10),
+  CLICKHOUSE_URL: z.string().url().default('http://127.0.0.1:8123'),
+  CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('tollgate'),
+  CLICKHOUSE_USER: z.string().default('default'),
+  CLICKHOUSE_PASSWORD: z.string().default(''),
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379/0'),
+  /** Prefix for every Redis key and bull queue, so several deployments or test runs can share one Redis. */
+  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_:.-]+$/).default('tollgate'),
+
+  // Roles and ports.
+  TOLLGATE_HOST: z.string().default('127.0.0.1'),
+  TOLLGATE_INFERENCE_PORT: port.default(8000),
+  TOLLGATE_API_PORT: port.default(4000),
+  TOLLGATE_OTLP_PORT: port.default(4318),
+  TOLLGATE_STATE_DIR: z.string().default('.state'),
+
+  // Inference.
+  TOLLGATE_MODEL_REPOSITORY: z.string().default('inference/models'),
+  INFERENCE_DEVICE: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
+  INFERENCE_WORKERS: positiveInt.default(2),
+  INFERENCE_INTRA_OP_THREADS: positiveInt.default(1),
+  INFERENCE_MAX_BODY_BYTES: positiveInt.default(32 * 1024 * 1024),
+  INFERENCE_REQUEST_TIMEOUT_MS: positiveInt.default(30_000),
+  INFERENCE_MAX_QUEUE: positiveInt.default(1024),
+  API_KEY_CACHE_TTL_MS: nonNegativeInt.default(5_000),
+
+  // Usage metering (write-ahead log on local disk, flushed to ClickHouse).
+  USAGE_WAL_DIR: z.string().optional(),
+  USAGE_WAL_SYNC_INTERVAL_MS: nonNegativeInt.default(5),
+  USAGE_WAL_SYNC_MAX_RECORDS: positiveInt.default(256),
+  USAGE_WAL_MAX_BYTES: positiveInt.default(1024 * 1024 * 1024),
+  USAGE_FLUSH_INTERVAL_MS: positiveInt.default(1_000),
+  USAGE_FLUSH_MAX_ROWS: positiveInt.default(10_000),
+  USAGE_DEDUP_WINDOW_HOURS: positiveInt.default(24),
+
+  // Telemetry.
+  OTEL_SDK_DISABLED: bool.default(false),
+  OTEL_SERVICE_NAME: z.string().default('tollgate'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
+  OTLP_MAX_BODY_BYTES: positiveInt.default(8 * 1024 * 1024),
+  OTLP_MAX_ATTRIBUTES: positiveInt.default(128),
+
+  // Quotas and admission.
+  QUOTA_REDIS_FAILURE_MODE: z.enum(['open', 'closed']).default('open'),
+  QUOTA_RECONCILE_INTERVAL_MS: positiveInt.default(60_000),
+
+  // GraphQL API and its principals.
+  JWT_ISSUER: z.string().default('tollgate'),
+  JWT_AUDIENCE: z.string().default('tollgate-api'),
+  JWT_ALGORITHMS: z.string().default('HS256'),
+  JWT_SECRET: z.string().optional(),
+  JWT_JWKS_URL: z.string().url().optional(),
+  GRAPHQL_INTROSPECTION: bool.optional(),
+  GRAPHQL_SAFELIST_FILE: z.string().optional(),
+
+  // Billing.
+  STRIPE_API_KEY: z.string().optional(),
+  STRIPE_API_BASE: z.string().url().optional(),
+});
+
+export type Config = z.infer<typeof envSchema>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Parses an environment (default: `process.env`) into a typed config, or throws naming each bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const known: Record<string, string | undefined> = {};
+  for (const key of Object.keys(envSchema.shape)) {
+    const value = env[key];
+    // Empty strings mean "unset" for optional settings, as shells and compose files often produce them.
+    if (value !== undefined && value !== '') known[key] = value;
+  }
+  const parsed = envSchema.safeParse(known);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message} (got ${JSON.stringify(known[String(i.path[0])])})`);
+    throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  return parsed.data;
+}
+
+/** The names every Tollgate process understands; docker-compose.yml may set only these. */
+export const knownVariables: readonly string[] = Object.keys(envSchema.shape);

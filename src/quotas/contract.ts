@@ -1,0 +1,64 @@
+/**
+ * The contract between the inference service and admission control (quotas, rate limits,
+ * concurrency) and the fair scheduler that orders queued work across tenants.
+ */
+
+export interface AdmissionRequest {
+  tenantId: string;
+  apiKeyId: string;
+  model: string;
+  /** Items the request asks for (batch dimension); quotas on items are checked against it. */
+  items: number;
+  /** Idempotency key; a retried event id is admitted without consuming quota twice. */
+  eventId: string;
+}
+
+/** Standard IETF RateLimit headers to put on every response (may be empty). */
+export type RateLimitHeaders = Record<string, string>;
+
+export type AdmissionDecision =
+  | { allowed: true; headers: RateLimitHeaders; priority: number; weight: number; ticket: AdmissionTicket }
+  | {
+      allowed: false;
+      /** 429 for rate/concurrency, 402 for an exhausted hard quota, 503 when failing closed. */
+      status: 429 | 402 | 503;
+      code: 'RATE_LIMITED' | 'QUOTA_EXHAUSTED' | 'UNAVAILABLE';
+      message: string;
+      headers: RateLimitHeaders;
+      retryAfterSeconds?: number;
+      details?: Record<string, unknown>;
+    };
+
+/** Held while a request is in flight; `release` frees its concurrency slot and records actual usage. */
+export interface AdmissionTicket {
+  release(outcome: { computeUs: number; items: number; ok: boolean }): void;
+}
+
+export interface Admission {
+  admit(req: AdmissionRequest): Promise<AdmissionDecision>;
+}
+
+/** Admits everything; used when quotas are not wired (tests of the inference service alone). */
+export const allowAll: Admission = {
+  async admit() {
+    return { allowed: true, headers: {}, priority: 0, weight: 1, ticket: { release() {} } };
+  },
+};
+
+/**
+ * The queue a model's dynamic batcher takes work from. FIFO is the trivial implementation;
+ * quotas provides weighted fair queueing across tenants with a bounded per-tenant share.
+ */
+export interface TenantQueue<T> {
+  /** Returns false (and does not enqueue) when the queue or this tenant's share of it is full. */
+  push(item: T, owner: { tenantId: string; weight: number; cost: number }): boolean;
+  /** Next item to serve, or undefined when empty. */
+  shift(): T | undefined;
+  /** Look at the next item without removing it. */
+  peek(): T | undefined;
+  /** Remove a specific item (e.g. on timeout); returns true when it was queued. */
+  remove(item: T): boolean;
+  readonly size: number;
+}
+
+export type TenantQueueFactory = <T>(opts: { capacity: number }) => TenantQueue<T>;

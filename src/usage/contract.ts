@@ -1,0 +1,63 @@
+/**
+ * The contract between the inference service (producer) and metering (consumer):
+ * one UsageRecord per inference request, success or failure.
+ */
+import { z } from 'zod';
+
+export const usageStatusSchema = z.enum(['ok', 'client_error', 'rejected', 'timeout', 'error']);
+export type UsageStatus = z.infer<typeof usageStatusSchema>;
+
+export const deviceSchema = z.enum(['cpu', 'cuda']);
+export type Device = z.infer<typeof deviceSchema>;
+
+export const usageRecordSchema = z.object({
+  /** Idempotency key: the client's OIP request `id` scoped to the tenant, else a generated UUID. */
+  eventId: z.string().min(1).max(256),
+  /** The request id as the client sent it (or generated); echoed in responses and logs. */
+  requestId: z.string().min(1).max(256),
+  tenantId: z.string().uuid(),
+  apiKeyId: z.string().uuid(),
+  model: z.string().min(1).max(128),
+  modelVersion: z.string().max(64),
+  /** Wall-clock time the request arrived, epoch milliseconds. */
+  ts: z.number().int().nonnegative(),
+  status: usageStatusSchema,
+  /** HTTP status answered to the client. */
+  httpStatus: z.number().int().min(100).max(599),
+  /** Batch items in this request (size of the batch dimension; 1 for unbatched models). */
+  items: z.number().int().nonnegative(),
+  inputBytes: z.number().int().nonnegative(),
+  outputBytes: z.number().int().nonnegative(),
+  queueUs: z.number().int().nonnegative(),
+  computeUs: z.number().int().nonnegative(),
+  /** Total items in the dynamic batch this request ran in (0 when it never ran). */
+  batchSize: z.number().int().nonnegative(),
+  /** This request's share of the batch's compute, by items (µs); what compute-ms billing uses. */
+  billedComputeUs: z.number().int().nonnegative(),
+  device: deviceSchema,
+  traceId: z.string().max(32).default(''),
+  tags: z.record(z.string(), z.string()).default({}),
+});
+export type UsageRecord = z.infer<typeof usageRecordSchema>;
+
+/**
+ * Where the inference service hands each record. `record` resolves once the record is
+ * durable (e.g. in the write-ahead log); the service answers the client only after that.
+ * It rejects with an AppError('UNAVAILABLE') when the sink cannot accept work it could bill.
+ */
+export interface UsageSink {
+  record(rec: UsageRecord): Promise<void>;
+  /** True while the sink can accept records (the inference service answers 503 otherwise). */
+  accepting(): boolean;
+}
+
+/** A sink that keeps records in memory, for tests and for running inference without metering. */
+export class MemoryUsageSink implements UsageSink {
+  readonly records: UsageRecord[] = [];
+  async record(rec: UsageRecord): Promise<void> {
+    this.records.push(usageRecordSchema.parse(rec));
+  }
+  accepting(): boolean {
+    return true;
+  }
+}
