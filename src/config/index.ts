@@ -73,6 +73,12 @@ export const envSchema = z.object({
   JWT_JWKS_URL: z.string().url().optional(),
   GRAPHQL_INTROSPECTION: bool.optional(),
   GRAPHQL_SAFELIST_FILE: z.string().optional(),
+  /** Per-tenant token bucket on the GraphQL API: sustained requests per second and burst size. */
+  GRAPHQL_RATE_LIMIT_PER_SECOND: positiveInt.default(50),
+  GRAPHQL_RATE_LIMIT_BURST: positiveInt.default(100),
+  /** Provider-side cost of compute, in micros (may be fractional, e.g. 0.012) per compute-ms, per device. */
+  COST_RATE_MICROS_PER_CPU_MS: z.string().regex(/^\d+(\.\d{1,12})?$/).default('0.012'),
+  COST_RATE_MICROS_PER_CUDA_MS: z.string().regex(/^\d+(\.\d{1,12})?$/).default('0.35'),
 
   // Billing.
   STRIPE_API_KEY: z.string().optional(),
