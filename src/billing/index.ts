@@ -1,5 +1,18 @@
 /** Pricing of usage in integer micros: charge models, exact proportional allocation, cost attribution. */
-export { chargeModels, chargeMicros, parseTiers, type ChargeModel, type PriceComponent, type Tier } from './pricing.js';
+export {
+  chargeModels,
+  chargeMicros,
+  chargeScaled,
+  parseTiers,
+  priceComponentFromRow,
+  priceComponentRowSchema,
+  roundScaled,
+  toScaledMicros,
+  PRICE_SCALE,
+  type ChargeModel,
+  type PriceComponent,
+  type Tier,
+} from './pricing.js';
 export { allocateLargestRemainder } from './allocate.js';
 export {
   attributeCost,

@@ -8,44 +8,87 @@
  * - `package`:   ceil(billable / package size) × unit price (the price of one package).
  * `billable` is the quantity above the component's included (free) quantity. Zero billable units cost zero.
  * Tiers: `upTo` is the inclusive, cumulative upper bound; the last tier has `upTo: null` (unbounded).
+ *
+ * Unit prices and flat fees may be fractional micros (Postgres NUMERIC(24,6)): they are held as
+ * bigint "scaled micros" (micros × 10^6, exact). A component's charge is computed exactly in
+ * scaled micros and rounded half-up to whole micros once, at the end.
  */
 import { z } from 'zod';
 
 export const chargeModels = ['standard', 'graduated', 'volume', 'package'] as const;
 export type ChargeModel = (typeof chargeModels)[number];
 
+/** 10^6: scaled micros per micro. */
+export const PRICE_SCALE = 1_000_000n;
+
 export interface Tier {
   upTo: bigint | null;
-  unitPriceMicros: bigint;
-  flatFeeMicros: bigint;
+  /** Price per unit in scaled micros (micros × PRICE_SCALE). */
+  unitPrice: bigint;
+  /** Flat fee in scaled micros. */
+  flatFee: bigint;
 }
 
 export interface PriceComponent {
   id: string;
   meter: string;
   model: ChargeModel;
-  unitPriceMicros: bigint;
+  /** Scaled micros per unit (standard) or per package (package). */
+  unitPrice: bigint;
   tiers: Tier[];
   packageSize: bigint;
   includedQuantity: bigint;
 }
 
+/**
+ * A non-negative decimal amount of micros ("12", "0.5", 3, 7n, as NUMERIC arrives from pg) as
+ * scaled micros. More than 6 decimal places is an error, not a silent rounding.
+ */
+export function toScaledMicros(value: string | number | bigint): bigint {
+  if (typeof value === 'bigint') return value * PRICE_SCALE;
+  const text = typeof value === 'number' ? numberText(value) : value.trim();
+  const m = /^(\d+)(?:\.(\d+))?$/.exec(text);
+  if (!m) throw new RangeError(`not a non-negative decimal amount: ${JSON.stringify(value)}`);
+  const frac = (m[2] ?? '').replace(/0+$/, '');
+  if (frac.length > 6) throw new RangeError(`more than 6 decimal places: ${text}`);
+  return BigInt(m[1]!) * PRICE_SCALE + BigInt(frac.padEnd(6, '0') || '0');
+}
+
+function numberText(n: number): string {
+  if (!Number.isFinite(n) || n < 0) throw new RangeError(`not a non-negative finite number: ${n}`);
+  if (Number.isInteger(n) && !Number.isSafeInteger(n)) throw new RangeError(`${n} is beyond 2^53: pass a string`);
+  return n.toFixed(6);
+}
+
+/** Scaled micros rounded half-up to whole micros. */
+export function roundScaled(scaled: bigint): bigint {
+  return (scaled + PRICE_SCALE / 2n) / PRICE_SCALE;
+}
+
 const intLike = z.union([z.bigint(), z.number().int().safe(), z.string().regex(/^-?\d+$/)]).transform((v) => BigInt(v));
 const nonNegative = intLike.refine((v) => v >= 0n, 'must be >= 0');
+const amount = z.union([z.bigint(), z.number(), z.string()]).transform((v, ctx) => {
+  try {
+    return toScaledMicros(v);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
 
 const tierSchema = z
   .object({
     upTo: nonNegative.nullable().optional(),
     up_to: nonNegative.nullable().optional(),
-    unitPriceMicros: nonNegative.optional(),
-    unit_price_micros: nonNegative.optional(),
-    flatFeeMicros: nonNegative.optional(),
-    flat_fee_micros: nonNegative.optional(),
+    unitPriceMicros: amount.optional(),
+    unit_price_micros: amount.optional(),
+    flatFeeMicros: amount.optional(),
+    flat_fee_micros: amount.optional(),
   })
-  .transform((t) => ({
+  .transform((t): Tier => ({
     upTo: t.upTo ?? t.up_to ?? null,
-    unitPriceMicros: t.unitPriceMicros ?? t.unit_price_micros ?? 0n,
-    flatFeeMicros: t.flatFeeMicros ?? t.flat_fee_micros ?? 0n,
+    unitPrice: t.unitPriceMicros ?? t.unit_price_micros ?? 0n,
+    flatFee: t.flatFeeMicros ?? t.flat_fee_micros ?? 0n,
   }));
 
 /** Parses a tiers value as stored (jsonb, camelCase or snake_case keys) and checks the bounds ascend with one open end. */
@@ -78,35 +121,75 @@ function graduated(tiers: Tier[], quantity: bigint): bigint {
     if (quantity <= lower) break;
     const upper = tier.upTo === null || tier.upTo > quantity ? quantity : tier.upTo;
     const units = upper - lower;
-    if (units > 0n) amount += units * tier.unitPriceMicros + tier.flatFeeMicros;
+    if (units > 0n) amount += units * tier.unitPrice + tier.flatFee;
     if (tier.upTo === null) break;
     lower = tier.upTo;
   }
   // Units above a last bounded tier are priced at the last tier's unit price.
   const lastTier = tiers[tiers.length - 1];
-  if (lastTier && lastTier.upTo !== null && quantity > lastTier.upTo) amount += (quantity - lastTier.upTo) * lastTier.unitPriceMicros;
+  if (lastTier && lastTier.upTo !== null && quantity > lastTier.upTo) amount += (quantity - lastTier.upTo) * lastTier.unitPrice;
   return amount;
 }
 
 function volume(tiers: Tier[], quantity: bigint): bigint {
   const tier = tiers.find((t) => t.upTo === null || quantity <= t.upTo) ?? tiers[tiers.length - 1];
-  return tier ? quantity * tier.unitPriceMicros + tier.flatFeeMicros : 0n;
+  return tier ? quantity * tier.unitPrice + tier.flatFee : 0n;
 }
 
-/** What `quantity` units of the component's meter cost in one pricing window, in micros. */
+/** What `quantity` units of the component's meter cost in one pricing window, in whole micros (rounded half-up once). */
 export function chargeMicros(component: PriceComponent, quantity: bigint): bigint {
+  return roundScaled(chargeScaled(component, quantity));
+}
+
+/** The exact charge in scaled micros. */
+export function chargeScaled(component: PriceComponent, quantity: bigint): bigint {
   if (quantity < 0n) throw new RangeError('quantity must be >= 0');
   const q = billable(component, quantity);
   if (q === 0n) return 0n;
   switch (component.model) {
     case 'standard':
-      return q * component.unitPriceMicros;
+      return q * component.unitPrice;
     case 'graduated':
       return graduated(component.tiers, q);
     case 'volume':
       return volume(component.tiers, q);
     case 'package':
       if (component.packageSize <= 0n) throw new RangeError('package size must be > 0');
-      return ceilDiv(q, component.packageSize) * component.unitPriceMicros;
+      return ceilDiv(q, component.packageSize) * component.unitPrice;
   }
+}
+
+/** The columns of a `price_components` row that pricing needs (as pg returns them: NUMERIC and bigint as strings). */
+export const priceComponentRowSchema = z.object({
+  id: z.string(),
+  meter: z.string(),
+  model: z.enum(chargeModels),
+  unit_price_micros: z.union([z.string(), z.number()]).nullable().optional(),
+  tiers: z.unknown().optional(),
+  package_size: z.union([z.string(), z.number(), z.bigint()]).nullable().optional(),
+  included_quantity: z.union([z.string(), z.number(), z.bigint()]).nullable().optional(),
+});
+
+/** A price component from its database row (snake_case) or an already camelCased object with the same fields. */
+export function priceComponentFromRow(row: Record<string, unknown>): PriceComponent {
+  const camel = (k: string) => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+  const pick = (k: string) => (row[k] !== undefined ? row[k] : row[camel(k)]);
+  const r = priceComponentRowSchema.parse({
+    id: pick('id'),
+    meter: pick('meter'),
+    model: pick('model'),
+    unit_price_micros: pick('unit_price_micros'),
+    tiers: pick('tiers'),
+    package_size: pick('package_size'),
+    included_quantity: pick('included_quantity'),
+  });
+  return {
+    id: r.id,
+    meter: r.meter,
+    model: r.model,
+    unitPrice: r.unit_price_micros === null || r.unit_price_micros === undefined ? 0n : toScaledMicros(r.unit_price_micros),
+    tiers: parseTiers(r.tiers),
+    packageSize: r.package_size === null || r.package_size === undefined ? 1n : BigInt(r.package_size),
+    includedQuantity: r.included_quantity === null || r.included_quantity === undefined ? 0n : BigInt(r.included_quantity),
+  };
 }

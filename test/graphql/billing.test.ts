@@ -6,11 +6,14 @@ import {
   chargeMicros,
   parseDecimalRate,
   parseTiers,
+  priceComponentFromRow,
+  toScaledMicros,
   type PriceComponent,
 } from '../../src/billing/index.js';
 
-function component(over: Partial<PriceComponent>): PriceComponent {
-  return { id: 'c', meter: 'requests', model: 'standard', unitPriceMicros: 0n, tiers: [], packageSize: 1n, includedQuantity: 0n, ...over };
+function component(over: Partial<PriceComponent> & { unitPriceMicros?: bigint }): PriceComponent {
+  const { unitPriceMicros, ...rest } = over;
+  return { id: 'c', meter: 'requests', model: 'standard', unitPrice: toScaledMicros(unitPriceMicros ?? 0n), tiers: [], packageSize: 1n, includedQuantity: 0n, ...rest };
 }
 
 // Tiers: 1..100 at 10, 101..1000 at 5 (+ flat 1000), above at 2.
@@ -63,6 +66,18 @@ describe('charge models', () => {
     expect(chargeMicros(c, 101n)).toBe(1_000_000n);
     expect(chargeMicros(c, 1100n)).toBe(1_000_000n);
     expect(chargeMicros(c, 1101n)).toBe(2_000_000n);
+  });
+
+  it('fractional unit prices (NUMERIC micros) are exact and rounded half-up once per charge', () => {
+    const c = priceComponentFromRow({ id: 'f', meter: 'compute_ms_cpu', model: 'standard', unit_price_micros: '0.125000', tiers: null, package_size: null, included_quantity: '0' });
+    expect(chargeMicros(c, 3n)).toBe(0n); // 0.375 -> 0
+    expect(chargeMicros(c, 4n)).toBe(1n); // 0.5 -> 1 (half-up)
+    expect(chargeMicros(c, 1000n)).toBe(125n);
+    const g = priceComponentFromRow({ id: 'g', meter: 'items', model: 'graduated', unit_price_micros: null, tiers: [{ up_to: 2, unit_price_micros: '0.4' }, { up_to: null, unit_price_micros: '0.1', flat_fee_micros: '0.3' }], package_size: null, included_quantity: '1' });
+    // 4 units, 1 included -> 3 billable: 2 × 0.4 + 1 × 0.1 + 0.3 = 1.2 -> 1
+    expect(chargeMicros(g, 4n)).toBe(1n);
+    expect(() => toScaledMicros('0.0000001')).toThrow();
+    expect(() => toScaledMicros('-1')).toThrow();
   });
 
   it('rejects malformed tiers', () => {
