@@ -19,6 +19,8 @@ export const envSchema = z.object({
   DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/tollgate'),
   /** Role the application uses at run time: no BYPASSRLS, so row-level security applies. */
   DATABASE_APP_ROLE: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('tollgate_app'),
+  /** Full URL for the app role (deployments with passwords); default: DATABASE_URL with DATABASE_APP_ROLE as user. */
+  DATABASE_APP_URL: z.string().url().optional(),
   DATABASE_POOL_SIZE: positiveInt.default(10),
   CLICKHOUSE_URL: z.string().url().default('http://127.0.0.1:8123'),
   CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('tollgate'),

@@ -1,0 +1,4 @@
+/** Postgres access: pools (app role under RLS, owner for admin), tenant/platform transactions, migrations. */
+export { createPgPools, appDatabaseUrl, type PgPools, type PgPool, type PgClient } from './pools.js';
+export { withTenant, withPlatform, isUuid } from './tx.js';
+export { migratePostgres, readMigrations, defaultMigrationsDir, packageRoot, MigrationError, type MigrateOptions, type MigrationFile } from './migrate.js';
