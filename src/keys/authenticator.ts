@@ -1,0 +1,195 @@
+/**
+ * Resolves an API-key secret to its principal on every inference request.
+ *
+ * - Lookup: sha256(secret) -> SQL function `auth_api_key(hash)` (SECURITY DEFINER, migration 005),
+ *   the one narrow cross-tenant read the app role may do: it returns only a live key for exactly
+ *   that hash, so the hot path needs no platform transaction.
+ * - Cache: in-process LRU keyed by hash, TTL = API_KEY_CACHE_TTL_MS (capped at the key's
+ *   expiry); unknown secrets are cached negatively for a shorter time; concurrent lookups of one
+ *   hash share a single query.
+ * - Revocation: revokeApiKey publishes on `${REDIS_PREFIX}:keys:revoked`; every authenticator
+ *   subscribes and evicts that key at once. If the subscription drops, the whole cache is flushed
+ *   when it comes back; the TTL is the backstop either way. A lookup that raced a revocation is
+ *   not cached.
+ * - last_used_at: updated at most once a minute per key, off the request path.
+ */
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/index.js';
+import type { PgPools } from '../db/pools.js';
+import { tracedQuery } from '../db/query.js';
+import { withTenant } from '../db/tx.js';
+import type { Logger } from '../shared/logger.js';
+import { revocationChannel, type ApiKeyRole } from './repo.js';
+import { hashSecret, looksLikeSecret } from './secret.js';
+
+export interface ApiKeyPrincipal {
+  keyId: string;
+  tenantId: string;
+  role: ApiKeyRole;
+  tenantStatus: 'active' | 'suspended';
+}
+
+export interface ApiKeyAuthenticator {
+  /** The principal for a secret, or null (unknown, malformed, revoked or expired). */
+  authenticate(secret: string): Promise<ApiKeyPrincipal | null>;
+  /** Drops a key from this replica's cache (called on revocation messages). */
+  evict(keyId: string): void;
+  /** Resolves once the revocation subscription is active (immediately without Redis). */
+  readonly ready: Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface AuthenticatorOptions {
+  pools: Pick<PgPools, 'app'>;
+  /** Used to create a dedicated subscriber connection (`duplicate()`); null = TTL-only invalidation. */
+  redis: Redis | null;
+  config: Pick<Config, 'API_KEY_CACHE_TTL_MS' | 'REDIS_PREFIX'>;
+  log?: Pick<Logger, 'warn' | 'debug'>;
+  /** Max cached secrets (positive + negative). Default 10,000. */
+  maxEntries?: number;
+  /** Negative-cache TTL; default min(1 s, API_KEY_CACHE_TTL_MS). */
+  negativeTtlMs?: number;
+  /** Minimum spacing of last_used_at writes per key. Default 60 s. */
+  touchIntervalMs?: number;
+}
+
+interface Entry {
+  value: ApiKeyPrincipal | null;
+  expiresAt: number;
+}
+
+export function createApiKeyAuthenticator(opts: AuthenticatorOptions): ApiKeyAuthenticator {
+  const ttl = opts.config.API_KEY_CACHE_TTL_MS;
+  const negativeTtl = opts.negativeTtlMs ?? Math.min(1000, ttl);
+  const maxEntries = opts.maxEntries ?? 10_000;
+  const touchInterval = opts.touchIntervalMs ?? 60_000;
+  const cache = new Map<string, Entry>(); // insertion order = LRU order
+  const hashByKey = new Map<string, string>();
+  const inflight = new Map<string, Promise<ApiKeyPrincipal | null>>();
+  const lastTouch = new Map<string, number>();
+  const pendingTouches = new Set<Promise<void>>();
+  let epoch = 0; // bumped by every eviction, so a lookup that raced one is not cached
+  let closed = false;
+
+  function remember(hash: string, value: ApiKeyPrincipal | null, expiresAt: number | null) {
+    const life = value ? ttl : negativeTtl;
+    if (life <= 0) return;
+    let until = Date.now() + life;
+    if (expiresAt !== null) until = Math.min(until, expiresAt);
+    cache.delete(hash);
+    cache.set(hash, { value, expiresAt: until });
+    if (value) hashByKey.set(value.keyId, hash);
+    while (cache.size > maxEntries) {
+      const oldest = cache.keys().next().value as string;
+      const e = cache.get(oldest);
+      cache.delete(oldest);
+      if (e?.value && hashByKey.get(e.value.keyId) === oldest) hashByKey.delete(e.value.keyId);
+    }
+  }
+
+  function evict(keyId: string) {
+    epoch++;
+    const hash = hashByKey.get(keyId);
+    hashByKey.delete(keyId);
+    if (hash) cache.delete(hash);
+  }
+
+  function flush() {
+    epoch++;
+    cache.clear();
+    hashByKey.clear();
+  }
+
+  async function lookup(hash: string): Promise<ApiKeyPrincipal | null> {
+    const startEpoch = epoch;
+    const { rows } = await tracedQuery(opts.pools.app, 'keys.authenticate', 'SELECT key_id, tenant_id, role, tenant_status, expires_at FROM auth_api_key($1)', [hash]);
+    const r = rows[0];
+    const value: ApiKeyPrincipal | null = r ? { keyId: r.key_id, tenantId: r.tenant_id, role: r.role, tenantStatus: r.tenant_status } : null;
+    if (epoch === startEpoch && !closed) remember(hash, value, r?.expires_at ? (r.expires_at as Date).getTime() : null);
+    return value;
+  }
+
+  function touch(p: ApiKeyPrincipal) {
+    const now = Date.now();
+    if (closed || now - (lastTouch.get(p.keyId) ?? 0) < touchInterval) return;
+    lastTouch.set(p.keyId, now);
+    if (lastTouch.size > maxEntries) lastTouch.delete(lastTouch.keys().next().value as string);
+    const job = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() =>
+        withTenant(opts.pools.app, { tenantId: p.tenantId }, (c) =>
+          // The interval check in SQL also keeps many replicas from rewriting the same row.
+          c.query(`UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => $2))`, [p.keyId, touchInterval / 1000]),
+        ),
+      )
+      .then(
+        () => undefined,
+        (err: Error) => opts.log?.warn({ err: err.message, keyId: p.keyId }, 'api key last_used_at update failed'),
+      );
+    pendingTouches.add(job);
+    void job.finally(() => pendingTouches.delete(job));
+  }
+
+  // Revocation subscription on a dedicated connection (a subscribed ioredis client can do nothing else).
+  const channel = revocationChannel(opts.config);
+  const sub = opts.redis ? opts.redis.duplicate() : null;
+  let subscribedOnce = false;
+  const ready: Promise<void> = sub
+    ? sub.subscribe(channel).then(() => {
+        subscribedOnce = true;
+      })
+    : Promise.resolve();
+  ready.catch((err: Error) => opts.log?.warn({ err: err.message }, 'api key revocation subscription failed; relying on cache TTL'));
+  if (sub) {
+    sub.on('message', (ch: string, message: string) => {
+      if (ch !== channel) return;
+      try {
+        const { keyId } = JSON.parse(message) as { keyId?: unknown };
+        if (typeof keyId === 'string') evict(keyId);
+      } catch {
+        flush(); // unreadable message: be safe
+      }
+    });
+    // Messages published while disconnected are lost: start from an empty cache after a reconnect.
+    sub.on('ready', () => {
+      if (subscribedOnce) flush();
+    });
+    sub.on('error', (err: Error) => opts.log?.debug({ err: err.message }, 'api key revocation subscriber error'));
+  }
+
+  return {
+    ready,
+    evict,
+    async authenticate(secret: string) {
+      if (closed) throw new Error('authenticator is closed');
+      if (!looksLikeSecret(secret)) return null;
+      const hash = hashSecret(secret);
+      const hit = cache.get(hash);
+      let value: ApiKeyPrincipal | null;
+      if (hit && hit.expiresAt > Date.now()) {
+        cache.delete(hash);
+        cache.set(hash, hit);
+        value = hit.value;
+      } else {
+        if (hit) cache.delete(hash);
+        let p = inflight.get(hash);
+        if (!p) {
+          p = lookup(hash).finally(() => inflight.delete(hash));
+          inflight.set(hash, p);
+        }
+        value = await p;
+      }
+      if (value) touch(value);
+      return value;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      flush();
+      await Promise.allSettled([...pendingTouches]);
+      if (sub) {
+        sub.removeAllListeners('message');
+        await sub.quit().catch(() => sub.disconnect());
+      }
+    },
+  };
+}

@@ -1,0 +1,224 @@
+/** Plan catalog reads and effective limits (plan merged with quota overrides). */
+import type pg from 'pg';
+import { z } from 'zod';
+import type { PgPools } from '../db/pools.js';
+import { tracedQuery } from '../db/query.js';
+import { isUuid, withPlatform, withTenant } from '../db/tx.js';
+import { badInput, notFound } from '../shared/errors.js';
+import { recordAudit, auditFrom, type Actor } from '../audit/index.js';
+import { meters, overrideKinds, type EffectiveLimits, type Meter, type OverrideKind, type Plan, type PriceComponentRow, type QuotaLimit } from './types.js';
+
+export interface PlansDeps {
+  pools: Pick<PgPools, 'app'>;
+}
+
+const quotaJson = z.array(z.object({ meter: z.enum(meters), limit: z.coerce.number(), hard: z.boolean(), soft: z.array(z.number()) }));
+
+const PLAN_SELECT = `
+  SELECT p.id, p.code, p.name, p.description, p.priority_tier, p.rate_limit_rps, p.burst, p.max_concurrency, p.currency, p.active,
+    COALESCE((SELECT json_agg(json_build_object('meter', q.meter, 'limit', q.limit_value::text, 'hard', q.hard, 'soft', q.soft_thresholds) ORDER BY q.meter)
+              FROM plan_quotas q WHERE q.plan_id = p.id), '[]'::json) AS quotas
+  FROM plans p`;
+
+function planFromRow(r: Record<string, unknown>): Plan {
+  return {
+    id: String(r.id),
+    code: String(r.code),
+    name: String(r.name),
+    description: String(r.description),
+    priorityTier: Number(r.priority_tier),
+    rateLimitRps: Number(r.rate_limit_rps),
+    burst: Number(r.burst),
+    maxConcurrency: Number(r.max_concurrency),
+    currency: String(r.currency),
+    active: Boolean(r.active),
+    quotas: quotaJson.parse(r.quotas).map((q) => ({ meter: q.meter, limit: q.limit, hard: q.hard, softThresholds: q.soft })),
+  };
+}
+
+/** The plan with this code (or id), or null. */
+export async function getPlan(deps: PlansDeps, q: { code: string } | { planId: string }): Promise<Plan | null> {
+  const byId = 'planId' in q;
+  if (byId && !isUuid(q.planId)) return null;
+  const { rows } = await tracedQuery(deps.pools.app, 'plans.get', `${PLAN_SELECT} WHERE ${byId ? 'p.id = $1' : 'p.code = $1'}`, [byId ? q.planId : q.code]);
+  return rows[0] ? planFromRow(rows[0]) : null;
+}
+
+export async function listPlans(deps: PlansDeps, opts: { includeInactive?: boolean } = {}): Promise<Plan[]> {
+  const { rows } = await tracedQuery(deps.pools.app, 'plans.list', `${PLAN_SELECT} WHERE $1 OR p.active ORDER BY p.priority_tier, p.code`, [opts.includeInactive ?? false]);
+  return rows.map(planFromRow);
+}
+
+/** The plan's price components in effect at `at` (default now), one per meter. */
+export async function getPriceComponents(deps: PlansDeps, q: { planId: string; at?: Date }): Promise<PriceComponentRow[]> {
+  if (!isUuid(q.planId)) throw badInput('planId must be a UUID');
+  const { rows } = await tracedQuery(
+    deps.pools.app,
+    'plans.priceComponents',
+    `SELECT id, plan_id, meter, model, unit_price_micros::text, tiers, package_size::text, included_quantity::text, currency, effective_from, effective_to
+     FROM price_components
+     WHERE plan_id = $1 AND effective_from <= COALESCE($2, now()) AND (effective_to IS NULL OR effective_to > COALESCE($2, now()))
+     ORDER BY meter`,
+    [q.planId, q.at ?? null],
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    planId: r.plan_id,
+    meter: r.meter,
+    model: r.model,
+    unitPriceMicros: r.unit_price_micros,
+    tiers: r.tiers,
+    packageSize: r.package_size,
+    includedQuantity: r.included_quantity,
+    currency: r.currency,
+    effectiveFrom: r.effective_from,
+    effectiveTo: r.effective_to,
+  }));
+}
+
+const overrideJson = z.array(z.object({ api_key_id: z.string().nullable(), meter: z.enum(overrideKinds), limit: z.coerce.number(), hard: z.boolean().nullable() }));
+
+/**
+ * Limits in force for a tenant (and optionally one of its keys) at `at` (default: now): the
+ * tenant's plan, with tenant-wide overrides applied; plus the key's own extra caps. One query.
+ * Returns null when the tenant does not exist or has no plan at `at`. Callers cache it.
+ */
+export async function getEffectiveLimits(deps: PlansDeps, q: { tenantId: string; apiKeyId?: string | null; at?: Date }): Promise<EffectiveLimits | null> {
+  const apiKeyId = q.apiKeyId ?? null;
+  if (apiKeyId !== null && !isUuid(apiKeyId)) throw badInput('apiKeyId must be a UUID');
+  const row = await withTenant(deps.pools.app, { tenantId: q.tenantId }, async (c) => {
+    const { rows } = await c.query(
+      `WITH at AS (SELECT COALESCE($2::timestamptz, now()) AS ts)
+       SELECT t.status, t.timezone, t.billing_anchor_day, p.id AS plan_id, p.code, p.name, p.priority_tier, p.rate_limit_rps, p.burst, p.max_concurrency,
+         COALESCE((SELECT json_agg(json_build_object('meter', pq.meter, 'limit', pq.limit_value::text, 'hard', pq.hard, 'soft', pq.soft_thresholds))
+                   FROM plan_quotas pq WHERE pq.plan_id = p.id), '[]'::json) AS quotas,
+         COALESCE((SELECT json_agg(json_build_object('api_key_id', o.api_key_id, 'meter', o.meter, 'limit', o.limit_value::text, 'hard', o.hard))
+                   FROM quota_overrides o, at
+                   WHERE o.tenant_id = t.id AND (o.api_key_id IS NULL OR o.api_key_id = $3::uuid)
+                     AND o.effective_from <= at.ts AND (o.effective_to IS NULL OR o.effective_to > at.ts)), '[]'::json) AS overrides
+       FROM at, tenants t
+       JOIN tenant_plans tp ON tp.tenant_id = t.id
+       JOIN plans p ON p.id = tp.plan_id
+       WHERE t.id = $1 AND tp.effective_from <= at.ts AND (tp.effective_to IS NULL OR tp.effective_to > at.ts)`,
+      [q.tenantId, q.at ?? null, apiKeyId],
+    );
+    return rows[0];
+  });
+  if (!row) return null;
+
+  const quotas = Object.fromEntries(meters.map((m) => [m, null])) as Record<Meter, QuotaLimit | null>;
+  for (const pq of quotaJson.parse(row.quotas)) quotas[pq.meter] = { limit: pq.limit, hard: pq.hard, softThresholds: pq.soft, source: 'plan' };
+  const limits = { rateLimitRps: Number(row.rate_limit_rps), burst: Number(row.burst), maxConcurrency: Number(row.max_concurrency) };
+  const overrides = overrideJson.parse(row.overrides);
+  let key: EffectiveLimits['key'] = null;
+
+  const apply = (target: { rateLimitRps?: number; burst?: number; maxConcurrency?: number; quotas: Partial<Record<Meter, QuotaLimit | null>> }, o: z.infer<typeof overrideJson>[number], base: Record<Meter, QuotaLimit | null>) => {
+    if (o.meter === 'rate') target.rateLimitRps = o.limit;
+    else if (o.meter === 'burst') target.burst = o.limit;
+    else if (o.meter === 'concurrency') target.maxConcurrency = o.limit;
+    else {
+      const planQuota = base[o.meter];
+      target.quotas[o.meter] = { limit: o.limit, hard: o.hard ?? planQuota?.hard ?? true, softThresholds: planQuota?.softThresholds ?? [80, 100], source: 'override' };
+    }
+  };
+  const tenantWide = { ...limits, quotas };
+  for (const o of overrides) if (o.api_key_id === null) apply(tenantWide, o, quotas);
+  for (const o of overrides) {
+    if (o.api_key_id === null) continue;
+    key ??= { apiKeyId: o.api_key_id, quotas: {} };
+    apply(key as Parameters<typeof apply>[0], o, tenantWide.quotas);
+  }
+  return {
+    tenantId: q.tenantId,
+    tenantStatus: row.status,
+    timezone: row.timezone,
+    billingAnchorDay: Number(row.billing_anchor_day),
+    plan: { id: row.plan_id, code: row.code, name: row.name },
+    priorityTier: Number(row.priority_tier),
+    rateLimitRps: tenantWide.rateLimitRps,
+    burst: tenantWide.burst,
+    maxConcurrency: tenantWide.maxConcurrency,
+    quotas: tenantWide.quotas,
+    key,
+  };
+}
+
+export interface QuotaOverride {
+  id: string;
+  tenantId: string;
+  apiKeyId: string | null;
+  meter: OverrideKind;
+  limit: number;
+  hard: boolean | null;
+  reason: string;
+  effectiveFrom: Date;
+  effectiveTo: Date | null;
+}
+
+function overrideFromRow(r: Record<string, unknown>): QuotaOverride {
+  return {
+    id: String(r.id),
+    tenantId: String(r.tenant_id),
+    apiKeyId: (r.api_key_id as string | null) ?? null,
+    meter: r.meter as OverrideKind,
+    limit: Number(r.limit_value),
+    hard: (r.hard as boolean | null) ?? null,
+    reason: String(r.reason),
+    effectiveFrom: r.effective_from as Date,
+    effectiveTo: (r.effective_to as Date | null) ?? null,
+  };
+}
+
+const OVERRIDE_COLS = 'id, tenant_id, api_key_id, meter, limit_value, hard, reason, effective_from, effective_to';
+
+/** Current overrides of a tenant (tenant-wide and per key). */
+export async function listQuotaOverrides(deps: PlansDeps, q: { tenantId: string }): Promise<QuotaOverride[]> {
+  return withTenant(deps.pools.app, q, async (c) => {
+    const { rows } = await c.query(`SELECT ${OVERRIDE_COLS} FROM quota_overrides WHERE tenant_id = $1 AND (effective_to IS NULL OR effective_to > now()) ORDER BY meter, api_key_id NULLS FIRST`, [q.tenantId]);
+    return rows.map(overrideFromRow);
+  });
+}
+
+/**
+ * Sets (limit given) or clears (limit null) the override for (tenant, key?, meter) from now on:
+ * closes the open row and opens a new one. Platform operation; audited with before/after.
+ */
+export async function setQuotaOverride(
+  deps: PlansDeps,
+  q: { tenantId: string; apiKeyId?: string | null; meter: OverrideKind; limit: number | null; hard?: boolean | null; reason?: string; actor: Actor },
+): Promise<QuotaOverride | null> {
+  if (!overrideKinds.includes(q.meter)) throw badInput(`unknown meter ${q.meter}`);
+  if (q.limit !== null && !(Number.isSafeInteger(q.limit) && q.limit >= 0)) throw badInput('limit must be a non-negative integer');
+  if (!isUuid(q.tenantId)) throw badInput('tenantId must be a UUID');
+  return withPlatform(deps.pools.app, async (c: pg.PoolClient) => {
+    const exists = await c.query('SELECT 1 FROM tenants WHERE id = $1', [q.tenantId]);
+    if (!exists.rowCount) throw notFound('tenant not found');
+    const { rows: closed } = await c.query(
+      `UPDATE quota_overrides SET effective_to = now()
+       WHERE tenant_id = $1 AND api_key_id IS NOT DISTINCT FROM $2::uuid AND meter = $3 AND (effective_to IS NULL OR effective_to > now())
+       RETURNING ${OVERRIDE_COLS}`,
+      [q.tenantId, q.apiKeyId ?? null, q.meter],
+    );
+    let created: QuotaOverride | null = null;
+    if (q.limit !== null) {
+      const { rows } = await c.query(
+        `INSERT INTO quota_overrides (tenant_id, api_key_id, meter, limit_value, hard, reason, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${OVERRIDE_COLS}`,
+        [q.tenantId, q.apiKeyId ?? null, q.meter, q.limit, q.hard ?? null, q.reason ?? '', `${q.actor.type}:${q.actor.id}`],
+      );
+      created = overrideFromRow(rows[0]!);
+    }
+    await recordAudit(
+      c,
+      auditFrom(q.actor, {
+        tenantId: q.tenantId,
+        action: q.limit === null ? 'quota_override.clear' : 'quota_override.set',
+        targetType: 'quota_override',
+        targetId: `${q.apiKeyId ?? '*'}:${q.meter}`,
+        before: closed[0] ? overrideFromRow(closed[0]) : null,
+        after: created,
+      }),
+    );
+    return created;
+  });
+}

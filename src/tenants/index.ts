@@ -1,0 +1,16 @@
+/** Tenants: creation (platform), lookup, status, plan changes and history. */
+export {
+  createTenant,
+  getTenant,
+  listTenants,
+  setTenantStatus,
+  currentPlan,
+  listTenantPlans,
+  setTenantPlan,
+  tenantNameSchema,
+  type Tenant,
+  type TenantStatus,
+  type TenantPlan,
+  type TenantsDeps,
+  type CreateTenantInput,
+} from './repo.js';

@@ -1,0 +1,202 @@
+/** Tenants and their plan history. */
+import type pg from 'pg';
+import { z } from 'zod';
+import type { PgPools } from '../db/pools.js';
+import { isUuid, withPlatform, withTenant } from '../db/tx.js';
+import { AppError, badInput, notFound } from '../shared/errors.js';
+import { auditFrom, recordAudit, systemActor, type Actor } from '../audit/index.js';
+import { getPlan } from '../plans/repo.js';
+import type { Plan } from '../plans/types.js';
+
+export interface TenantsDeps {
+  pools: Pick<PgPools, 'app'>;
+}
+
+export type TenantStatus = 'active' | 'suspended';
+
+export interface Tenant {
+  id: string;
+  name: string;
+  displayName: string;
+  status: TenantStatus;
+  timezone: string;
+  billingAnchorDay: number;
+  currency: string;
+  createdAt: Date;
+}
+
+const COLS = 'id, name, display_name, status, timezone, billing_anchor_day, currency, created_at';
+
+function tenantFromRow(r: Record<string, unknown>): Tenant {
+  return {
+    id: String(r.id),
+    name: String(r.name),
+    displayName: String(r.display_name),
+    status: r.status as TenantStatus,
+    timezone: String(r.timezone),
+    billingAnchorDay: Number(r.billing_anchor_day),
+    currency: String(r.currency).trim(),
+    createdAt: r.created_at as Date,
+  };
+}
+
+export const tenantNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'tenant name: lower-case letters, digits, - and _, at most 63 characters');
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const createSchema = z.object({
+  name: tenantNameSchema,
+  displayName: z.string().min(1).max(200).optional(),
+  plan: z.string().min(1),
+  timezone: z.string().refine(isTimeZone, 'unknown IANA time zone').default('UTC'),
+  billingAnchorDay: z.number().int().min(1).max(28).default(1),
+  currency: z.string().regex(/^[A-Z]{3}$/).default('USD'),
+});
+
+export type CreateTenantInput = z.input<typeof createSchema> & { actor?: Actor };
+
+function parse<T>(schema: z.ZodType<T>, input: unknown): T {
+  const r = schema.safeParse(input);
+  if (!r.success) throw badInput(r.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; '));
+  return r.data;
+}
+
+/** Creates a tenant on a plan (by code), in one transaction with its plan row and audit entry. Platform operation. */
+export async function createTenant(deps: TenantsDeps, input: CreateTenantInput): Promise<Tenant> {
+  const t = parse(createSchema, input);
+  const actor = input.actor ?? systemActor;
+  const plan = await getPlan(deps, { code: t.plan });
+  if (!plan || !plan.active) throw badInput(`unknown plan ${JSON.stringify(t.plan)}`);
+  try {
+    return await withPlatform(deps.pools.app, async (c) => {
+      const { rows } = await c.query(
+        `INSERT INTO tenants (name, display_name, timezone, billing_anchor_day, currency) VALUES ($1, $2, $3, $4, $5) RETURNING ${COLS}`,
+        [t.name, t.displayName ?? t.name, t.timezone, t.billingAnchorDay, t.currency],
+      );
+      const tenant = tenantFromRow(rows[0]!);
+      await c.query('INSERT INTO tenant_plans (tenant_id, plan_id) VALUES ($1, $2)', [tenant.id, plan.id]);
+      await recordAudit(c, auditFrom(actor, { tenantId: tenant.id, action: 'tenant.create', targetType: 'tenant', targetId: tenant.id, before: null, after: { ...tenant, plan: plan.code } }));
+      return tenant;
+    });
+  } catch (err) {
+    if ((err as { code?: string }).code === '23505') throw new AppError('CONFLICT', `a tenant named ${t.name} already exists`);
+    throw err;
+  }
+}
+
+/** The tenant, seen from inside its own scope (RLS), or null. */
+export async function getTenant(deps: TenantsDeps, q: { tenantId: string }): Promise<Tenant | null> {
+  if (!isUuid(q.tenantId)) return null;
+  return withTenant(deps.pools.app, q, async (c) => {
+    const { rows } = await c.query(`SELECT ${COLS} FROM tenants WHERE id = $1`, [q.tenantId]);
+    return rows[0] ? tenantFromRow(rows[0]) : null;
+  });
+}
+
+/** All tenants (platform operators, internal jobs), by creation time. */
+export async function listTenants(deps: TenantsDeps, opts: { status?: TenantStatus; limit?: number; after?: string } = {}): Promise<Tenant[]> {
+  return withPlatform(deps.pools.app, async (c) => {
+    const { rows } = await c.query(
+      `SELECT ${COLS} FROM tenants WHERE ($1::text IS NULL OR status = $1)
+         AND ($2::uuid IS NULL OR (created_at, id) > (SELECT created_at, id FROM tenants WHERE id = $2))
+       ORDER BY created_at, id LIMIT $3`,
+      [opts.status ?? null, opts.after ?? null, Math.min(opts.limit ?? 1000, 10_000)],
+    );
+    return rows.map(tenantFromRow);
+  });
+}
+
+/** Suspends or reactivates a tenant (audited). Suspended tenants' keys still authenticate but report tenantStatus. */
+export async function setTenantStatus(deps: TenantsDeps, q: { tenantId: string; status: TenantStatus; actor: Actor }): Promise<Tenant> {
+  if (!isUuid(q.tenantId)) throw notFound('tenant not found');
+  return withPlatform(deps.pools.app, async (c) => {
+    const before = await lockTenant(c, q.tenantId);
+    const { rows } = await c.query(`UPDATE tenants SET status = $2 WHERE id = $1 RETURNING ${COLS}`, [q.tenantId, q.status]);
+    const after = tenantFromRow(rows[0]!);
+    await recordAudit(c, auditFrom(q.actor, { tenantId: q.tenantId, action: 'tenant.status', targetType: 'tenant', targetId: q.tenantId, before, after }));
+    return after;
+  });
+}
+
+async function lockTenant(c: pg.ClientBase, tenantId: string): Promise<Tenant> {
+  const { rows } = await c.query(`SELECT ${COLS} FROM tenants WHERE id = $1 FOR UPDATE`, [tenantId]);
+  if (!rows[0]) throw notFound('tenant not found');
+  return tenantFromRow(rows[0]);
+}
+
+export interface TenantPlan {
+  plan: Plan;
+  effectiveFrom: Date;
+  effectiveTo: Date | null;
+}
+
+/** The plan in force for the tenant at `at` (default now), or null. */
+export async function currentPlan(deps: TenantsDeps, q: { tenantId: string; at?: Date }): Promise<TenantPlan | null> {
+  if (!isUuid(q.tenantId)) return null;
+  const row = await withTenant(deps.pools.app, q, async (c) => {
+    const { rows } = await c.query(
+      `SELECT plan_id, effective_from, effective_to FROM tenant_plans
+       WHERE tenant_id = $1 AND effective_from <= COALESCE($2, now()) AND (effective_to IS NULL OR effective_to > COALESCE($2, now()))`,
+      [q.tenantId, q.at ?? null],
+    );
+    return rows[0];
+  });
+  if (!row) return null;
+  const plan = await getPlan(deps, { planId: row.plan_id });
+  return plan ? { plan, effectiveFrom: row.effective_from, effectiveTo: row.effective_to } : null;
+}
+
+/** The tenant's plan history, oldest first. */
+export async function listTenantPlans(deps: TenantsDeps, q: { tenantId: string }): Promise<Array<{ planId: string; planCode: string; effectiveFrom: Date; effectiveTo: Date | null }>> {
+  return withTenant(deps.pools.app, q, async (c) => {
+    const { rows } = await c.query(
+      `SELECT tp.plan_id, p.code, tp.effective_from, tp.effective_to FROM tenant_plans tp JOIN plans p ON p.id = tp.plan_id
+       WHERE tp.tenant_id = $1 ORDER BY tp.effective_from`,
+      [q.tenantId],
+    );
+    return rows.map((r) => ({ planId: r.plan_id, planCode: r.code, effectiveFrom: r.effective_from, effectiveTo: r.effective_to }));
+  });
+}
+
+/**
+ * Moves the tenant to another plan from `at` (default now): closes the open tenant_plans row and
+ * opens a new one, audited with before/after. A no-op (returns changed: false) when already on it.
+ */
+export async function setTenantPlan(deps: TenantsDeps, q: { tenantId: string; plan: string; actor: Actor; at?: Date }): Promise<{ changed: boolean; from: string | null; to: string }> {
+  if (!isUuid(q.tenantId)) throw notFound('tenant not found');
+  const plan = await getPlan(deps, { code: q.plan });
+  if (!plan || !plan.active) throw badInput(`unknown plan ${JSON.stringify(q.plan)}`);
+  return withPlatform(deps.pools.app, async (c) => {
+    await lockTenant(c, q.tenantId); // serialises concurrent plan changes of one tenant
+    const { rows: open } = await c.query(
+      `SELECT tp.id, tp.plan_id, p.code, tp.effective_from FROM tenant_plans tp JOIN plans p ON p.id = tp.plan_id
+       WHERE tp.tenant_id = $1 AND tp.effective_to IS NULL`,
+      [q.tenantId],
+    );
+    const cur = open[0];
+    if (cur && cur.plan_id === plan.id) return { changed: false, from: cur.code as string, to: plan.code };
+    const at = q.at ?? (await c.query<{ now: Date }>('SELECT now() AS now')).rows[0]!.now;
+    if (cur && at.getTime() <= (cur.effective_from as Date).getTime()) throw badInput('a plan change must start after the current plan started');
+    if (cur) await c.query('UPDATE tenant_plans SET effective_to = $2 WHERE id = $1', [cur.id, at]);
+    await c.query('INSERT INTO tenant_plans (tenant_id, plan_id, effective_from) VALUES ($1, $2, $3)', [q.tenantId, plan.id, at]);
+    await recordAudit(
+      c,
+      auditFrom(q.actor, {
+        tenantId: q.tenantId,
+        action: 'tenant.plan_change',
+        targetType: 'tenant',
+        targetId: q.tenantId,
+        before: cur ? { plan: cur.code, planId: cur.plan_id } : null,
+        after: { plan: plan.code, planId: plan.id, effectiveFrom: at.toISOString() },
+      }),
+    );
+    return { changed: true, from: (cur?.code as string | undefined) ?? null, to: plan.code };
+  });
+}
