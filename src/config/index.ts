@@ -26,6 +26,10 @@ export const envSchema = z.object({
   CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('tollgate'),
   CLICKHOUSE_USER: z.string().default('default'),
   CLICKHOUSE_PASSWORD: z.string().default(''),
+  /** When set, ClickHouse migrations run `ON CLUSTER <name>` with Replicated* engines (see clickhouse/README.md). */
+  CLICKHOUSE_CLUSTER: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+  /** Default `max_execution_time` (seconds) for ClickHouse reads. */
+  CLICKHOUSE_MAX_EXECUTION_TIME: positiveInt.default(30),
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379/0'),
   /** Prefix for every Redis key and bull queue, so several deployments or test runs can share one Redis. */
   REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_:.-]+$/).default('tollgate'),
