@@ -1,0 +1,264 @@
+/**
+ * Per-model-version dynamic batcher. Requests wait in a bounded TenantQueue (FIFO by default,
+ * weighted-fair from quotas when injected). A batch leaves when an instance is free and either
+ * enough items wait (the largest preferred size, else max_batch_size) or the oldest request has
+ * waited max_queue_delay. Only requests with the same non-batch dimensions share a batch.
+ * Outputs are split back by each request's rows, so batched results equal unbatched ones.
+ */
+import { AppError } from '../../../src/shared/errors.js';
+import type { TenantQueue } from '../../../src/quotas/contract.js';
+import { datatypeInfo, datatypeOfOrt } from '../oip/datatypes.js';
+import type { DecodedRequest } from '../oip/decode.js';
+import type { OutputTensor } from '../oip/encode.js';
+import type { ModelConfig } from '../repository/config.js';
+import { WorkerCallError, type PoolWorker } from '../runtime/pool.js';
+import type { ExecDevice, WireTensor } from '../runtime/protocol.js';
+
+export interface JobResult {
+  tensors: Map<string, OutputTensor>;
+  queueUs: number;
+  computeUs: number;
+  batchSize: number;
+  device: ExecDevice;
+}
+
+export interface Job {
+  req: DecodedRequest;
+  tenantId: string;
+  enqueuedAt: bigint;
+  /** Set once the request was answered (e.g. timed out); a late result is dropped. */
+  settled: boolean;
+  resolve(r: JobResult): void;
+  reject(e: Error): void;
+}
+
+export interface Instance {
+  worker: PoolWorker;
+  device: ExecDevice;
+  running: boolean;
+}
+
+export interface BatchEvent {
+  batchSize: number;
+  requests: number;
+  computeUs: number;
+  ok: boolean;
+}
+
+const nowNs = () => process.hrtime.bigint();
+
+export class DynamicBatcher {
+  private readonly pending = new Set<Job>(); // insertion order: first = oldest
+  private queuedItems = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private inflight = 0;
+  private idleWaiters: (() => void)[] = [];
+  private readonly delayNs: bigint;
+  private readonly target: number;
+  private readonly outputNames: string[];
+  flushing = false;
+
+  constructor(
+    readonly key: string,
+    private readonly config: ModelConfig,
+    readonly instances: Instance[],
+    private readonly queue: TenantQueue<Job>,
+    private readonly onBatch: (e: BatchEvent) => void = () => {},
+  ) {
+    const db = config.dynamic_batching;
+    this.delayNs = BigInt(db?.max_queue_delay_microseconds ?? 0) * 1000n;
+    const preferred = (db?.preferred_batch_size ?? []).filter((n) => n <= config.max_batch_size);
+    this.target = config.max_batch_size === 0 ? 1 : preferred.length > 0 ? Math.max(...preferred) : config.max_batch_size;
+    this.outputNames = config.outputs.map((o) => o.name);
+  }
+
+  get queued(): number {
+    return this.pending.size;
+  }
+
+  /** Queues a job; false when the queue (or the tenant's share of it) is full. */
+  submit(job: Job, owner: { tenantId: string; weight: number }): boolean {
+    if (!this.queue.push(job, { ...owner, cost: job.req.items })) return false;
+    this.pending.add(job);
+    this.queuedItems += job.req.items;
+    this.schedule();
+    return true;
+  }
+
+  /** Takes a job out of the queue (timeout); false when it already left for a batch. */
+  cancel(job: Job): boolean {
+    if (!this.pending.has(job)) return false;
+    this.queue.remove(job);
+    this.forget(job);
+    this.notifyIdle();
+    return true;
+  }
+
+  /** Resolves when nothing is queued or running (graceful shutdown). */
+  whenIdle(): Promise<void> {
+    this.flushing = true;
+    this.schedule();
+    if (this.pending.size === 0 && this.inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private forget(job: Job): void {
+    this.pending.delete(job);
+    this.queuedItems -= job.req.items;
+  }
+
+  private notifyIdle(): void {
+    if (this.pending.size > 0 || this.inflight > 0) return;
+    for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  private schedule(): void {
+    while (this.pending.size > 0) {
+      const instance = this.instances.find((i) => !i.running);
+      if (!instance) return;
+      const oldest = this.pending.values().next().value as Job;
+      const waited = nowNs() - oldest.enqueuedAt;
+      if (!this.flushing && this.queuedItems < this.target && waited < this.delayNs) {
+        this.arm(this.delayNs - waited);
+        return;
+      }
+      const batch = this.take();
+      if (batch.length === 0) return;
+      this.dispatch(instance, batch);
+    }
+  }
+
+  private arm(ns: bigint): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.schedule();
+    }, Math.max(0, Math.ceil(Number(ns) / 1e6)));
+  }
+
+  private take(): Job[] {
+    const first = this.queue.shift();
+    if (!first) return [];
+    this.forget(first);
+    const batch = [first];
+    if (this.config.max_batch_size === 0) return batch;
+    let items = first.req.items;
+    for (;;) {
+      const next = this.queue.peek();
+      if (!next || next.req.signature !== first.req.signature || items + next.req.items > this.config.max_batch_size) break;
+      this.queue.shift();
+      this.forget(next);
+      batch.push(next);
+      items += next.req.items;
+    }
+    return batch;
+  }
+
+  private feeds(batch: Job[]): Record<string, WireTensor> {
+    const feeds: Record<string, WireTensor> = {};
+    const first = batch[0]!.req;
+    first.inputs.forEach((input, idx) => {
+      const ort = datatypeInfo[input.datatype].ort;
+      const parts = batch.map((j) => j.req.inputs[idx]!);
+      const dims = this.config.max_batch_size > 0 ? [parts.reduce((n, p) => n + p.shape[0]!, 0), ...input.shape.slice(1)] : input.shape;
+      if (Array.isArray(input.data)) {
+        feeds[input.name] = { type: ort, dims, data: parts.flatMap((p) => p.data as string[]) };
+        return;
+      }
+      let bytes: Uint8Array;
+      if (parts.length === 1) bytes = input.data as Uint8Array;
+      else {
+        bytes = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+        let off = 0;
+        for (const p of parts) {
+          bytes.set(p.data as Uint8Array, off);
+          off += p.byteLength;
+        }
+      }
+      // Decoded inputs own their buffers exactly (see decode.ts), so they can be transferred.
+      const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? (bytes.buffer as ArrayBuffer) : bytes.slice().buffer;
+      feeds[input.name] = { type: ort, dims, data: whole };
+    });
+    return feeds;
+  }
+
+  private dispatch(instance: Instance, batch: Job[]): void {
+    instance.running = true;
+    this.inflight++;
+    const started = nowNs();
+    const items = batch.reduce((n, j) => n + j.req.items, 0);
+    const live = batch.filter((j) => !j.settled);
+    const finish = (ok: boolean, computeUs: number) => {
+      instance.running = false;
+      this.inflight--;
+      instance.worker.busy--;
+      this.onBatch({ batchSize: items, requests: batch.length, computeUs, ok });
+      this.schedule();
+      this.notifyIdle();
+    };
+    if (live.length === 0) {
+      instance.running = false;
+      this.inflight--;
+      this.schedule();
+      this.notifyIdle();
+      return;
+    }
+    instance.worker.busy++;
+    let feeds: Record<string, WireTensor>;
+    try {
+      feeds = this.feeds(batch);
+    } catch (err) {
+      for (const j of batch) j.reject(err as Error);
+      finish(false, 0);
+      return;
+    }
+    instance.worker.run(this.key, feeds, this.outputNames).then(
+      ({ outputs, computeUs }) => {
+        try {
+          this.split(batch, outputs, { started, computeUs, items, device: instance.device });
+        } catch (err) {
+          for (const j of batch) j.reject(err as Error);
+        }
+        finish(true, computeUs);
+      },
+      (err: Error) => {
+        const e =
+          err instanceof WorkerCallError && err.kind === 'run'
+            ? new AppError('BAD_USER_INPUT', `the model could not run on this input: ${err.message.slice(0, 300)}`)
+            : err;
+        for (const j of batch) j.reject(e);
+        finish(false, 0);
+      },
+    );
+  }
+
+  private split(batch: Job[], outputs: Record<string, WireTensor>, info: { started: bigint; computeUs: number; items: number; device: ExecDevice }): void {
+    let row = 0;
+    for (const job of batch) {
+      const tensors = new Map<string, OutputTensor>();
+      for (const name of this.outputNames) {
+        const t = outputs[name];
+        if (!t) throw new Error(`model ${this.key} produced no output "${name}"`);
+        const datatype = datatypeOfOrt(t.type) ?? this.config.outputs.find((o) => o.name === name)!.datatype;
+        if (this.config.max_batch_size === 0) {
+          tensors.set(name, { name, datatype, shape: t.dims, data: Array.isArray(t.data) ? t.data : new Uint8Array(t.data) });
+          continue;
+        }
+        const total = t.dims[0];
+        if (total !== info.items) throw new Error(`model ${this.key} output "${name}" has batch ${total}, expected ${info.items}`);
+        const n = job.req.items;
+        const shape = [n, ...t.dims.slice(1)];
+        if (Array.isArray(t.data)) {
+          const per = t.data.length / total;
+          tensors.set(name, { name, datatype, shape, data: t.data.slice(row * per, (row + n) * per) });
+        } else {
+          const per = t.data.byteLength / total;
+          tensors.set(name, { name, datatype, shape, data: new Uint8Array(t.data, row * per, n * per) });
+        }
+      }
+      row += job.req.items;
+      const queueUs = Number((info.started - job.enqueuedAt) / 1000n);
+      job.resolve({ tensors, queueUs, computeUs: info.computeUs, batchSize: info.items, device: info.device });
+    }
+  }
+}

@@ -1,0 +1,136 @@
+/** POST /v2/models/{m}[/versions/{v}]/infer */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Admission } from '../../src/quotas/contract.js';
+import { AppError, unavailable } from '../../src/shared/errors.js';
+import type { UsageSink } from '../../src/usage/contract.js';
+import type { Job, JobResult } from './batcher/batcher.js';
+import type { DynamicBatcher } from './batcher/batcher.js';
+import { decodeInferRequest, parseJsonHeader, splitBody, type DecodedRequest, type Scalar } from './oip/decode.js';
+import { encodeInferResponse } from './oip/encode.js';
+import type { InferenceMetrics } from './metrics.js';
+import type { ModelRegistry } from './repository/registry.js';
+import type { RequestTracker } from './request.js';
+import { notFoundModel } from './errors.js';
+
+export interface InferRouteDeps {
+  authHook: (request: FastifyRequest) => Promise<void>;
+  tracker: RequestTracker;
+  registry: ModelRegistry;
+  admission: Admission;
+  sink: UsageSink;
+  metrics: InferenceMetrics;
+  requestTimeoutMs: number;
+  isAccepting: () => boolean;
+}
+
+const RESERVED_PARAMETERS = new Set(['binary_data_output', 'timeout_ms']);
+const MAX_TAGS = 16;
+
+/** Request parameters named `tag.<key>` become usage tags (cost attribution by tag). */
+function tagsOf(parameters: Record<string, Scalar>): Record<string, string> {
+  const tags: Record<string, string> = {};
+  let n = 0;
+  for (const [k, v] of Object.entries(parameters)) {
+    if (!k.startsWith('tag.') || k.length > 68 || n >= MAX_TAGS) continue;
+    tags[k.slice(4)] = String(v).slice(0, 256);
+    n++;
+  }
+  return tags;
+}
+
+function timeoutOf(parameters: Record<string, Scalar>, max: number): number {
+  const t = parameters.timeout_ms;
+  if (t === undefined) return max;
+  if (typeof t !== 'number' || !Number.isFinite(t) || t <= 0) throw new AppError('BAD_USER_INPUT', 'parameter timeout_ms must be a positive number');
+  return Math.min(max, t);
+}
+
+/** Queues the request on its model's batcher and waits for its share of a batch, or times out. */
+function runJob(batcher: DynamicBatcher, req: DecodedRequest, tenantId: string, weight: number, timeoutMs: number): Promise<JobResult> {
+  return new Promise<JobResult>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const job: Job = {
+      req,
+      tenantId,
+      enqueuedAt: process.hrtime.bigint(),
+      settled: false,
+      resolve(r) {
+        if (job.settled) return;
+        job.settled = true;
+        clearTimeout(timer);
+        resolve(r);
+      },
+      reject(e) {
+        if (job.settled) return;
+        job.settled = true;
+        clearTimeout(timer);
+        reject(e);
+      },
+    };
+    timer = setTimeout(() => {
+      batcher.cancel(job);
+      job.reject(new AppError('TIMEOUT', `inference did not complete within ${timeoutMs} ms`));
+    }, timeoutMs);
+    if (!batcher.submit(job, { tenantId, weight })) {
+      job.reject(unavailable('the model queue is full; retry later'));
+    }
+  });
+}
+
+export function registerInferRoute(app: FastifyInstance, url: string, deps: InferRouteDeps): void {
+  app.post<{ Params: { model: string; version?: string } }>(url, { onRequest: deps.authHook }, async (request, reply) => {
+    const { tracker, registry } = deps;
+    const ctx = tracker.ctx(request);
+    const principal = tracker.principal(request);
+    if (!deps.sink.accepting()) throw unavailable('usage metering is not accepting records; retry later');
+    if (!deps.isAccepting()) throw unavailable('the server is shutting down');
+    const { model, version } = request.params;
+    const resolved = registry.resolve(model, version, principal.tenantId);
+    if (!resolved?.version) throw notFoundModel(model, version);
+    ctx.version = resolved.version.spec.version;
+    ctx.resolved = true;
+
+    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    const { json, binary } = splitBody(body, request.headers['inference-header-content-length']);
+    const doc = parseJsonHeader(json);
+    if (typeof doc.id === 'string' && doc.id.length > 0 && doc.id.length <= 256) ctx.requestId = ctx.eventId = doc.id;
+    const req = decodeInferRequest(doc, binary, json.length, resolved.config);
+    ctx.items = req.items;
+    ctx.inputBytes = req.inputBytes;
+    ctx.tags = tagsOf(req.parameters);
+    const timeoutMs = timeoutOf(req.parameters, deps.requestTimeoutMs);
+
+    const decision = await deps.admission.admit({ tenantId: principal.tenantId, apiKeyId: principal.keyId, model, items: req.items, eventId: ctx.eventId });
+    for (const [k, v] of Object.entries(decision.headers)) reply.header(k, v);
+    if (!decision.allowed) {
+      if (decision.retryAfterSeconds !== undefined) reply.header('retry-after', String(Math.max(0, Math.ceil(decision.retryAfterSeconds))));
+      throw new AppError(decision.code, decision.message, decision.details);
+    }
+    ctx.ticket = decision.ticket;
+
+    const result = await runJob(resolved.version.batcher, req, principal.tenantId, decision.weight, timeoutMs);
+    ctx.queueUs = result.queueUs;
+    ctx.computeUs = result.computeUs;
+    ctx.batchSize = result.batchSize;
+    ctx.device = result.device;
+    const parameters = Object.fromEntries(Object.entries(req.parameters).filter(([k]) => !RESERVED_PARAMETERS.has(k)));
+    const encoded = encodeInferResponse({
+      modelName: resolved.name,
+      modelVersion: ctx.version,
+      id: ctx.requestId,
+      parameters,
+      requested: req.outputs,
+      binaryOutput: req.binaryOutput,
+      tensors: result.tensors,
+    });
+    ctx.outputBytes = encoded.outputBytes;
+    try {
+      await tracker.finish(request, { status: 200 });
+    } catch (err) {
+      request.log.error({ err }, 'usage record could not be stored; not answering a result that would go unbilled');
+      throw unavailable('usage metering is unavailable; retry later');
+    }
+    if (encoded.headerLength !== undefined) reply.header('inference-header-content-length', String(encoded.headerLength));
+    return reply.code(200).type(encoded.contentType).send(encoded.body);
+  });
+}

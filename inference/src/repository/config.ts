@@ -1,0 +1,54 @@
+/**
+ * config.json of a model folder. Shapes follow Triton: when max_batch_size > 0 they omit the
+ * batch dimension (the server adds a leading -1); -1 marks a variable dimension.
+ */
+import { z } from 'zod';
+import { datatypes } from '../oip/datatypes.js';
+
+const tensorSpec = z.object({
+  name: z.string().min(1).max(256),
+  datatype: z.enum(datatypes),
+  shape: z.array(z.number().int().min(-1)).max(8),
+});
+export type TensorSpec = z.infer<typeof tensorSpec>;
+
+const packageSource = z.object({ package: z.string().min(1), path: z.string().min(1) });
+const fileSource = z.object({ file: z.string().min(1) });
+
+export const modelConfigSchema = z
+  .object({
+    description: z.string().optional(),
+    generator: z.string().optional(),
+    platform: z.literal('onnxruntime_onnx').default('onnxruntime_onnx'),
+    max_batch_size: z.number().int().min(0).max(4096).default(0),
+    inputs: z.array(tensorSpec).min(1).max(64),
+    outputs: z.array(tensorSpec).min(1).max(64),
+    dynamic_batching: z
+      .object({
+        max_queue_delay_microseconds: z.number().int().min(0).max(10_000_000).default(500),
+        preferred_batch_size: z.array(z.number().int().positive()).default([]),
+        /** Bounded queue (items waiting); beyond it requests get 503. Default: INFERENCE_MAX_QUEUE. */
+        max_queue_size: z.number().int().positive().optional(),
+      })
+      .optional(),
+    /** Sessions (one per worker thread, at most the pool size) serving this model concurrently. */
+    instance_count: z.number().int().positive().max(64).default(1),
+    /** "shared" with every tenant, or private to one tenant id (others see 404). */
+    visibility: z.union([z.literal('shared'), z.object({ tenant: z.string().uuid() })]).default('shared'),
+    pricing: z.object({ meter: z.enum(['requests', 'items', 'compute_ms']) }).default({ meter: 'items' }),
+    /** Versions whose model file lives outside the folder (an npm package or a path). */
+    versions: z.record(z.string().regex(/^[1-9][0-9]{0,8}$/), z.union([packageSource, fileSource])).default({}),
+  })
+  .superRefine((c, ctx) => {
+    const names = [...c.inputs, ...c.outputs].map((t) => t.name);
+    if (new Set(c.inputs.map((t) => t.name)).size !== c.inputs.length) ctx.addIssue({ code: 'custom', message: 'duplicate input name' });
+    if (new Set(c.outputs.map((t) => t.name)).size !== c.outputs.length) ctx.addIssue({ code: 'custom', message: 'duplicate output name' });
+    if (names.length === 0) ctx.addIssue({ code: 'custom', message: 'no tensors' });
+  });
+
+export type ModelConfig = z.infer<typeof modelConfigSchema>;
+
+/** Shape as clients see it (metadata, validation): batch dimension prepended when batching. */
+export function fullShape(config: ModelConfig, spec: TensorSpec): number[] {
+  return config.max_batch_size > 0 ? [-1, ...spec.shape] : [...spec.shape];
+}

@@ -1,0 +1,28 @@
+/** Messages between the pool (main thread) and a session worker. Tensors travel as transferable buffers. */
+import type { OrtType } from '../oip/datatypes.js';
+
+export type ExecDevice = 'cpu' | 'cuda';
+
+export interface WireTensor {
+  type: OrtType;
+  dims: number[];
+  /** Exactly the tensor's bytes (little-endian), or the strings of a BYTES tensor. */
+  data: ArrayBuffer | string[];
+}
+
+export interface TensorInfo {
+  name: string;
+  type: string;
+  shape: (number | string)[];
+}
+
+export type WorkerRequest =
+  | { op: 'load'; id: number; key: string; file: string; device: ExecDevice; intraOpThreads: number; quiet?: boolean }
+  | { op: 'unload'; id: number; key: string }
+  | { op: 'run'; id: number; key: string; feeds: Record<string, WireTensor>; outputs: string[] };
+
+export type WorkerResponse =
+  | { id: number; ok: true; op: 'load'; inputs: TensorInfo[]; outputs: TensorInfo[] }
+  | { id: number; ok: true; op: 'unload' }
+  | { id: number; ok: true; op: 'run'; outputs: Record<string, WireTensor>; computeUs: number }
+  | { id: number; ok: false; error: string; kind: 'load' | 'run' | 'internal' };

@@ -1,0 +1,130 @@
+/**
+ * A session worker: owns onnxruntime sessions and runs them off the main event loop
+ * (session.run is synchronous native work). Runs under plain node as dist/.../worker.js.
+ */
+import { parentPort } from 'node:worker_threads';
+import ort from 'onnxruntime-node';
+import type { TensorInfo, WireTensor, WorkerRequest, WorkerResponse } from './protocol.js';
+
+const port = parentPort;
+if (!port) throw new Error('worker.js must run inside a worker thread');
+
+// ORT's own logger would print the failed CUDA probe and unused-initializer warnings to stderr;
+// failures reach us as exceptions anyway.
+ort.env.logLevel = 'fatal';
+
+const sessions = new Map<string, ort.InferenceSession>();
+
+function describe(meta: readonly ort.InferenceSession.ValueMetadata[]): TensorInfo[] {
+  return meta.map((m) => ({
+    name: m.name,
+    type: m.isTensor ? String(m.type) : 'non-tensor',
+    shape: m.isTensor ? m.shape.map((d) => (typeof d === 'number' ? d : -1)) : [],
+  }));
+}
+
+function toOrt(t: WireTensor): ort.Tensor {
+  if (Array.isArray(t.data)) return new ort.Tensor('string', t.data, t.dims);
+  const b = t.data;
+  const view = (() => {
+    switch (t.type) {
+      case 'bool':
+      case 'uint8':
+        return new Uint8Array(b);
+      case 'int8':
+        return new Int8Array(b);
+      case 'uint16':
+      case 'float16':
+        return new Uint16Array(b);
+      case 'int16':
+        return new Int16Array(b);
+      case 'uint32':
+        return new Uint32Array(b);
+      case 'int32':
+        return new Int32Array(b);
+      case 'uint64':
+        return new BigUint64Array(b);
+      case 'int64':
+        return new BigInt64Array(b);
+      case 'float32':
+        return new Float32Array(b);
+      case 'float64':
+        return new Float64Array(b);
+      default:
+        throw new Error(`unsupported tensor type ${t.type}`);
+    }
+  })();
+  // onnxruntime-node accepts these typed arrays for their types (float16 as Uint16Array).
+  return new ort.Tensor(t.type as 'float32', view as Float32Array, t.dims);
+}
+
+function fromOrt(t: ort.Tensor, transfer: ArrayBuffer[]): WireTensor {
+  const dims = [...t.dims];
+  if (t.type === 'string') return { type: 'string', dims, data: [...(t.data as string[])] };
+  const v = t.data as ArrayBufferView;
+  let buf: ArrayBuffer;
+  if (v.byteOffset === 0 && v.byteLength === v.buffer.byteLength && v.buffer instanceof ArrayBuffer) buf = v.buffer;
+  else buf = new Uint8Array(v.buffer, v.byteOffset, v.byteLength).slice().buffer;
+  transfer.push(buf);
+  return { type: t.type as WireTensor['type'], dims, data: buf };
+}
+
+async function handle(msg: WorkerRequest): Promise<[WorkerResponse, ArrayBuffer[]]> {
+  switch (msg.op) {
+    case 'load': {
+      try {
+        const session = await ort.InferenceSession.create(msg.file, {
+          executionProviders: [msg.device],
+          intraOpNumThreads: msg.intraOpThreads,
+          interOpNumThreads: 1,
+          graphOptimizationLevel: 'all',
+          // 3 = error: keeps ORT's "removing unused initializer" warnings out of the logs; 4 for probes.
+          logSeverityLevel: msg.quiet ? 4 : 3,
+        });
+        const old = sessions.get(msg.key);
+        sessions.set(msg.key, session);
+        if (old) await old.release();
+        return [{ id: msg.id, ok: true, op: 'load', inputs: describe(session.inputMetadata), outputs: describe(session.outputMetadata) }, []];
+      } catch (err) {
+        return [{ id: msg.id, ok: false, kind: 'load', error: (err as Error).message }, []];
+      }
+    }
+    case 'unload': {
+      const s = sessions.get(msg.key);
+      sessions.delete(msg.key);
+      if (s) await s.release();
+      return [{ id: msg.id, ok: true, op: 'unload' }, []];
+    }
+    case 'run': {
+      const session = sessions.get(msg.key);
+      if (!session) return [{ id: msg.id, ok: false, kind: 'internal', error: `model ${msg.key} is not loaded in this worker` }, []];
+      let feeds: Record<string, ort.Tensor>;
+      try {
+        feeds = Object.fromEntries(Object.entries(msg.feeds).map(([k, t]) => [k, toOrt(t)]));
+      } catch (err) {
+        return [{ id: msg.id, ok: false, kind: 'internal', error: (err as Error).message }, []];
+      }
+      const t0 = process.hrtime.bigint();
+      try {
+        const result = await session.run(feeds, msg.outputs);
+        const computeUs = Number((process.hrtime.bigint() - t0) / 1000n);
+        const transfer: ArrayBuffer[] = [];
+        const outputs: Record<string, WireTensor> = {};
+        for (const name of msg.outputs) {
+          const t = result[name];
+          if (t) outputs[name] = fromOrt(t, transfer);
+        }
+        return [{ id: msg.id, ok: true, op: 'run', outputs, computeUs }, transfer];
+      } catch (err) {
+        return [{ id: msg.id, ok: false, kind: 'run', error: (err as Error).message }, []];
+      }
+    }
+  }
+}
+
+port.on('message', (msg: WorkerRequest) => {
+  handle(msg).then(
+    ([res, transfer]) => port.postMessage(res, transfer),
+    (err: unknown) => port.postMessage({ id: msg.id, ok: false, kind: 'internal', error: String((err as Error)?.message ?? err) } satisfies WorkerResponse),
+  );
+});

@@ -1,0 +1,224 @@
+/**
+ * The inference role: Open Inference Protocol v2 over HTTP (fastify), in front of the model
+ * registry (dynamic batchers over a worker-thread session pool). Per inference request:
+ * authenticate -> resolve model (visibility) -> decode + validate -> admission -> queue ->
+ * batch -> usage record (awaited before the answer) + span + metrics.
+ */
+import { randomUUID } from 'node:crypto';
+import { trace, type Tracer } from '@opentelemetry/api';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from '../../src/config/index.js';
+import type { Admission, TenantQueueFactory } from '../../src/quotas/contract.js';
+import { isAppError, unauthenticated, unavailable } from '../../src/shared/errors.js';
+import type { UsageSink } from '../../src/usage/contract.js';
+import { fifoQueueFactory } from './batcher/fifo.js';
+import { createInferenceMetrics } from './metrics.js';
+import { fullShape } from './repository/config.js';
+import { ModelRegistry } from './repository/registry.js';
+import { selectDevice } from './runtime/device.js';
+import { WorkerPool } from './runtime/pool.js';
+import type { ExecDevice } from './runtime/protocol.js';
+import { RequestTracker, type Principal } from './request.js';
+import { registerInferRoute } from './infer.js';
+import { notFoundModel } from './errors.js';
+
+export type { Principal };
+
+export interface InferenceServerDeps {
+  config: Config;
+  logger: Logger;
+  /** Resolves an API key secret to its principal, or null for an unknown or revoked key. */
+  authenticate: (secret: string) => Promise<Principal | null>;
+  usageSink: UsageSink;
+  admission: Admission;
+  queueFactory?: TenantQueueFactory;
+  tracer?: Tracer;
+}
+
+export interface InferenceServer {
+  app: FastifyInstance;
+  listen(port?: number, host?: string): Promise<{ port: number }>;
+  /** Graceful: stop accepting, let accepted requests finish, then stop the session workers. */
+  close(): Promise<void>;
+  /** True once models are loaded and until close() begins. */
+  ready(): boolean;
+  /** Execution provider the sessions run on. */
+  device: ExecDevice;
+  /** Rescan the model repository now (hot reload also polls every INFERENCE_REPOSITORY_POLL_MS). */
+  reload(): Promise<void>;
+  /** Inference requests currently being handled. */
+  activeRequests(): number;
+}
+
+export const SERVER_NAME = 'tollgate';
+export const SERVER_VERSION = '0.1.0';
+
+export async function createInferenceServer(deps: InferenceServerDeps): Promise<InferenceServer> {
+  const { config, logger } = deps;
+  const log = logger.child({ component: 'inference' });
+  const pool = new WorkerPool({ size: config.INFERENCE_WORKERS, intraOpThreads: config.INFERENCE_INTRA_OP_THREADS, logger: log });
+  let device: ExecDevice;
+  try {
+    device = await selectDevice({ mode: config.INFERENCE_DEVICE, pool, probeFile: ModelRegistry.firstModelFile(config.TOLLGATE_MODEL_REPOSITORY), logger: log });
+  } catch (err) {
+    await pool.terminate();
+    throw err;
+  }
+  const metrics = createInferenceMetrics();
+  const registry = new ModelRegistry({
+    root: config.TOLLGATE_MODEL_REPOSITORY,
+    pool,
+    device,
+    logger: log,
+    queueFactory: deps.queueFactory ?? fifoQueueFactory,
+    defaultQueueCapacity: config.INFERENCE_MAX_QUEUE,
+    onBatch: (model, version, e) => {
+      const labels = { model, version };
+      metrics.execCount.inc(labels);
+      metrics.batchSize.observe(labels, e.batchSize);
+      if (e.ok) {
+        metrics.inferenceCount.inc(labels, e.batchSize);
+        metrics.computeDuration.observe(labels, e.computeUs / 1e6);
+      }
+    },
+  });
+  await registry.sync();
+  log.info({ models: registry.list(), device }, 'inference model repository loaded');
+
+  let accepting = true;
+  const poll =
+    config.INFERENCE_REPOSITORY_POLL_MS > 0
+      ? setInterval(() => registry.sync().catch((err) => log.error({ err }, 'model repository rescan failed')), config.INFERENCE_REPOSITORY_POLL_MS).unref()
+      : undefined;
+
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    // We log one line per model request ourselves (request.ts), with the model and outcome.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.INFERENCE_MAX_BODY_BYTES,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance;
+  const tracker = new RequestTracker({
+    sink: deps.usageSink,
+    tracer: deps.tracer ?? trace.getTracer('tollgate-inference'),
+    metrics,
+    device: () => device,
+  });
+  app.addHook('onResponse', async (request, reply) => tracker.finish(request, { status: reply.statusCode }));
+
+  // Every body is read raw: the binary extension appends tensors to the JSON header.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.INFERENCE_MAX_BODY_BYTES }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler(async (err: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const { status, message } = toHttpError(err, request.id);
+    if (status >= 500 && status !== 503 && status !== 504) request.log.error({ err }, 'inference request failed');
+    await tracker.finish(request, { status, error: message });
+    return reply.code(status).type('application/json').send({ error: message });
+  });
+  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]?.slice(0, 200)}` }));
+
+  /** Model routes need a Bearer API key; health, server metadata and /metrics do not. */
+  const authHook = async (request: FastifyRequest) => {
+    tracker.begin(request);
+    const header = request.headers.authorization;
+    const m = typeof header === 'string' ? /^Bearer\s+(\S{1,512})\s*$/i.exec(header) : null;
+    if (!m) throw unauthenticated('missing or malformed Authorization: Bearer <api key> header');
+    let principal: Principal | null;
+    try {
+      principal = await deps.authenticate(m[1]!);
+    } catch (err) {
+      if (isAppError(err)) throw err;
+      request.log.error({ err }, 'API key lookup failed');
+      throw unavailable('authentication is temporarily unavailable');
+    }
+    if (!principal) throw unauthenticated('invalid or revoked API key');
+    tracker.authenticated(request, principal);
+  };
+
+  app.get('/v2/health/live', async (_req, reply) => reply.code(200).send());
+  app.get('/v2/health/ready', async (_req, reply) => reply.code(accepting && registry.size > 0 ? 200 : 400).send());
+  app.get('/v2', async () => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: ['binary_tensor_data', 'parameters'] }));
+  app.get('/metrics', async (_req, reply) => {
+    metrics.queued.reset();
+    for (const v of registry.all()) metrics.queued.set({ model: v.spec.name, version: v.spec.version }, v.batcher.queued);
+    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  type ModelParams = { model: string; version?: string };
+  const metadata = async (request: FastifyRequest<{ Params: ModelParams }>) => {
+    const { model, version } = request.params;
+    const principal = tracker.principal(request);
+    const r = registry.resolve(model, version, principal.tenantId);
+    if (!r) throw notFoundModel(model, version);
+    const tensors = (xs: typeof r.config.inputs) => xs.map((t) => ({ name: t.name, datatype: t.datatype, shape: fullShape(r.config, t) }));
+    return {
+      name: r.name,
+      versions: version === undefined ? r.versions : [version],
+      platform: r.config.platform,
+      inputs: tensors(r.config.inputs),
+      outputs: tensors(r.config.outputs),
+    };
+  };
+  const modelReady = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
+    const { model, version } = request.params;
+    const r = registry.resolve(model, version, tracker.principal(request).tenantId);
+    if (!r) throw notFoundModel(model, version);
+    return reply.code(accepting ? 200 : 400).send();
+  };
+  for (const prefix of ['/v2/models/:model', '/v2/models/:model/versions/:version']) {
+    app.get<{ Params: ModelParams }>(prefix, { onRequest: authHook }, metadata);
+    app.get<{ Params: ModelParams }>(`${prefix}/ready`, { onRequest: authHook }, modelReady);
+    registerInferRoute(app, `${prefix}/infer`, {
+      authHook,
+      tracker,
+      registry,
+      admission: deps.admission,
+      sink: deps.usageSink,
+      metrics,
+      requestTimeoutMs: config.INFERENCE_REQUEST_TIMEOUT_MS,
+      isAccepting: () => accepting,
+    });
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    device,
+    async listen(port = config.TOLLGATE_INFERENCE_PORT, host = config.TOLLGATE_HOST) {
+      await app.listen({ port, host });
+      const addr = app.server.address();
+      return { port: typeof addr === 'object' && addr ? addr.port : port };
+    },
+    close() {
+      closing ??= (async () => {
+        accepting = false;
+        if (poll) clearInterval(poll);
+        // fastify stops listening, answers 503 to new requests on open connections and waits
+        // for in-flight ones; their batches finish in the workers before we stop them.
+        await app.close();
+        await tracker.idle();
+        await registry.drain();
+        await pool.terminate();
+        log.info('inference server closed');
+      })();
+      return closing;
+    },
+    ready: () => accepting && registry.size > 0,
+    reload: () => registry.sync(),
+    activeRequests: () => tracker.active,
+  };
+}
+
+function toHttpError(err: unknown, requestId: string): { status: number; message: string } {
+  if (isAppError(err)) return { status: err.status, message: err.message };
+  const e = err as { statusCode?: number; message?: string; code?: string };
+  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return { status: 413, message: 'request body exceeds the size limit' };
+    return { status: e.statusCode, message: String(e.message ?? 'bad request').slice(0, 300) };
+  }
+  return { status: 500, message: `internal error (request id ${requestId})` };
+}
