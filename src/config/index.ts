@@ -49,6 +49,8 @@ export const envSchema = z.object({
   INFERENCE_MAX_BODY_BYTES: positiveInt.default(32 * 1024 * 1024),
   INFERENCE_REQUEST_TIMEOUT_MS: positiveInt.default(30_000),
   INFERENCE_MAX_QUEUE: positiveInt.default(1024),
+  /** How often the model repository is rescanned for new or changed versions (hot reload); 0 = never. */
+  INFERENCE_REPOSITORY_POLL_MS: nonNegativeInt.default(2_000),
   API_KEY_CACHE_TTL_MS: nonNegativeInt.default(5_000),
 
   // Usage metering (write-ahead log on local disk, flushed to ClickHouse).
