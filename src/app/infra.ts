@@ -1,0 +1,47 @@
+/**
+ * The shared connections every role needs, built once at start-up and handed down.
+ * Domain services (authenticator, usage sink, admission, ...) are built from these by the
+ * roles that need them; per-request state never lives here.
+ */
+import type { Config } from '../config/index.js';
+import { createPgPools, type PgPools } from '../db/index.js';
+import { createClickHouse, type ClickHouse } from '../clickhouse/index.js';
+import { createRedis, type Redis } from '../shared/redis.js';
+import { createLogger, type Logger } from '../shared/logger.js';
+import { createApiKeyAuthenticator, type ApiKeyAuthenticator } from '../keys/index.js';
+
+export interface Infra {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly pools: PgPools;
+  readonly clickhouse: ClickHouse;
+  readonly redis: Redis;
+  /** API-key lookups with a cache and cross-replica revocation; shared by every role that takes keys. */
+  readonly authenticator: ApiKeyAuthenticator;
+  close(): Promise<void>;
+}
+
+export function createInfra(config: Config, opts: { logger?: Logger; name?: string } = {}): Infra {
+  const logger = opts.logger ?? createLogger({ level: config.LOG_LEVEL, name: opts.name ?? 'tollgate' });
+  const pools = createPgPools(config, { applicationName: opts.name ?? 'tollgate' });
+  const clickhouse = createClickHouse(config);
+  const redis = createRedis(config);
+  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  const authenticator = createApiKeyAuthenticator({ pools, redis, config, log: logger });
+  let closing: Promise<void> | undefined;
+  return {
+    config,
+    logger,
+    pools,
+    clickhouse,
+    redis,
+    authenticator,
+    close() {
+      closing ??= (async () => {
+        await authenticator.close();
+        await Promise.allSettled([pools.close(), clickhouse.close(), redis.quit()]);
+      })();
+      return closing;
+    },
+  };
+}
