@@ -61,6 +61,12 @@ export const envSchema = z.object({
   USAGE_FLUSH_INTERVAL_MS: positiveInt.default(1_000),
   USAGE_FLUSH_MAX_ROWS: positiveInt.default(10_000),
   USAGE_DEDUP_WINDOW_HOURS: positiveInt.default(24),
+  /** A WAL segment is sealed past this size; whole segments are deleted once confirmed in ClickHouse. */
+  USAGE_WAL_SEGMENT_BYTES: positiveInt.default(64 * 1024 * 1024),
+  /** How far back (before a batch's first event) the flush-time duplicate check looks in usage_events_v1. */
+  USAGE_DEDUP_CHECK_LOOKBACK_MINUTES: positiveInt.default(60),
+  /** On shutdown, how long the flusher keeps draining the WAL into ClickHouse before leaving the rest for replay. */
+  USAGE_DRAIN_TIMEOUT_MS: positiveInt.default(10_000),
 
   // Telemetry.
   OTEL_SDK_DISABLED: bool.default(false),
@@ -68,6 +74,17 @@ export const envSchema = z.object({
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
   OTLP_MAX_BODY_BYTES: positiveInt.default(8 * 1024 * 1024),
   OTLP_MAX_ATTRIBUTES: positiveInt.default(128),
+  /** Bearer token that marks Tollgate's own services as the internal OTLP principal (spans keep their tenant.id). */
+  OTLP_INTERNAL_TOKEN: z.string().min(16).optional(),
+  /** Spans buffered in the OTLP receiver before it answers 503 (bounded memory). */
+  OTLP_MAX_BUFFERED_SPANS: positiveInt.default(200_000),
+  OTLP_FLUSH_INTERVAL_MS: positiveInt.default(1_000),
+  OTLP_FLUSH_MAX_ROWS: positiveInt.default(20_000),
+  /** Retention in days per ClickHouse data class (18.16 has no TTL: a job drops old partitions). */
+  RETENTION_USAGE_DAYS: positiveInt.default(400),
+  RETENTION_ROLLUP_DAYS: positiveInt.default(800),
+  RETENTION_TRACES_DAYS: positiveInt.default(30),
+  RETENTION_ANOMALY_DAYS: positiveInt.default(400),
 
   // Quotas and admission.
   QUOTA_REDIS_FAILURE_MODE: z.enum(['open', 'closed']).default('open'),

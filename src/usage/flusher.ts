@@ -1,0 +1,276 @@
+/**
+ * Moves durable WAL records into `usage_events_v1`, exactly once.
+ *
+ * A batch is the run of records read from the WAL cursor; its id is `walId-segment-offset` of
+ * its first record, so the same batch after a restart (the cursor comes back from the
+ * checkpoint) carries the same id. Per batch: drop in-batch repeats, mark in Redis, drop
+ * ids already in ClickHouse (dedup.ts), insert with JSONEachRow. After a failed insert the
+ * outcome is unknown (a reset connection may come after the server wrote the rows): wait
+ * until the server no longer runs that insert's query id, ask which rows carry the batch id,
+ * and resend only the rest. Only then is the WAL checkpoint moved (and old segments deleted).
+ */
+import type { Logger } from '../shared/logger.js';
+import type { Redis } from '../shared/redis.js';
+import { redisKey } from '../shared/redis.js';
+import type { Config } from '../config/index.js';
+import type { ClickHouse } from '../clickhouse/client.js';
+import { sql } from '../clickhouse/sql.js';
+import { usageRecordSchema, type UsageRecord } from './contract.js';
+import type { Wal, WalEntry, WalPosition } from './wal.js';
+import { existingInClickHouse, landedWithBatch, markInRedis, MARK_DUPLICATE, pairKey, type Candidate } from './dedup.js';
+import { toUsageRow, USAGE_COLUMNS, USAGE_TABLE } from './rows.js';
+
+export type FlusherConfig = Pick<
+  Config,
+  'USAGE_FLUSH_INTERVAL_MS' | 'USAGE_FLUSH_MAX_ROWS' | 'USAGE_DEDUP_WINDOW_HOURS' | 'USAGE_DEDUP_CHECK_LOOKBACK_MINUTES' | 'USAGE_DRAIN_TIMEOUT_MS' | 'REDIS_PREFIX'
+>;
+
+export interface UsageFlusherDeps {
+  wal: Wal;
+  clickhouse: ClickHouse;
+  /** Optional: without Redis (or while it fails) the ClickHouse check covers the whole dedup window. */
+  redis?: Redis | null;
+  config: FlusherConfig;
+  logger: Logger;
+}
+
+export interface FlusherStats {
+  batches: number;
+  inserted: number;
+  duplicatesDropped: number;
+  failedAttempts: number;
+  ambiguousChecks: number;
+  backlog: number;
+  lastError: string | null;
+}
+
+export interface UsageFlusher {
+  start(): void;
+  /** Stops the loop; with `drain` (default true) it first sends what is durable, up to USAGE_DRAIN_TIMEOUT_MS. */
+  stop(opts?: { drain?: boolean }): Promise<void>;
+  /** Resolves once every record durable at call time is confirmed in ClickHouse. */
+  flushNow(): Promise<void>;
+  stats(): FlusherStats;
+}
+
+class Stopped extends Error {}
+
+interface Parsed extends Candidate {
+  rec: UsageRecord;
+}
+
+export function createUsageFlusher(deps: UsageFlusherDeps): UsageFlusher {
+  const { wal, clickhouse, config, logger } = deps;
+  const redis = deps.redis ?? null;
+  const stats: FlusherStats = { batches: 0, inserted: 0, duplicatesDropped: 0, failedAttempts: 0, ambiguousChecks: 0, backlog: 0, lastError: null };
+  const ttlSeconds = config.USAGE_DEDUP_WINDOW_HOURS * 3600;
+  const keyOf = (c: Candidate) => redisKey(config, 'usage', 'eid', c.tenantId, c.eventId);
+
+  let cursor: WalPosition = wal.checkpoint();
+  let consumed = 0; // records read and confirmed since open
+  let running = false;
+  let stopping = false; // abandon retries at once
+  let draining = false; // send everything without waiting for the interval
+  let loop: Promise<void> | null = null;
+  let wake: (() => void) | null = null;
+  let lastFlush = Date.now();
+  const waiters: Array<{ target: number; resolve: () => void; reject: (e: Error) => void }> = [];
+
+  const backlog = () => Math.max(0, wal.durableRecords() - consumed);
+  const poke = () => wake?.();
+  const unsubscribe = wal.onDurable(() => {
+    if (backlog() >= config.USAGE_FLUSH_MAX_ROWS) poke();
+  });
+
+  function sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        wake = null;
+        resolve();
+      }
+      wake = done;
+    });
+  }
+
+  function parse(entries: WalEntry[]): Parsed[] {
+    const out: Parsed[] = [];
+    for (const e of entries) {
+      try {
+        const rec = usageRecordSchema.parse(JSON.parse(e.payload.toString('utf8')));
+        out.push({ rec, tenantId: rec.tenantId, eventId: rec.eventId, ts: rec.ts, uid: `${wal.id}:${e.segment}:${e.offset}` });
+      } catch (err) {
+        logger.error({ err, segment: e.segment, offset: e.offset }, 'usage flusher: unparseable WAL record skipped');
+      }
+    }
+    return out;
+  }
+
+  async function dropDuplicates(batch: Parsed[]): Promise<Parsed[]> {
+    const seen = new Set<string>();
+    let kept = batch.filter((p) => {
+      const k = pairKey(p.tenantId, p.eventId);
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    });
+    let lookbackMs = config.USAGE_DEDUP_CHECK_LOOKBACK_MINUTES * 60_000;
+    if (redis) {
+      try {
+        const marks = await markInRedis(redis, keyOf, kept, ttlSeconds);
+        kept = kept.filter((_, i) => marks[i] !== MARK_DUPLICATE);
+      } catch (err) {
+        // Without Redis the ClickHouse check must cover the whole window by itself.
+        logger.warn({ err }, 'usage flusher: Redis dedup unavailable; checking ClickHouse over the full window');
+        lookbackMs = ttlSeconds * 1000;
+      }
+    } else {
+      lookbackMs = ttlSeconds * 1000;
+    }
+    const existing = await existingInClickHouse(clickhouse, kept, lookbackMs);
+    if (existing.size > 0) kept = kept.filter((p) => !existing.has(pairKey(p.tenantId, p.eventId)));
+    stats.duplicatesDropped += batch.length - kept.length;
+    return kept;
+  }
+
+  /** Retries `fn` with capped exponential backoff until it succeeds or the flusher is stopped. */
+  async function persist<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      if (stopping) throw new Stopped();
+      try {
+        return await fn();
+      } catch (err) {
+        stats.failedAttempts++;
+        stats.lastError = (err as Error).message;
+        if (attempt === 0 || attempt % 20 === 0) logger.warn({ err, attempt }, `usage flusher: ${what} failed; retrying`);
+        await sleep(Math.min(5_000, 100 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random() / 2));
+      }
+    }
+  }
+
+  async function waitUntilGone(queryId: string): Promise<void> {
+    for (let i = 0; i < 600; i++) {
+      const rows = await clickhouse.query<{ n: string }>(sql`SELECT count() AS n FROM system.processes WHERE query_id = ${queryId}`);
+      if (Number(rows[0]?.n ?? 0) === 0) return;
+      await sleep(100);
+    }
+    throw new Error(`insert ${queryId} still running on the server`);
+  }
+
+  async function sendBatch(entries: WalEntry[], batchId: string): Promise<void> {
+    const parsed = parse(entries);
+    let todo = await persist('dedup check', () => dropDuplicates(parsed));
+    for (let attempt = 0; todo.length > 0; attempt++) {
+      if (stopping) throw new Stopped();
+      const queryId = `tollgate-usage-${batchId}-${attempt}`;
+      const rows = todo.map((p) => toUsageRow(p.rec, batchId));
+      try {
+        await clickhouse.insert(USAGE_TABLE, rows, { queryId, columns: USAGE_COLUMNS });
+        stats.inserted += rows.length;
+        return;
+      } catch (err) {
+        stats.failedAttempts++;
+        stats.lastError = (err as Error).message;
+        logger.warn({ err, batchId, rows: rows.length, attempt }, 'usage flusher: insert failed; checking what landed before resending');
+        await sleep(Math.min(5_000, 100 * 2 ** Math.min(attempt, 6)));
+        // Ambiguous outcome: let the server finish (or fail) that insert, then ask what landed.
+        const current = todo;
+        const landed = await persist('landed check', async () => {
+          await waitUntilGone(queryId);
+          return landedWithBatch(clickhouse, batchId, current);
+        });
+        stats.ambiguousChecks++;
+        if (landed.size > 0) {
+          stats.inserted += landed.size;
+          todo = todo.filter((p) => !landed.has(pairKey(p.tenantId, p.eventId)));
+        }
+      }
+    }
+  }
+
+  function settleWaiters(): void {
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      if (consumed >= waiters[i]!.target) waiters.splice(i, 1)[0]!.resolve();
+    }
+  }
+
+  async function run(): Promise<void> {
+    while (running) {
+      const pending = backlog();
+      const due = draining || waiters.length > 0 || pending >= config.USAGE_FLUSH_MAX_ROWS || Date.now() - lastFlush >= config.USAGE_FLUSH_INTERVAL_MS;
+      if (pending === 0 || !due) {
+        if (draining && pending === 0) return;
+        settleWaiters();
+        await sleep(pending === 0 ? config.USAGE_FLUSH_INTERVAL_MS : Math.max(1, config.USAGE_FLUSH_INTERVAL_MS - (Date.now() - lastFlush)));
+        continue;
+      }
+      try {
+        const { entries, next } = await wal.read(cursor, config.USAGE_FLUSH_MAX_ROWS);
+        if (entries.length === 0) {
+          consumed = wal.durableRecords(); // skipped unreadable frames: nothing left to send
+          cursor = next;
+          settleWaiters();
+          continue;
+        }
+        const batchId = `${wal.id}-${cursor.segment}-${entries[0]!.offset}`.replace(/[^A-Za-z0-9-]/g, '');
+        await sendBatch(entries, batchId);
+        await wal.confirm(next);
+        cursor = next;
+        consumed += entries.length;
+        lastFlush = Date.now();
+        stats.batches++;
+        settleWaiters();
+      } catch (err) {
+        if (err instanceof Stopped) return;
+        stats.lastError = (err as Error).message;
+        logger.error({ err }, 'usage flusher: unexpected error; retrying');
+        await sleep(1_000);
+      }
+    }
+  }
+
+  return {
+    start() {
+      if (running) return;
+      running = true;
+      stopping = false;
+      draining = false;
+      loop = run().finally(() => {
+        running = false;
+      });
+    },
+    async stop({ drain = true } = {}) {
+      if (!loop) return;
+      if (drain) {
+        draining = true;
+        poke();
+        const timer = setTimeout(() => {
+          stopping = true;
+          poke();
+        }, config.USAGE_DRAIN_TIMEOUT_MS);
+        await loop;
+        clearTimeout(timer);
+      }
+      running = false;
+      stopping = true;
+      poke();
+      await loop;
+      loop = null;
+      unsubscribe();
+      for (const w of waiters.splice(0)) w.reject(new Error('usage flusher stopped'));
+      if (backlog() > 0) logger.warn({ records: backlog() }, 'usage flusher: stopped with records left in the WAL; they are replayed on next start');
+    },
+    flushNow() {
+      const target = wal.durableRecords();
+      if (consumed >= target) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        waiters.push({ target, resolve, reject });
+        poke();
+      });
+    },
+    stats() {
+      return { ...stats, backlog: backlog() };
+    },
+  };
+}

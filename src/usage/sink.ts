@@ -1,0 +1,87 @@
+/**
+ * The production UsageSink: `record` validates and appends to the WAL (resolving after the
+ * group fsync), `accepting` is false past the WAL's disk cap. `start` opens (replays) the WAL
+ * and starts the flusher; `stop` closes the WAL to new records and drains it into ClickHouse.
+ */
+import path from 'node:path';
+import type { Config } from '../config/index.js';
+import type { Logger } from '../shared/logger.js';
+import type { Redis } from '../shared/redis.js';
+import type { ClickHouse } from '../clickhouse/client.js';
+import { unavailable } from '../shared/errors.js';
+import { usageRecordSchema, type UsageRecord, type UsageSink } from './contract.js';
+import { Wal, type WalStats } from './wal.js';
+import { createUsageFlusher, type FlusherConfig, type FlusherStats, type UsageFlusher } from './flusher.js';
+
+export type WalSinkConfig = FlusherConfig &
+  Pick<
+    Config,
+    'USAGE_WAL_DIR' | 'TOLLGATE_STATE_DIR' | 'USAGE_WAL_SYNC_INTERVAL_MS' | 'USAGE_WAL_SYNC_MAX_RECORDS' | 'USAGE_WAL_MAX_BYTES' | 'USAGE_WAL_SEGMENT_BYTES'
+  >;
+
+export interface WalUsageSinkDeps {
+  config: WalSinkConfig;
+  logger: Logger;
+  clickhouse: ClickHouse;
+  redis?: Redis | null;
+}
+
+export interface WalUsageSink extends UsageSink {
+  /** Opens the WAL (replaying unconfirmed records) and starts the flusher. */
+  start(): Promise<void>;
+  /** Refuses new records, writes out the pending group, drains to ClickHouse (bounded), closes. */
+  stop(opts?: { drain?: boolean }): Promise<void>;
+  /** Resolves when every record acknowledged so far is confirmed in ClickHouse (tests, shutdown). */
+  flushNow(): Promise<void>;
+  stats(): { wal: WalStats | null; flusher: FlusherStats | null };
+}
+
+export function walDir(config: Pick<Config, 'USAGE_WAL_DIR' | 'TOLLGATE_STATE_DIR'>): string {
+  return path.resolve(config.USAGE_WAL_DIR ?? path.join(config.TOLLGATE_STATE_DIR, 'wal'));
+}
+
+export function createWalUsageSink(deps: WalUsageSinkDeps): WalUsageSink {
+  const { config, logger } = deps;
+  let wal: Wal | null = null;
+  let flusher: UsageFlusher | null = null;
+
+  return {
+    async record(rec: UsageRecord): Promise<void> {
+      if (!wal) throw unavailable('usage metering is not started');
+      const valid = usageRecordSchema.parse(rec);
+      await wal.append(Buffer.from(JSON.stringify(valid)));
+    },
+    accepting(): boolean {
+      return wal !== null && wal.accepting();
+    },
+    async start() {
+      if (wal) return;
+      const opened = await Wal.open({
+        dir: walDir(config),
+        syncIntervalMs: config.USAGE_WAL_SYNC_INTERVAL_MS,
+        syncMaxRecords: config.USAGE_WAL_SYNC_MAX_RECORDS,
+        maxBytes: config.USAGE_WAL_MAX_BYTES,
+        segmentBytes: config.USAGE_WAL_SEGMENT_BYTES,
+        logger,
+      });
+      flusher = createUsageFlusher({ wal: opened, clickhouse: deps.clickhouse, redis: deps.redis ?? null, config, logger });
+      flusher.start();
+      wal = opened;
+    },
+    async stop({ drain = true } = {}) {
+      if (!wal || !flusher) return;
+      const w = wal;
+      await w.seal(); // no new records; the pending group is written out first
+      await flusher.stop({ drain });
+      await w.close();
+      wal = null;
+      flusher = null;
+    },
+    async flushNow() {
+      await flusher?.flushNow();
+    },
+    stats() {
+      return { wal: wal?.stats() ?? null, flusher: flusher?.stats() ?? null };
+    },
+  };
+}

@@ -1,0 +1,191 @@
+/**
+ * WAL -> ClickHouse exactly once, against the real ClickHouse and Redis. Failures are real:
+ * the flusher talks to ClickHouse through a TCP proxy the test cuts ('down') or that lets a
+ * request run and then drops its response ('drop-insert-responses', an ambiguous failure).
+ * Rollup sums count every row ever inserted (merges of the ReplacingMergeTree do not hide a
+ * duplicate there), so "rollup requests = acknowledged records" proves no double insert.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../../src/shared/logger.js';
+import { createRedis, type Redis } from '../../src/shared/redis.js';
+import { createClickHouse, type ClickHouse } from '../../src/clickhouse/index.js';
+import { createWalUsageSink, type WalUsageSink } from '../../src/usage/sink.js';
+import { directClickHouse, silentLogger, startTcpProxy, tempStateDir, tenantTotals, testConfig, usageRecord, type TcpProxy } from './helpers.js';
+
+let logger: Logger;
+let redis: Redis;
+let ch: ClickHouse;
+const cleanups: Array<() => Promise<unknown>> = [];
+
+beforeAll(async () => {
+  logger = await silentLogger();
+  const config = testConfig();
+  redis = createRedis(config);
+  ch = directClickHouse(config);
+  cleanups.push(() => redis.quit(), () => ch.close());
+});
+
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+});
+
+async function makeSink(opts: { proxy?: TcpProxy; walDir?: string; overrides?: Record<string, string>; redis?: Redis | null }) {
+  const walDir = opts.walDir ?? (await tempStateDir('wal'));
+  const config = testConfig({
+    USAGE_WAL_DIR: walDir,
+    USAGE_FLUSH_INTERVAL_MS: '50',
+    USAGE_FLUSH_MAX_ROWS: '500',
+    USAGE_WAL_SYNC_INTERVAL_MS: '2',
+    ...(opts.proxy ? { CLICKHOUSE_URL: opts.proxy.url } : {}),
+    ...opts.overrides,
+  });
+  const clickhouse = createClickHouse(config);
+  const sink = createWalUsageSink({ config, logger, clickhouse, redis: opts.redis === undefined ? redis : opts.redis });
+  await sink.start();
+  cleanups.push(async () => {
+    await sink.stop({ drain: false });
+    await clickhouse.close();
+  });
+  return { sink, walDir, clickhouse };
+}
+
+async function recordAll(sink: WalUsageSink, tenantId: string, n: number, concurrency = 50) {
+  const recs = Array.from({ length: n }, () => usageRecord(tenantId));
+  for (let i = 0; i < recs.length; i += concurrency) await Promise.all(recs.slice(i, i + concurrency).map((r) => sink.record(r)));
+  return recs;
+}
+
+async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000) {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('usage flusher', () => {
+  it('delivers every acknowledged record once, and the rollups agree with the raw table', async () => {
+    const tenantId = randomUUID();
+    const { sink } = await makeSink({});
+    const recs = await recordAll(sink, tenantId, 1200);
+    await sink.flushNow();
+    const t = await tenantTotals(ch, tenantId);
+    const items = recs.reduce((s, r) => s + r.items, 0);
+    expect(t.distinctEvents).toBe(1200);
+    expect(t.rows).toBe(1200);
+    expect(t.items).toBe(items);
+    expect(t.rollupRequests).toEqual({ minute: 1200, hourly: 1200, daily: 1200 });
+    expect(t.rollupItems).toEqual({ minute: items, hourly: items, daily: items });
+    expect(sink.stats().flusher?.batches).toBeGreaterThan(1);
+  });
+
+  it('bills a retried request id once: within a batch, across batches and after the original was flushed', async () => {
+    const tenantId = randomUUID();
+    const otherTenant = randomUUID();
+    const { sink } = await makeSink({});
+    const original = usageRecord(tenantId, { eventId: 'client-req-1' });
+    await Promise.all([sink.record(original), sink.record({ ...original, ts: original.ts + 5 })]);
+    await sink.flushNow();
+    await sink.record({ ...original, ts: original.ts + 1000, computeUs: 999 }); // a later retry
+    // The same id from another tenant is a different event.
+    await sink.record(usageRecord(otherTenant, { eventId: 'client-req-1' }));
+    await sink.flushNow();
+    const t = await tenantTotals(ch, tenantId);
+    expect(t.rollupRequests.minute).toBe(1);
+    expect(t.computeUs).toBe(original.computeUs);
+    expect((await tenantTotals(ch, otherTenant)).rollupRequests.minute).toBe(1);
+    expect(sink.stats().flusher?.duplicatesDropped).toBe(2);
+  });
+
+  it('without Redis, the flush-time ClickHouse check still drops a retry of an event already stored', async () => {
+    const tenantId = randomUUID();
+    const { sink } = await makeSink({ redis: null });
+    const rec = usageRecord(tenantId);
+    await sink.record(rec);
+    await sink.flushNow();
+    await sink.record({ ...rec, ts: rec.ts + 2000 });
+    await sink.flushNow();
+    expect((await tenantTotals(ch, tenantId)).rollupRequests.minute).toBe(1);
+  });
+
+  it('after an ambiguous insert failure (response lost) it asks ClickHouse which rows of the batch landed and does not resend them', async () => {
+    const tenantId = randomUUID();
+    const proxy = await startTcpProxy(new URL(testConfig().CLICKHOUSE_URL));
+    cleanups.push(() => proxy.close());
+    const { sink } = await makeSink({ proxy, overrides: { USAGE_FLUSH_INTERVAL_MS: '100000', USAGE_FLUSH_MAX_ROWS: '100000' } });
+    const recs = await recordAll(sink, tenantId, 300);
+    proxy.setMode('drop-insert-responses');
+    await sink.flushNow(); // resolves only once the flusher knows the batch landed
+    expect(proxy.dropped).toBeGreaterThan(0);
+    const t = await tenantTotals(ch, tenantId);
+    expect(sink.stats().flusher?.ambiguousChecks).toBeGreaterThan(0);
+    expect(t.rollupRequests).toEqual({ minute: 300, hourly: 300, daily: 300 });
+    expect(t.distinctEvents).toBe(300);
+  });
+
+  it('ClickHouse down during a load of thousands of records: the WAL holds them, and after it returns each lands once', async () => {
+    const tenantId = randomUUID();
+    const proxy = await startTcpProxy(new URL(testConfig().CLICKHOUSE_URL));
+    cleanups.push(() => proxy.close());
+    const { sink, walDir } = await makeSink({ proxy });
+    const first = await recordAll(sink, tenantId, 1000);
+    proxy.setMode('down');
+    const during = await recordAll(sink, tenantId, 3000);
+    expect(sink.stats().flusher?.backlog).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 500));
+    proxy.setMode('pass');
+    const after = await recordAll(sink, tenantId, 1000);
+    await sink.flushNow();
+    const n = first.length + during.length + after.length;
+    const t = await tenantTotals(ch, tenantId);
+    expect(t.distinctEvents).toBe(n);
+    expect(t.rollupRequests).toEqual({ minute: n, hourly: n, daily: n });
+    expect(t.items).toBe([...first, ...during, ...after].reduce((s, r) => s + r.items, 0));
+    expect(walDir).toBeTruthy();
+  });
+
+  it('past the disk cap while ClickHouse is down it stops accepting (503), and accepts again once drained', async () => {
+    const tenantId = randomUUID();
+    const proxy = await startTcpProxy(new URL(testConfig().CLICKHOUSE_URL));
+    cleanups.push(() => proxy.close());
+    proxy.setMode('down');
+    const { sink } = await makeSink({ proxy, overrides: { USAGE_WAL_MAX_BYTES: String(256 * 1024), USAGE_WAL_SEGMENT_BYTES: String(32 * 1024) } });
+    let acked = 0;
+    let refusal: unknown;
+    for (let i = 0; i < 5000 && !refusal; i++) {
+      try {
+        await sink.record(usageRecord(tenantId));
+        acked++;
+      } catch (err) {
+        refusal = err;
+      }
+    }
+    expect(refusal).toMatchObject({ status: 503, code: 'UNAVAILABLE' });
+    expect(sink.accepting()).toBe(false);
+    proxy.setMode('pass');
+    await sink.flushNow();
+    expect(sink.accepting()).toBe(true);
+    const t = await tenantTotals(ch, tenantId);
+    expect(t.distinctEvents).toBe(acked);
+    expect(t.rollupRequests.minute).toBe(acked);
+  });
+
+  it('records left in the WAL by a stop without drain are replayed by the next sink on the same directory, once', async () => {
+    const tenantId = randomUUID();
+    const proxy = await startTcpProxy(new URL(testConfig().CLICKHOUSE_URL));
+    cleanups.push(() => proxy.close());
+    const first = await makeSink({ proxy });
+    await recordAll(first.sink, tenantId, 200);
+    await first.sink.flushNow();
+    proxy.setMode('down');
+    await recordAll(first.sink, tenantId, 300);
+    await first.sink.stop({ drain: false });
+    proxy.setMode('pass');
+    const second = await makeSink({ walDir: first.walDir });
+    await second.sink.flushNow();
+    const t = await tenantTotals(ch, tenantId);
+    expect(t.distinctEvents).toBe(500);
+    expect(t.rollupRequests.minute).toBe(500);
+  });
+});

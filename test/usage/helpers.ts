@@ -1,0 +1,166 @@
+/** Shared helpers for the metering tests: a cuttable TCP proxy, usage records, ClickHouse counts. */
+import net from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { loadConfig, type Config } from '../../src/config/index.js';
+import { createClickHouse, sql, type ClickHouse } from '../../src/clickhouse/index.js';
+import type { UsageRecord } from '../../src/usage/contract.js';
+
+/**
+ * A real TCP proxy in front of ClickHouse. Modes:
+ * - 'pass': forward both ways;
+ * - 'down': refuse (accept and destroy at once) and cut every open connection — ClickHouse is "down";
+ * - 'drop-insert-responses': forward everything, but when the server starts answering an
+ *   INSERT, cut the connection instead — the insert ran, the client never learns it (an
+ *   ambiguous failure). Other requests pass.
+ */
+export interface TcpProxy {
+  port: number;
+  url: string;
+  mode: 'pass' | 'down' | 'drop-insert-responses';
+  setMode(mode: TcpProxy['mode']): void;
+  /** Requests whose responses were dropped. */
+  dropped: number;
+  close(): Promise<void>;
+}
+
+export async function startTcpProxy(target: URL): Promise<TcpProxy> {
+  const sockets = new Set<net.Socket>();
+  const proxy: TcpProxy = {
+    port: 0,
+    url: '',
+    mode: 'pass',
+    dropped: 0,
+    setMode(mode) {
+      proxy.mode = mode;
+      if (mode === 'down') for (const s of sockets) s.destroy();
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  const server = net.createServer((client) => {
+    if (proxy.mode === 'down') {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(Number(target.port), target.hostname);
+    sockets.add(client);
+    sockets.add(upstream);
+    const cleanup = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', cleanup).on('close', cleanup);
+    upstream.on('error', cleanup).on('close', cleanup);
+    let isInsert = false;
+    client.on('data', (chunk) => {
+      if (proxy.mode === 'down') return cleanup();
+      const head = chunk.toString('latin1', 0, Math.min(chunk.length, 4096));
+      if (/^(GET|POST) \//.test(head)) isInsert = /[?&]query=INSERT/i.test(head.split('\r\n', 1)[0] ?? '');
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => {
+      if (proxy.mode === 'pass' || (proxy.mode === 'drop-insert-responses' && !isInsert)) {
+        client.write(chunk);
+        return;
+      }
+      if (proxy.mode === 'drop-insert-responses') proxy.dropped++;
+      cleanup();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  proxy.port = (server.address() as net.AddressInfo).port;
+  proxy.url = `http://127.0.0.1:${proxy.port}`;
+  return proxy;
+}
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({ ...process.env, ...overrides });
+}
+
+export async function tempStateDir(label: string): Promise<string> {
+  const base = process.env.TOLLGATE_STATE_DIR ?? path.resolve('.state/test');
+  const dir = path.join(base, `${label}-${randomUUID().slice(0, 8)}`);
+  await fsp.mkdir(dir, { recursive: true });
+  return dir;
+}
+
+let seq = 0;
+export function usageRecord(tenantId: string, overrides: Partial<UsageRecord> = {}): UsageRecord {
+  seq++;
+  const eventId = overrides.eventId ?? `req-${seq}-${randomUUID()}`;
+  return {
+    eventId,
+    requestId: eventId,
+    tenantId,
+    apiKeyId: '00000000-0000-4000-8000-00000000000a',
+    model: 'mlp-demo',
+    modelVersion: '1',
+    ts: Date.now(),
+    status: 'ok',
+    httpStatus: 200,
+    items: 1 + (seq % 4),
+    inputBytes: 100 + (seq % 7),
+    outputBytes: 40,
+    queueUs: 10 + (seq % 50),
+    computeUs: 200 + (seq % 100),
+    batchSize: 4,
+    billedComputeUs: 50 + (seq % 10),
+    device: 'cpu',
+    traceId: '',
+    tags: { team: seq % 2 ? 'a' : 'b' },
+    ...overrides,
+  };
+}
+
+export function directClickHouse(config: Config = testConfig()): ClickHouse {
+  return createClickHouse(config);
+}
+
+export interface TenantTotals {
+  rows: number;
+  distinctEvents: number;
+  items: number;
+  computeUs: number;
+  rollupRequests: { minute: number; hourly: number; daily: number };
+  rollupItems: { minute: number; hourly: number; daily: number };
+}
+
+/** Raw-table and rollup totals for one tenant (rollups count every row ever inserted, merges or not). */
+export async function tenantTotals(ch: ClickHouse, tenantId: string): Promise<TenantTotals> {
+  const from = Math.floor(Date.now() / 1000) - 3 * 86400;
+  const to = Math.floor(Date.now() / 1000) + 86400;
+  const [raw] = await ch.query<{ rows: string; distinct_events: string; items: string; compute_us: string }>(
+    sql`SELECT count() AS rows, uniqExact(event_id) AS distinct_events, sum(items) AS items, sum(compute_us) AS compute_us
+        FROM usage_events_v1 WHERE tenant_id = ${tenantId} AND ts >= toDateTime(${from}) AND ts < toDateTime(${to})`,
+  );
+  const rollup = async (table: 'minute' | 'hourly' | 'daily') => {
+    const q =
+      table === 'minute'
+        ? sql`SELECT sum(requests) AS r, sum(items) AS i FROM usage_minute_v1 WHERE tenant_id = ${tenantId} AND bucket >= toDateTime(${from - 86400}) AND bucket < toDateTime(${to})`
+        : table === 'hourly'
+          ? sql`SELECT sum(requests) AS r, sum(items) AS i FROM usage_hourly_v1 WHERE tenant_id = ${tenantId} AND bucket >= toDateTime(${from - 86400}) AND bucket < toDateTime(${to})`
+          : sql`SELECT sum(requests) AS r, sum(items) AS i FROM usage_daily_v1 WHERE tenant_id = ${tenantId} AND bucket >= toDateTime(${from - 86400}) AND bucket < toDateTime(${to})`;
+    const [row] = await ch.query<{ r: string; i: string }>(q);
+    return { r: Number(row?.r ?? 0), i: Number(row?.i ?? 0) };
+  };
+  const [m, h, d] = await Promise.all([rollup('minute'), rollup('hourly'), rollup('daily')]);
+  return {
+    rows: Number(raw?.rows ?? 0),
+    distinctEvents: Number(raw?.distinct_events ?? 0),
+    items: Number(raw?.items ?? 0),
+    computeUs: Number(raw?.compute_us ?? 0),
+    rollupRequests: { minute: m.r, hourly: h.r, daily: d.r },
+    rollupItems: { minute: m.i, hourly: h.i, daily: d.i },
+  };
+}
+
+export function silentLogger() {
+  // pino with level silent: the components log through it without output.
+  return import('../../src/shared/logger.js').then(({ createLogger }) => createLogger({ level: 'silent' }));
+}
