@@ -360,9 +360,8 @@ export class Wal {
     }
   }
 
-  /** Writes out frames still waiting for their group, then stops accepting and closes files. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /** Stops accepting and writes out frames still waiting for their group; reads and confirms still work. */
+  async seal(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.immediate) clearImmediate(this.immediate);
@@ -372,6 +371,11 @@ export class Wal {
       if (this.syncing) await this.syncing;
       else this.startSync();
     }
+  }
+
+  /** Seals the log, then closes its files. */
+  async close(): Promise<void> {
+    await this.seal();
     await this.activeFh?.close();
     this.activeFh = null;
     for (const fh of this.readers.values()) await fh.close();
