@@ -2,7 +2,7 @@
  * ClickHouse access for Tollgate: the `sql` tagged template (the only way values reach SQL
  * text), a typed client that accepts only `Sql`, the migration runner and table names.
  */
-export { Sql, sql, ident, join, literal, empty, isSql, SqlBindError, type SqlValue } from './sql.js';
+export { Sql, sql, ident, inList, join, literal, empty, isSql, SqlBindError, type SqlValue } from './sql.js';
 export {
   createClickHouse,
   ClickHouseError,

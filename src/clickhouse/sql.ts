@@ -158,6 +158,16 @@ export function literal(value: SqlValue): Sql {
 }
 
 /**
+ * A parenthesised list for `x IN ${inList(values)}` (`IN` takes a tuple, not an array).
+ * An empty list is rejected: `IN ()` is not valid SQL; handle "no values" in the caller.
+ */
+export function inList(values: readonly SqlValue[]): Sql {
+  if (!Array.isArray(values)) throw new SqlBindError('inList expects an array');
+  if (values.length === 0) throw new SqlBindError('inList needs at least one value');
+  return new Sql(TOKEN, `(${values.map((v) => bind(v)).join(', ')})`);
+}
+
+/**
  * An identifier (table, column, `Nested.sub` column) that must appear in `allowList`, a list
  * written in code. Anything else is rejected.
  */

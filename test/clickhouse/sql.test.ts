@@ -4,7 +4,7 @@
  * injection attempts stay literals, and everything unbindable is rejected.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sql, SqlBindError, ident, join, literal, sql, tableNames, type SqlValue } from '../../src/clickhouse/index.js';
+import { Sql, SqlBindError, ident, inList, join, literal, sql, tableNames, type SqlValue } from '../../src/clickhouse/index.js';
 import { createTestDatabase, prng, testSeed, type TestDatabase } from './helpers.js';
 
 let db: TestDatabase;
@@ -138,6 +138,15 @@ describe('sql tagged template against ClickHouse', () => {
       sql`SELECT ${true} AS t, ${false} AS f, isNull(${null}) AS n, ${[1, 2, 3]} AS a, ${["x'", 'y\\', '\n']} AS s, ${[[1], [2, -3]]} AS nested, length(${[] as number[]}) AS e`,
     );
     expect(r).toEqual({ t: 1, f: 0, n: 1, a: [1, 2, 3], s: ["x'", 'y\\', '\n'], nested: [[1], [2, -3]], e: '0' });
+  });
+
+  it('binds IN lists as tuples', async () => {
+    const names = ["a'", 'b\\', 'c'];
+    const rows = await db.ch.query<{ v: number }>(sql`SELECT ${"a'"} IN ${inList(names)} AS v`);
+    expect(rows[0]!.v).toBe(1);
+    const none = await db.ch.query<{ v: number }>(sql`SELECT ${"' OR 1=1"} IN ${inList(names)} AS v`);
+    expect(none[0]!.v).toBe(0);
+    expect(() => inList([])).toThrow(SqlBindError);
   });
 
   it('inlines nested fragments and joins them', async () => {
