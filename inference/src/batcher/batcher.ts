@@ -133,7 +133,7 @@ export class DynamicBatcher {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.schedule();
-    }, Math.max(0, Math.ceil(Number(ns) / 1e6)));
+    }, Math.max(0, Math.ceil(Number(ns) / 1e6))).unref();
   }
 
   private take(): Job[] {
@@ -143,13 +143,26 @@ export class DynamicBatcher {
     const batch = [first];
     if (this.config.max_batch_size === 0) return batch;
     let items = first.req.items;
+    const max = this.config.max_batch_size;
+    // Fast path: the queue's own order while the next request fits.
     for (;;) {
       const next = this.queue.peek();
-      if (!next || next.req.signature !== first.req.signature || items + next.req.items > this.config.max_batch_size) break;
+      if (!next || next.req.signature !== first.req.signature || items + next.req.items > max) break;
       this.queue.shift();
       this.forget(next);
       batch.push(next);
       items += next.req.items;
+    }
+    // Then any other compatible waiting request, oldest first (the queue chose who goes first).
+    if (items < max && this.pending.size > 0) {
+      for (const job of [...this.pending]) {
+        if (items >= max) break;
+        if (job.req.signature !== first.req.signature || items + job.req.items > max) continue;
+        if (!this.queue.remove(job)) continue;
+        this.forget(job);
+        batch.push(job);
+        items += job.req.items;
+      }
     }
     return batch;
   }
