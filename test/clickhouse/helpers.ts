@@ -13,7 +13,7 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-export function uniqueDatabaseName(prefix = 'tollgate_chtest'): string {
+export function uniqueDatabaseName(prefix = 'tollgate_test'): string {
   return `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
 }
 
