@@ -1,0 +1,105 @@
+/**
+ * Buffers span rows and inserts them into otel_traces_v1 in batches (every
+ * OTLP_FLUSH_INTERVAL_MS, or at once past OTLP_FLUSH_MAX_ROWS), with up to two inserts in
+ * flight. Memory is bounded: `offer` refuses rows past OTLP_MAX_BUFFERED_SPANS and the
+ * receiver answers 503 (OTLP exporters retry those). Traces are best effort: a failed insert
+ * is retried while the process lives, but spans are not written to disk.
+ */
+import type { Config } from '../config/index.js';
+import type { Logger } from '../shared/logger.js';
+import type { ClickHouse } from '../clickhouse/client.js';
+import { otelTraceColumns, tables } from '../clickhouse/tables.js';
+import type { OtelSpanRow } from './otlp-spans.js';
+
+export type SpanWriterConfig = Pick<Config, 'OTLP_MAX_BUFFERED_SPANS' | 'OTLP_FLUSH_INTERVAL_MS' | 'OTLP_FLUSH_MAX_ROWS'>;
+
+export interface SpanWriter {
+  /** Queues rows; false (nothing queued) when that would pass the buffer bound. */
+  offer(rows: OtelSpanRow[]): boolean;
+  /** Resolves once every row offered so far is in ClickHouse. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+  stats(): { buffered: number; inserted: number; failedInserts: number };
+}
+
+const MAX_IN_FLIGHT = 2;
+
+export function createSpanWriter(deps: { clickhouse: ClickHouse; config: SpanWriterConfig; logger: Logger }): SpanWriter {
+  const { clickhouse, config, logger } = deps;
+  let queue: OtelSpanRow[] = [];
+  let inFlightRows = 0;
+  let inFlight = 0;
+  let inserted = 0;
+  let failedInserts = 0;
+  let closed = false;
+  let offered = 0;
+  const waiters: Array<{ target: number; resolve: () => void }> = [];
+  const timer = setInterval(() => pump(true), config.OTLP_FLUSH_INTERVAL_MS);
+  timer.unref();
+
+  function settle(): void {
+    for (let i = waiters.length - 1; i >= 0; i--) if (inserted >= waiters[i]!.target) waiters.splice(i, 1)[0]!.resolve();
+  }
+
+  async function send(rows: OtelSpanRow[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await clickhouse.insert(tables.otelTraces, rows, { columns: otelTraceColumns });
+        inserted += rows.length;
+        return;
+      } catch (err) {
+        failedInserts++;
+        if (attempt === 0 || attempt % 20 === 0) logger.warn({ err, rows: rows.length, attempt }, 'otlp: span insert failed; retrying');
+        if (closed && attempt >= 3) {
+          logger.error({ rows: rows.length }, 'otlp: dropping spans at shutdown after repeated insert failures');
+          inserted += rows.length; // counted as settled so flush() callers are not stuck
+          return;
+        }
+        await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** Math.min(attempt, 6))));
+      }
+    }
+  }
+
+  function pump(timerTick = false): void {
+    while (inFlight < MAX_IN_FLIGHT && queue.length > 0 && (timerTick || waiters.length > 0 || closed || queue.length >= config.OTLP_FLUSH_MAX_ROWS)) {
+      const rows = queue.length > config.OTLP_FLUSH_MAX_ROWS ? queue.splice(0, config.OTLP_FLUSH_MAX_ROWS) : queue;
+      if (rows === queue) queue = [];
+      inFlight++;
+      inFlightRows += rows.length;
+      void send(rows).finally(() => {
+        inFlight--;
+        inFlightRows -= rows.length;
+        settle();
+        pump(queue.length >= config.OTLP_FLUSH_MAX_ROWS || waiters.length > 0 || closed);
+      });
+    }
+  }
+
+  return {
+    offer(rows) {
+      if (closed || queue.length + inFlightRows + rows.length > config.OTLP_MAX_BUFFERED_SPANS) return false;
+      for (const r of rows) queue.push(r);
+      offered += rows.length;
+      if (queue.length >= config.OTLP_FLUSH_MAX_ROWS) pump();
+      return true;
+    },
+    flush() {
+      const target = offered;
+      if (inserted >= target) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        waiters.push({ target, resolve });
+        pump(true);
+      });
+    },
+    async close() {
+      closed = true;
+      clearInterval(timer);
+      const target = offered;
+      if (inserted < target) await new Promise<void>((resolve) => {
+        waiters.push({ target, resolve });
+        pump(true);
+      });
+    },
+    stats: () => ({ buffered: queue.length + inFlightRows, inserted, failedInserts }),
+  };
+}
