@@ -125,14 +125,14 @@ export function createClickHouse(config: Config, options: CreateClickHouseOption
     async query<T>(q: Sql, opts: QueryOptions<T> = {}): Promise<T[]> {
       assertSql(q);
       const rows = await run(opts.queryId, async () => {
-        const rs = await raw.query({ query: q.text, format: 'JSONEachRow', query_id: opts.queryId, clickhouse_settings: { ...readSettings, ...opts.settings } });
+        const rs = await raw.query({ query: q.text, format: 'JSONEachRow', query_id: opts.queryId, clickhouse_settings: { ...readSettings, ...opts.settings, readonly: '2' } });
         return rs.json<unknown>();
       });
       return rows.map((r) => parseRow(r, opts.schema));
     },
     async *stream<T>(q: Sql, opts: QueryOptions<T> = {}): AsyncGenerator<T, void, undefined> {
       assertSql(q);
-      const settings = { readonly: '2', max_execution_time: maxExecutionTime, ...opts.settings } as ClickHouseSettings;
+      const settings: ClickHouseSettings = { max_execution_time: maxExecutionTime, ...opts.settings, readonly: '2' };
       const rs = await run(opts.queryId, () => raw.query({ query: q.text, format: 'JSONEachRow', query_id: opts.queryId, clickhouse_settings: settings }));
       const body = rs.stream();
       try {

@@ -173,6 +173,7 @@ export function inList(values: readonly SqlValue[]): Sql {
  */
 export function ident(name: string, allowList: Iterable<string>): Sql {
   if (typeof name !== 'string' || !IDENT.test(name)) throw new SqlBindError(`invalid identifier ${JSON.stringify(String(name))}`);
+  if (typeof allowList === 'string') throw new SqlBindError('ident allow-list must be a list of names, not a string');
   const allowed = allowList instanceof Set ? allowList.has(name) : [...allowList].includes(name);
   if (!allowed) throw new SqlBindError(`identifier ${JSON.stringify(name)} is not in the allow-list`);
   return new Sql(TOKEN, name);

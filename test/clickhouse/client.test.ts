@@ -29,6 +29,8 @@ describe('ClickHouse client wrapper', () => {
   it('runs reads read-only', async () => {
     const err = await db.ch.query(sql`CREATE TABLE sneaky (a UInt8) ENGINE = Memory`).catch((e: unknown) => e);
     expect((err as ClickHouseError).code).toBe(ClickHouseCodes.READONLY);
+    const forced = await db.ch.query(sql`CREATE TABLE sneaky (a UInt8) ENGINE = Memory`, { settings: { readonly: '0' } }).catch((e: unknown) => e);
+    expect((forced as ClickHouseError).code).toBe(ClickHouseCodes.READONLY);
   });
 
   it('applies max_execution_time to reads', async () => {

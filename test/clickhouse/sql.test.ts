@@ -179,6 +179,7 @@ describe('sql rejects what it cannot bind safely', () => {
     expect(ident('usage_events_v1', tableNames).text).toBe('usage_events_v1');
     expect(ident('Events.Name', ['Events.Name']).text).toBe('Events.Name');
     expect(() => ident('users', tableNames)).toThrow(/allow-list/);
+    expect(() => ident('a', 'abc' as unknown as string[])).toThrow(/allow-list/);
     for (const bad of ['x; DROP TABLE y', 'a b', '`x`', "x'", '1abc', '', 'a.b.c', 'x--']) {
       expect(() => ident(bad, [bad]), bad).toThrow(SqlBindError);
     }
