@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# `npm run up`: everything needed to try Tollgate on this machine, then the server in the
+# foreground (Ctrl-C stops it; the databases keep running: `node scripts/services.mjs down`).
+#   1. dependencies (npm ci if needed) and build
+#   2. ClickHouse, Postgres and Redis (reused if running, else started: scripts/services.mjs)
+#   3. models, migrations, a demo tenant `demo` on plan `starter` with an API key
+#      (kept in .state/demo.json, mode 600, reused while the tenant and key still exist)
+#   4. exec tollgate serve (all roles)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export ONNXRUNTIME_NODE_INSTALL=skip
+
+say() { printf '[up] %s\n' "$*" >&2; }
+
+deps_stale() {
+  [ -f node_modules/.package-lock.json ] || return 0
+  [ package-lock.json -nt node_modules/.package-lock.json ] || return 1
+  node -e '
+    const fs = require("fs");
+    const want = JSON.parse(fs.readFileSync("package-lock.json", "utf8")).packages;
+    const have = JSON.parse(fs.readFileSync("node_modules/.package-lock.json", "utf8")).packages;
+    const stale = Object.entries(want).filter(([p, w]) => p && !w.optional && !w.link && have[p]?.version !== w.version);
+    process.exit(stale.length ? 0 : 1);'
+}
+if deps_stale; then
+  say "installing dependencies (npm ci)"
+  npm ci --no-audit --no-fund
+fi
+
+say "building"
+npm run -s build
+
+services_env="$(node scripts/services.mjs)"
+set -a
+eval "$services_env"
+set +a
+
+if [ -f scripts/prepare-models.mjs ]; then
+  node scripts/prepare-models.mjs
+fi
+
+say "migrating"
+node bin/tollgate.js migrate
+
+# The demo tenant and key. The secret is shown by the CLI only once, so it lives in
+# .state/demo.json; a tenant or key deleted/revoked since is replaced.
+state_dir="${TOLLGATE_STATE_DIR:-.state}"
+mkdir -p "$state_dir"
+demo_json="$(DEMO_FILE="$state_dir/demo.json" node -e '
+  const fs = require("fs");
+  const { execFileSync } = require("child_process");
+  const file = process.env.DEMO_FILE;
+  const cli = (...args) => JSON.parse(execFileSync(process.execPath, ["bin/tollgate.js", ...args, "--json"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }));
+  let demo = {};
+  try { demo = JSON.parse(fs.readFileSync(file, "utf8")); } catch {}
+  const tenants = cli("tenant", "list").tenants;
+  let tenant = tenants.find((t) => t.id === demo.tenantId) ?? tenants.find((t) => t.name === "demo");
+  if (!tenant) {
+    tenant = { id: cli("tenant", "create", "--name", "demo", "--plan", "starter").tenantId };
+    process.stderr.write(`[up] created demo tenant ${tenant.id} on plan starter\n`);
+  }
+  const keys = tenant.id === demo.tenantId && demo.secret ? cli("key", "list", "--tenant", tenant.id).keys : [];
+  if (!keys.some((k) => k.id === demo.keyId && !k.revokedAt)) {
+    const k = cli("key", "create", "--tenant", tenant.id, "--name", "demo");
+    demo = { keyId: k.keyId, secret: k.secret };
+    process.stderr.write(`[up] created API key ${k.keyId} for the demo tenant\n`);
+  }
+  demo = { tenantId: tenant.id, keyId: demo.keyId, secret: demo.secret };
+  fs.writeFileSync(file, JSON.stringify(demo, null, 2) + "\n", { mode: 0o600 });
+  fs.chmodSync(file, 0o600);
+  process.stdout.write(JSON.stringify(demo));
+')"
+secret="$(node -e 'process.stdout.write(JSON.parse(process.argv[1]).secret)' "$demo_json")"
+tenant_id="$(node -e 'process.stdout.write(JSON.parse(process.argv[1]).tenantId)' "$demo_json")"
+
+host="${TOLLGATE_HOST:-127.0.0.1}"
+[ "$host" = "0.0.0.0" ] && host=127.0.0.1
+inference="http://$host:${TOLLGATE_INFERENCE_PORT:-8000}"
+api="http://$host:${TOLLGATE_API_PORT:-4000}"
+otlp="http://$host:${TOLLGATE_OTLP_PORT:-4318}"
+data="$(node -e 'process.stdout.write(Array.from({ length: 64 }, (_, i) => (i % 8) / 8).join(","))')"
+
+cat >&2 <<EOF
+
+Tollgate is starting (all roles in one process; Ctrl-C stops it).
+  demo tenant ${tenant_id}, API key in $state_dir/demo.json
+  stores      DATABASE_URL=$DATABASE_URL
+              CLICKHOUSE_URL=$CLICKHOUSE_URL
+              REDIS_URL=$REDIS_URL
+
+Try it:
+  # list the models (Open Inference Protocol v2)
+  curl -s -H 'Authorization: Bearer $secret' $inference/v2/models
+
+  # run the 64 -> 10 demo MLP on one row
+  curl -s -H 'Authorization: Bearer $secret' -H 'Content-Type: application/json' \\
+    $inference/v2/models/mlp-demo/infer \\
+    -d '{"inputs":[{"name":"input","datatype":"FP32","shape":[1,64],"data":[$data]}]}'
+
+  # GraphQL API (usage, costs, invoices):   $api/graphql
+  # OTLP/HTTP traces receiver (JSON or protobuf):   $otlp/v1/traces
+  #   e.g. OTEL_EXPORTER_OTLP_ENDPOINT=$otlp in your application
+
+Stop the databases started for you with: node scripts/services.mjs down
+
+EOF
+
+exec node bin/tollgate.js serve
