@@ -33,13 +33,18 @@ export interface Attribution {
   slices: AttributedSlice[];
 }
 
-export function attributeCost(input: { components: readonly PriceComponent[]; slices: readonly UsageSlice[] }): Attribution {
+/**
+ * `totals` (optional) gives the quantity to price per meter when it is not simply the sum of the
+ * slices' quantities — e.g. compute-ms, where the total is floor(Σ µs / 1000) and each slice's
+ * floored ms would under-count.
+ */
+export function attributeCost(input: { components: readonly PriceComponent[]; slices: readonly UsageSlice[]; totals?: Readonly<Record<string, bigint>> }): Attribution {
   const { components, slices } = input;
   const sliceMeters: MeterCost[][] = slices.map(() => []);
   const meters: MeterCost[] = [];
   for (const component of components) {
     const quantities = slices.map((s) => s.quantities[component.meter] ?? 0n);
-    const quantity = quantities.reduce((a, b) => a + b, 0n);
+    const quantity = input.totals?.[component.meter] ?? quantities.reduce((a, b) => a + b, 0n);
     const costMicros = chargeMicros(component, quantity);
     meters.push({ meter: component.meter, componentId: component.id, quantity, costMicros });
     if (slices.length === 0) continue;

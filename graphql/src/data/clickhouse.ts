@@ -1,0 +1,211 @@
+/**
+ * ClickHouse reads of the GraphQL API. Every query names the tenant and a time range (both lead
+ * the rollups' sort keys, so reads are pruned), reads SummingMergeTree rollups with
+ * sum() ... GROUP BY (never relying on merges), and binds values only through the sql tag.
+ */
+import { z } from 'zod';
+import type { ClickHouse } from '../../../src/clickhouse/client.js';
+import { sql, type Sql } from '../../../src/clickhouse/sql.js';
+
+export type Granularity = 'MINUTE' | 'HOUR' | 'DAY';
+export type UsageGroupBy = 'MODEL' | 'API_KEY' | 'TAG' | null;
+export type CostGroupBy = 'MODEL' | 'API_KEY' | 'TAG' | 'DAY';
+
+const u64 = z.union([z.string(), z.number()]).transform((v) => BigInt(v));
+
+const usageRowSchema = z.object({
+  key: z.string(),
+  b: z.coerce.number(),
+  requests: u64,
+  error_requests: u64,
+  items: u64,
+  input_bytes: u64,
+  output_bytes: u64,
+  compute_us: u64,
+});
+export type UsageRow = z.infer<typeof usageRowSchema>;
+
+const USAGE_SUMS = sql`sum(requests) AS requests, sum(error_requests) AS error_requests, sum(items) AS items,
+  sum(input_bytes) AS input_bytes, sum(output_bytes) AS output_bytes, sum(billed_compute_us) AS compute_us`;
+
+const rollupTable: Record<Granularity, Sql> = {
+  MINUTE: sql`usage_minute_v1`,
+  HOUR: sql`usage_hourly_v1`,
+  DAY: sql`usage_daily_v1`,
+};
+
+const groupExpr: Record<'MODEL' | 'API_KEY' | 'NONE', Sql> = {
+  MODEL: sql`model`,
+  API_KEY: sql`api_key_id`,
+  NONE: sql`''`,
+};
+
+/** The most points one series may have: bounds the range per granularity. */
+export const MAX_SPAN_MS: Record<Granularity, number> = {
+  MINUTE: 24 * 3_600_000,
+  HOUR: 31 * 24 * 3_600_000,
+  DAY: 400 * 24 * 3_600_000,
+};
+
+export const MAX_USAGE_ROWS = 50_000;
+
+/** Usage sums per (group, bucket) for one tenant. TAG grouping reads the hourly tag rollup (HOUR or DAY only). */
+export async function usageSeries(
+  ch: ClickHouse,
+  q: { tenantId: string; from: Date; to: Date; granularity: Granularity; groupBy: UsageGroupBy; tagKey?: string | null },
+): Promise<UsageRow[]> {
+  let query: Sql;
+  if (q.groupBy === 'TAG') {
+    const bucket = q.granularity === 'DAY' ? sql`toStartOfDay(bucket)` : sql`bucket`;
+    query = sql`SELECT tag_value AS key, toUnixTimestamp(${bucket}) AS b, ${USAGE_SUMS}
+      FROM usage_tags_hourly_v1
+      WHERE tenant_id = ${q.tenantId} AND bucket >= ${q.from} AND bucket < ${q.to} AND tag_key = ${q.tagKey ?? ''}
+      GROUP BY key, b ORDER BY key, b LIMIT ${MAX_USAGE_ROWS}`;
+  } else {
+    const group = groupExpr[q.groupBy ?? 'NONE'];
+    query = sql`SELECT ${group} AS key, toUnixTimestamp(bucket) AS b, ${USAGE_SUMS}
+      FROM ${rollupTable[q.granularity]}
+      WHERE tenant_id = ${q.tenantId} AND bucket >= ${q.from} AND bucket < ${q.to}
+      GROUP BY key, b ORDER BY key, b LIMIT ${MAX_USAGE_ROWS}`;
+  }
+  return ch.query(query, { schema: usageRowSchema });
+}
+
+const costRowSchema = z.object({
+  key: z.string(),
+  device: z.string(),
+  requests: u64,
+  items: u64,
+  compute_us: u64,
+});
+export type CostRow = z.infer<typeof costRowSchema>;
+
+// Billable usage: successful requests and their items; compute as billed (batch cost split by items).
+const COST_SUMS = sql`sum(ok_requests) AS requests, sum(ok_items) AS items, sum(billed_compute_us) AS compute_us`;
+
+const costSliceExpr: Record<'MODEL' | 'API_KEY' | 'DAY', Sql> = {
+  MODEL: sql`model`,
+  API_KEY: sql`api_key_id`,
+  DAY: sql`toString(toDate(bucket))`,
+};
+
+/** Billable sums per (slice, device) for one tenant over hour buckets starting in [from, to). */
+export async function costRows(ch: ClickHouse, q: { tenantId: string; from: Date; to: Date; groupBy: Exclude<CostGroupBy, 'TAG'> }): Promise<CostRow[]> {
+  return ch.query(
+    sql`SELECT ${costSliceExpr[q.groupBy]} AS key, device, ${COST_SUMS}
+      FROM usage_hourly_v1
+      WHERE tenant_id = ${q.tenantId} AND bucket >= ${q.from} AND bucket < ${q.to}
+      GROUP BY key, device ORDER BY key, device LIMIT ${MAX_USAGE_ROWS}`,
+    { schema: costRowSchema },
+  );
+}
+
+/** Billable sums per (tag value, device) for one tag key, plus the untagged remainder (from the totals). */
+export async function costRowsByTag(ch: ClickHouse, q: { tenantId: string; from: Date; to: Date; tagKey: string }): Promise<CostRow[]> {
+  const [tagged, totals] = await Promise.all([
+    ch.query(
+      sql`SELECT tag_value AS key, device, ${COST_SUMS}
+        FROM usage_tags_hourly_v1
+        WHERE tenant_id = ${q.tenantId} AND bucket >= ${q.from} AND bucket < ${q.to} AND tag_key = ${q.tagKey}
+        GROUP BY key, device ORDER BY key, device LIMIT ${MAX_USAGE_ROWS}`,
+      { schema: costRowSchema },
+    ),
+    ch.query(
+      sql`SELECT '' AS key, device, ${COST_SUMS}
+        FROM usage_hourly_v1
+        WHERE tenant_id = ${q.tenantId} AND bucket >= ${q.from} AND bucket < ${q.to}
+        GROUP BY device ORDER BY device`,
+      { schema: costRowSchema },
+    ),
+  ]);
+  // Events without this tag form the '' slice, so slices still add up to the tenant's total.
+  const untagged = new Map(totals.map((t) => [t.device, { ...t }]));
+  for (const r of tagged) {
+    const rest = untagged.get(r.device);
+    if (!rest) continue;
+    rest.requests = max0(rest.requests - r.requests);
+    rest.items = max0(rest.items - r.items);
+    rest.compute_us = max0(rest.compute_us - r.compute_us);
+  }
+  const remainder = [...untagged.values()].filter((r) => r.requests > 0n || r.items > 0n || r.compute_us > 0n);
+  return [...tagged.filter((r) => r.key !== ''), ...mergeEmptyKey(tagged.filter((r) => r.key === ''), remainder)];
+}
+
+function mergeEmptyKey(a: CostRow[], b: CostRow[]): CostRow[] {
+  const byDevice = new Map<string, CostRow>();
+  for (const r of [...a, ...b]) {
+    const cur = byDevice.get(r.device);
+    if (!cur) byDevice.set(r.device, { ...r, key: '' });
+    else {
+      cur.requests += r.requests;
+      cur.items += r.items;
+      cur.compute_us += r.compute_us;
+    }
+  }
+  return [...byDevice.values()];
+}
+
+function max0(v: bigint): bigint {
+  return v > 0n ? v : 0n;
+}
+
+/** Billable totals per device for a tenant over [from, to) (hour buckets), for quota fallbacks. */
+export async function billableTotals(ch: ClickHouse, q: { tenantId: string; from: Date; to: Date }): Promise<CostRow[]> {
+  return ch.query(
+    sql`SELECT '' AS key, device, ${COST_SUMS} FROM usage_hourly_v1
+      WHERE tenant_id = ${q.tenantId} AND bucket >= ${q.from} AND bucket < ${q.to} GROUP BY device`,
+    { schema: costRowSchema },
+  );
+}
+
+const spanSchema = z.object({
+  TraceId: z.string(),
+  SpanId: z.string(),
+  ParentSpanId: z.string(),
+  SpanName: z.string(),
+  SpanKind: z.string(),
+  ServiceName: z.string(),
+  TimestampNs: z.union([z.string(), z.number()]).transform(String),
+  Duration: z.union([z.string(), z.number()]).transform(Number),
+  StatusCode: z.string(),
+  StatusMessage: z.string(),
+  SpanAttributesKeys: z.array(z.string()),
+  SpanAttributesValues: z.array(z.string()),
+  'Events.Name': z.array(z.string()),
+  'Events.Timestamp': z.array(z.union([z.string(), z.number()]).transform(String)),
+});
+export type SpanRow = z.infer<typeof spanSchema>;
+
+export const MAX_SPANS = 1000;
+
+/** All spans of one trace of one tenant, located through the trace-id index. Empty when the tenant has no such trace. */
+export async function traceSpans(ch: ClickHouse, q: { tenantId: string; traceId: string; from: Date; to: Date }): Promise<SpanRow[]> {
+  const bounds = await ch.query(
+    sql`SELECT toUnixTimestamp(minMerge(Start)) AS s, toUnixTimestamp(maxMerge(End)) AS e
+      FROM otel_traces_trace_id_ts_v1
+      WHERE TenantId = ${q.tenantId} AND TraceId = ${q.traceId} AND Day >= toDate(${q.from}) AND Day <= toDate(${q.to})
+      GROUP BY TenantId, TraceId`,
+    { schema: z.object({ s: z.coerce.number(), e: z.coerce.number() }) },
+  );
+  const b = bounds[0];
+  if (!b) return [];
+  return ch.query(
+    sql`SELECT TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName, TimestampNs, Duration, StatusCode, StatusMessage,
+        SpanAttributesKeys, SpanAttributesValues, Events.Name, Events.Timestamp
+      FROM otel_traces_v1
+      WHERE TenantId = ${q.tenantId} AND Timestamp >= ${new Date(b.s * 1000)} AND Timestamp <= ${new Date(b.e * 1000)} AND TraceId = ${q.traceId}
+      ORDER BY TimestampNs LIMIT ${MAX_SPANS}`,
+    { schema: spanSchema },
+  );
+}
+
+/** The trace id recorded on a request's usage event (request id or event id), searched within [from, to). */
+export async function traceIdOfRequest(ch: ClickHouse, q: { tenantId: string; requestId: string; from: Date; to: Date }): Promise<string | null> {
+  const rows = await ch.query(
+    sql`SELECT trace_id FROM usage_events_v1
+      WHERE tenant_id = ${q.tenantId} AND ts >= ${q.from} AND ts < ${q.to} AND (request_id = ${q.requestId} OR event_id = ${q.requestId}) AND trace_id != ''
+      LIMIT 1`,
+    { schema: z.object({ trace_id: z.string() }) },
+  );
+  return rows[0]?.trace_id ?? null;
+}

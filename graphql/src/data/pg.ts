@@ -1,0 +1,195 @@
+/**
+ * Batch reads for the GraphQL layer (DataLoader backends) and paginated lists. Each function
+ * runs ONE statement inside the caller's scoped transaction (RLS: a tenant principal sees only
+ * its own rows; platform sees all). Single-object reads and all writes go through the domain
+ * modules (src/tenants, src/keys, src/plans), which also write the audit log.
+ */
+import type pg from 'pg';
+import type { PriceComponentRow } from '../../../src/plans/index.js';
+
+export interface TenantRow {
+  id: string;
+  name: string;
+  displayName: string;
+  status: string;
+  timezone: string;
+  billingAnchorDay: number;
+  currency: string;
+  createdAt: Date;
+}
+
+const TENANT_COLS = 'id, name, display_name, status, timezone, billing_anchor_day, currency, created_at';
+
+function tenantRow(r: Record<string, unknown>): TenantRow {
+  return {
+    id: String(r.id),
+    name: String(r.name),
+    displayName: String(r.display_name),
+    status: String(r.status),
+    timezone: String(r.timezone),
+    billingAnchorDay: Number(r.billing_anchor_day),
+    currency: String(r.currency).trim(),
+    createdAt: r.created_at as Date,
+  };
+}
+
+export async function tenantsByIds(c: pg.ClientBase, ids: readonly string[]): Promise<TenantRow[]> {
+  const { rows } = await c.query(`SELECT ${TENANT_COLS} FROM tenants WHERE id = ANY($1::uuid[])`, [ids]);
+  return rows.map(tenantRow);
+}
+
+/** A page of tenants by (name, id), keyset after `after`. Fetches limit + 1 to know whether there is a next page. */
+export async function tenantsPage(c: pg.ClientBase, q: { limit: number; afterName: string | null; status: string | null }): Promise<TenantRow[]> {
+  const { rows } = await c.query(
+    `SELECT ${TENANT_COLS} FROM tenants WHERE ($1::text IS NULL OR name > $1) AND ($2::text IS NULL OR status = $2) ORDER BY name LIMIT $3`,
+    [q.afterName, q.status, q.limit + 1],
+  );
+  return rows.map(tenantRow);
+}
+
+export interface PlanRow {
+  tenantId: string;
+  id: string;
+  code: string;
+  name: string;
+  description: string;
+  currency: string;
+  priorityTier: number;
+  active: boolean;
+  quotas: Array<{ meter: string; limit: number; hard: boolean }>;
+}
+
+/** Current plan per tenant (one statement for many tenants). */
+export async function plansByTenantIds(c: pg.ClientBase, tenantIds: readonly string[]): Promise<PlanRow[]> {
+  const { rows } = await c.query(
+    `SELECT tp.tenant_id, p.id, p.code, p.name, p.description, p.currency, p.priority_tier, p.active,
+       COALESCE((SELECT json_agg(json_build_object('meter', q.meter, 'limit', q.limit_value::text, 'hard', q.hard) ORDER BY q.meter)
+                 FROM plan_quotas q WHERE q.plan_id = p.id), '[]'::json) AS quotas
+     FROM tenant_plans tp JOIN plans p ON p.id = tp.plan_id
+     WHERE tp.tenant_id = ANY($1::uuid[]) AND tp.effective_from <= now() AND (tp.effective_to IS NULL OR tp.effective_to > now())`,
+    [tenantIds],
+  );
+  return rows.map((r) => ({
+    tenantId: String(r.tenant_id),
+    id: String(r.id),
+    code: String(r.code),
+    name: String(r.name),
+    description: String(r.description),
+    currency: String(r.currency).trim(),
+    priorityTier: Number(r.priority_tier),
+    active: Boolean(r.active),
+    quotas: (r.quotas as Array<{ meter: string; limit: string; hard: boolean }>).map((q) => ({ meter: q.meter, limit: Number(q.limit), hard: q.hard })),
+  }));
+}
+
+/** Price components in effect at `at` for many plans. */
+export async function priceComponentsByPlanIds(c: pg.ClientBase, planIds: readonly string[], at: Date): Promise<PriceComponentRow[]> {
+  const { rows } = await c.query(
+    `SELECT id, plan_id, meter, model, unit_price_micros::text, tiers, package_size::text, included_quantity::text, currency, effective_from, effective_to
+     FROM price_components
+     WHERE plan_id = ANY($1::uuid[]) AND effective_from <= $2 AND (effective_to IS NULL OR effective_to > $2)
+     ORDER BY meter`,
+    [planIds, at],
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    planId: r.plan_id,
+    meter: r.meter,
+    model: r.model,
+    unitPriceMicros: r.unit_price_micros,
+    tiers: r.tiers,
+    packageSize: r.package_size,
+    includedQuantity: r.included_quantity,
+    currency: String(r.currency).trim(),
+    effectiveFrom: r.effective_from,
+    effectiveTo: r.effective_to,
+  }));
+}
+
+/** The plan a tenant was on at `at` (for pricing a past range), with its id only. */
+export async function planIdAt(c: pg.ClientBase, q: { tenantId: string; at: Date }): Promise<string | null> {
+  const { rows } = await c.query(
+    `SELECT plan_id FROM tenant_plans WHERE tenant_id = $1 AND effective_from <= $2 AND (effective_to IS NULL OR effective_to > $2)`,
+    [q.tenantId, q.at],
+  );
+  return rows[0] ? String(rows[0].plan_id) : null;
+}
+
+export async function stripeCustomersByTenantIds(c: pg.ClientBase, tenantIds: readonly string[]): Promise<Array<{ tenantId: string; stripeId: string }>> {
+  const { rows } = await c.query(
+    `SELECT tenant_id, stripe_id FROM stripe_mappings WHERE object_type = 'customer' AND tenant_id = ANY($1::uuid[]) AND local_id = tenant_id::text`,
+    [tenantIds],
+  );
+  return rows.map((r) => ({ tenantId: String(r.tenant_id), stripeId: String(r.stripe_id) }));
+}
+
+export interface MemberRow {
+  tenantId: string;
+  id: string;
+  name: string;
+  email: string;
+  role: string;
+}
+
+/** Users as members of tenants: keys are (tenantId, userId) pairs. */
+export async function membersByKeys(c: pg.ClientBase, keys: ReadonlyArray<{ tenantId: string; userId: string }>): Promise<MemberRow[]> {
+  const { rows } = await c.query(
+    `SELECT m.tenant_id, u.id, u.name, u.email, m.role
+     FROM unnest($1::uuid[], $2::uuid[]) AS k(tenant_id, user_id)
+     JOIN memberships m ON m.tenant_id = k.tenant_id AND m.user_id = k.user_id
+     JOIN users u ON u.id = m.user_id`,
+    [keys.map((k) => k.tenantId), keys.map((k) => k.userId)],
+  );
+  return rows.map((r) => ({ tenantId: String(r.tenant_id), id: String(r.id), name: String(r.name), email: String(r.email), role: String(r.role) }));
+}
+
+export interface ApiKeyRow {
+  id: string;
+  tenantId: string;
+  name: string;
+  prefix: string;
+  role: string;
+  createdBy: string | null;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+  expiresAt: Date | null;
+}
+
+const KEY_COLS = 'id, tenant_id, name, prefix, role, created_by, created_at, last_used_at, revoked_at, expires_at';
+
+function keyRow(r: Record<string, unknown>): ApiKeyRow {
+  return {
+    id: String(r.id),
+    tenantId: String(r.tenant_id),
+    name: String(r.name),
+    prefix: String(r.prefix),
+    role: String(r.role),
+    createdBy: (r.created_by as string | null) ?? null,
+    createdAt: r.created_at as Date,
+    lastUsedAt: (r.last_used_at as Date | null) ?? null,
+    revokedAt: (r.revoked_at as Date | null) ?? null,
+    expiresAt: (r.expires_at as Date | null) ?? null,
+  };
+}
+
+/** A page of a tenant's keys, newest first, keyset on (created_at, id). Never selects the hash. */
+export async function apiKeysPage(
+  c: pg.ClientBase,
+  q: { tenantId: string; limit: number; after: { createdAt: string; id: string } | null; includeRevoked: boolean },
+): Promise<Array<ApiKeyRow & { cursorTs: string }>> {
+  // The cursor keeps created_at at full (microsecond) precision; a JS Date would round it.
+  const { rows } = await c.query(
+    `SELECT ${KEY_COLS}, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_ts FROM api_keys
+     WHERE tenant_id = $1 AND ($2 OR revoked_at IS NULL)
+       AND ($3::timestamptz IS NULL OR (created_at, id) < ($3::timestamptz, $4::uuid))
+     ORDER BY created_at DESC, id DESC LIMIT $5`,
+    [q.tenantId, q.includeRevoked, q.after?.createdAt ?? null, q.after?.id ?? null, q.limit + 1],
+  );
+  return rows.map((r) => ({ ...keyRow(r), cursorTs: String(r.cursor_ts) }));
+}
+
+export async function apiKeysByIds(c: pg.ClientBase, ids: readonly string[]): Promise<ApiKeyRow[]> {
+  const { rows } = await c.query(`SELECT ${KEY_COLS} FROM api_keys WHERE id = ANY($1::uuid[])`, [ids]);
+  return rows.map(keyRow);
+}

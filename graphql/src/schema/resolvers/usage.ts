@@ -1,0 +1,110 @@
+import { Arg, Authorized, Ctx, FieldResolver, ID, Query, registerEnumType, Resolver, Root } from 'type-graphql';
+import { badInput } from '../../../../src/shared/errors.js';
+import type { ApiContext } from '../../context.js';
+import { resolveTenant } from '../../context.js';
+import { MAX_SPAN_MS, usageSeries } from '../../data/clickhouse.js';
+import { checkRange, TimeRangeInput } from '../common.js';
+import { ApiKey, UsagePoint, UsageReport, UsageSeries } from '../types.js';
+import { toApiKey } from './mappers.js';
+import { attributeCosts, COST_MAX_SPAN_MS } from './cost.js';
+import { CostAttribution } from '../types.js';
+
+export enum GranularityEnum {
+  MINUTE = 'MINUTE',
+  HOUR = 'HOUR',
+  DAY = 'DAY',
+}
+registerEnumType(GranularityEnum, { name: 'Granularity' });
+
+export enum UsageGroupByEnum {
+  MODEL = 'MODEL',
+  API_KEY = 'API_KEY',
+  TAG = 'TAG',
+}
+registerEnumType(UsageGroupByEnum, { name: 'UsageGroupBy' });
+
+export enum CostGroupByEnum {
+  MODEL = 'MODEL',
+  API_KEY = 'API_KEY',
+  TAG = 'TAG',
+  DAY = 'DAY',
+}
+registerEnumType(CostGroupByEnum, { name: 'CostGroupBy' });
+
+const TAG_KEY = /^[A-Za-z0-9_.:/-]{1,128}$/;
+
+function checkTagKey(groupBy: string | null | undefined, tagKey: string | null | undefined): string | null {
+  if (groupBy !== 'TAG') return null;
+  if (!tagKey || !TAG_KEY.test(tagKey)) throw badInput('groupBy TAG needs tagKey (letters, digits, _ . : / -, at most 128)');
+  return tagKey;
+}
+
+@Resolver(() => UsageSeries)
+export class UsageResolver {
+  @Authorized()
+  @Query(() => UsageReport, {
+    description:
+      'Usage time series from the rollups: buckets starting in [from, to). Max span: MINUTE 24 h, HOUR 31 days, DAY 400 days. groupBy TAG needs tagKey and HOUR or DAY.',
+  })
+  async usage(
+    @Arg('range', () => TimeRangeInput) range: TimeRangeInput,
+    @Arg('granularity', () => GranularityEnum) granularity: GranularityEnum,
+    @Arg('groupBy', () => UsageGroupByEnum, { nullable: true }) groupBy: UsageGroupByEnum | null,
+    @Arg('tagKey', () => String, { nullable: true }) tagKey: string | null,
+    @Arg('tenantId', () => ID, { nullable: true, description: 'Platform operators only.' }) tenantIdArg: string | null,
+    @Ctx() ctx: ApiContext,
+  ): Promise<UsageReport> {
+    const { from, to } = checkRange(range, MAX_SPAN_MS[granularity], `usage at ${granularity}`);
+    const tag = checkTagKey(groupBy, tagKey);
+    if (groupBy === UsageGroupByEnum.TAG && granularity === GranularityEnum.MINUTE) throw badInput('groupBy TAG is available at HOUR or DAY granularity');
+    const tenantId = await resolveTenant(ctx, tenantIdArg);
+    const rows = await usageSeries(ctx.services.clickhouse, { tenantId, from, to, granularity, groupBy: groupBy ?? null, tagKey: tag });
+    const series = new Map<string, UsageSeries>();
+    for (const r of rows) {
+      let s = series.get(r.key);
+      if (!s) {
+        s = Object.assign(new UsageSeries(), { key: r.key, points: [], apiKeyId: groupBy === UsageGroupByEnum.API_KEY ? r.key : null, tenantId });
+        series.set(r.key, s);
+      }
+      s.points.push(
+        Object.assign(new UsagePoint(), {
+          bucket: new Date(r.b * 1000),
+          requests: Number(r.requests),
+          errorRequests: Number(r.error_requests),
+          items: Number(r.items),
+          inputBytes: Number(r.input_bytes),
+          outputBytes: Number(r.output_bytes),
+          computeUs: Number(r.compute_us),
+        }),
+      );
+    }
+    return { from, to, granularity, series: [...series.values()] };
+  }
+
+  @FieldResolver(() => ApiKey, { nullable: true, description: 'The API key of this series (groupBy API_KEY).' })
+  async apiKey(@Root() s: UsageSeries, @Ctx() ctx: ApiContext): Promise<ApiKey | null> {
+    if (!s.apiKeyId) return null;
+    const row = await ctx.loaders.apiKey.load(s.apiKeyId);
+    return row && row.tenantId === s.tenantId ? toApiKey(row) : null;
+  }
+
+  @Authorized()
+  @Query(() => CostAttribution, {
+    description:
+      "What each slice of usage costs under the tenant's price components: each meter is priced on the range's total (tiers apply as on the invoice), then split across slices in proportion to usage, so slices add up exactly to the total. Hour buckets starting in [from, to) (from and to are floored to the hour); at most 93 days. Money fields need admin, finance or platform; provider cost and margin need platform.",
+  })
+  async costAttribution(
+    @Arg('range', () => TimeRangeInput) range: TimeRangeInput,
+    @Arg('groupBy', () => CostGroupByEnum) groupBy: CostGroupByEnum,
+    @Arg('tagKey', () => String, { nullable: true }) tagKey: string | null,
+    @Arg('tenantId', () => ID, { nullable: true, description: 'Platform operators only.' }) tenantIdArg: string | null,
+    @Ctx() ctx: ApiContext,
+  ): Promise<CostAttribution> {
+    const hour = 3_600_000;
+    const floored = { from: new Date(Math.floor(range.from.getTime() / hour) * hour), to: new Date(Math.floor(range.to.getTime() / hour) * hour) };
+    const { from, to } = checkRange(floored, COST_MAX_SPAN_MS, 'costAttribution');
+    const tag = checkTagKey(groupBy, tagKey);
+    const tenantId = await resolveTenant(ctx, tenantIdArg);
+    return attributeCosts(ctx, { tenantId, from, to, groupBy, tagKey: tag });
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * The API role: fastify + Apollo Server 5 at POST /graphql.
+ *
+ *   const api = await createApiServer({ config, logger, pools, clickhouse, redis, authenticate, quotaStatus? });
+ *   await api.listen();            // config.TOLLGATE_API_PORT on config.TOLLGATE_HOST (tests: listen(0))
+ *   await api.close();
+ */
+import { randomUUID } from 'node:crypto';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
+import { ApolloArmor } from '@escape.tech/graphql-armor';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { GraphQLSchema } from 'graphql';
+import { createJwtVerifier } from '../auth/jwt.js';
+import { createPrincipalResolver, type PrincipalResolver } from '../auth/resolve.js';
+import { buildServices, createLoaders, type ApiContext, type ApiServerDeps, type Services } from '../context.js';
+import { buildApiSchema } from '../schema/build.js';
+import { apiError, classify } from './errors.js';
+import { guardBody, loadSafelist, type Safelist } from './guard.js';
+import { createRedisRateLimiter, type RateLimiter } from './rate-limit.js';
+import { redisKey } from '../../../src/shared/redis.js';
+import { isAppError } from '../../../src/shared/errors.js';
+import type { JWTVerifyGetKey } from 'jose';
+
+export interface ApiServer {
+  app: FastifyInstance;
+  schema: GraphQLSchema;
+  /** Listens (default: config.TOLLGATE_API_PORT on config.TOLLGATE_HOST); resolves to the bound URL of /graphql. */
+  listen(port?: number, host?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface ApiServerOptions {
+  /** A JWKS key source (instead of JWT_JWKS_URL), e.g. jose's createLocalJWKSet in tests. */
+  jwtKeySet?: JWTVerifyGetKey;
+  /** Replace the Redis token bucket (tests). */
+  rateLimiter?: RateLimiter;
+}
+
+/** Query protection: graphql-armor validation rules (depth, aliases, cost, directives) + no field suggestions. */
+export const armorLimits = { maxDepth: 10, maxAliases: 15, costLimit: 5000, maxDirectives: 50 } as const;
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export async function createApiServer(deps: ApiServerDeps, options: ApiServerOptions = {}): Promise<ApiServer> {
+  const { config, logger } = deps;
+  const services: Services = buildServices(deps);
+  const schema = buildApiSchema();
+  const jwt = createJwtVerifier(config, options.jwtKeySet ? { getKey: options.jwtKeySet } : {});
+  const principals: PrincipalResolver = createPrincipalResolver({ jwt, authenticate: deps.authenticate });
+  const safelist: Safelist | null = config.GRAPHQL_SAFELIST_FILE ? loadSafelist(config.GRAPHQL_SAFELIST_FILE) : null;
+  const limiter =
+    options.rateLimiter ??
+    createRedisRateLimiter({
+      redis: deps.redis,
+      keyPrefix: redisKey(config, 'api', 'rl'),
+      perSecond: config.GRAPHQL_RATE_LIMIT_PER_SECOND,
+      burst: config.GRAPHQL_RATE_LIMIT_BURST,
+      onError: (err) => logger.warn({ err }, 'api rate limiter: redis unavailable, allowing request'),
+    });
+
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 256 * 1024,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const h = req.headers['x-request-id'];
+      return typeof h === 'string' && REQUEST_ID.test(h) ? h : randomUUID();
+    },
+  });
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+  app.addHook('preHandler', async (req, reply) => {
+    if (req.routeOptions.url !== '/graphql') return;
+    const verdict = guardBody(req.body, safelist);
+    if (!verdict.ok) {
+      return reply.code(verdict.status).type('application/json').send({ errors: [{ message: verdict.message, extensions: { code: verdict.code, requestId: req.id } }] });
+    }
+  });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  const armor = new ApolloArmor({
+    maxDepth: { n: armorLimits.maxDepth, ignoreIntrospection: true },
+    maxAliases: { n: armorLimits.maxAliases },
+    costLimit: { maxCost: armorLimits.costLimit },
+    maxDirectives: { n: armorLimits.maxDirectives },
+    maxTokens: { enabled: false }, // enforced before parsing, in guard.ts
+    blockFieldSuggestion: { enabled: true },
+  });
+  const protection = armor.protect();
+
+  const requestIdPlugin: ApolloServerPlugin<ApiContext> = {
+    async requestDidStart() {
+      return {
+        async didEncounterErrors({ contextValue, errors }) {
+          for (const error of errors) {
+            const c = classify({ message: error.message, extensions: error.extensions }, error);
+            if (c.unexpected) logger.error({ err: error.originalError ?? error, requestId: contextValue.requestId, path: error.path }, 'graphql: unexpected error');
+          }
+        },
+        async willSendResponse({ response, contextValue }) {
+          if (response.body.kind === 'single' && response.body.singleResult.errors) {
+            for (const e of response.body.singleResult.errors) (e.extensions as Record<string, unknown>).requestId = contextValue.requestId;
+          }
+        },
+      };
+    },
+  };
+
+  const apollo = new ApolloServer<ApiContext>({
+    schema,
+    introspection: config.GRAPHQL_INTROSPECTION ?? config.NODE_ENV !== 'production',
+    includeStacktraceInErrorResponses: false,
+    allowBatchedHttpRequests: false,
+    persistedQueries: false,
+    validationRules: protection.validationRules,
+    plugins: [...(protection.plugins as ApolloServerPlugin<ApiContext>[]), fastifyApolloDrainPlugin(app), requestIdPlugin],
+    formatError(formatted, error) {
+      const c = classify(formatted, error);
+      const extensions: Record<string, unknown> = { code: c.code };
+      if (c.details) extensions.details = c.details;
+      const requestId = (formatted.extensions as Record<string, unknown> | undefined)?.requestId;
+      if (typeof requestId === 'string') extensions.requestId = requestId;
+      return { message: c.message, ...(formatted.locations ? { locations: formatted.locations } : {}), ...(formatted.path ? { path: formatted.path } : {}), extensions };
+    },
+  });
+  await apollo.start();
+
+  await app.register(fastifyApollo(apollo), {
+    path: '/graphql',
+    method: ['POST'],
+    context: async (request, reply): Promise<ApiContext> => {
+      const requestId = String(request.id);
+      let principal;
+      try {
+        principal = await principals.resolve(request.headers);
+      } catch (err) {
+        if (isAppError(err) && err.code === 'UNAUTHENTICATED') throw withRequestId(apiError('UNAUTHENTICATED', err.message, { status: 401 }), requestId);
+        throw err;
+      }
+      if (principal) {
+        const bucket = principal.tenantId ? `t:${principal.tenantId}` : `p:${principal.id}`;
+        const verdict = await limiter.take(bucket);
+        if (!verdict.allowed) {
+          const seconds = String(Math.max(1, Math.ceil(verdict.retryAfterMs / 1000)));
+          reply.header('retry-after', seconds);
+          throw withRequestId(apiError('RATE_LIMITED', 'too many API requests for this tenant', { status: 429, headers: { 'retry-after': seconds } }), requestId);
+        }
+      }
+      const base = { principal, services };
+      return { principal, requestId, services, loaders: createLoaders(base) };
+    },
+  });
+
+  let closed: Promise<void> | undefined;
+  return {
+    app,
+    schema,
+    async listen(port = config.TOLLGATE_API_PORT, host = config.TOLLGATE_HOST) {
+      await app.listen({ port, host });
+      const addr = app.server.address();
+      const bound = typeof addr === 'object' && addr ? addr.port : port;
+      return `http://${host.includes(':') ? `[${host}]` : host}:${bound}/graphql`;
+    },
+    close() {
+      closed ??= app.close().then(() => undefined);
+      return closed;
+    },
+  };
+}
+
+function withRequestId<E extends { extensions: Record<string, unknown> }>(err: E, requestId: string): E {
+  (err.extensions as Record<string, unknown>).requestId = requestId;
+  return err;
+}
