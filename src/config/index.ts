@@ -83,6 +83,7 @@ export const envSchema = z.object({
   /** Retention in days per ClickHouse data class (18.16 has no TTL: a job drops old partitions). */
   RETENTION_USAGE_DAYS: positiveInt.default(400),
   RETENTION_ROLLUP_DAYS: positiveInt.default(800),
+  RETENTION_MINUTE_ROLLUP_DAYS: positiveInt.default(40),
   RETENTION_TRACES_DAYS: positiveInt.default(30),
   RETENTION_ANOMALY_DAYS: positiveInt.default(400),
 
