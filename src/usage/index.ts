@@ -1,0 +1,10 @@
+/**
+ * Usage metering: every inference request's UsageRecord goes to a local write-ahead log
+ * (group commit) before the client is answered, and a flusher moves it into ClickHouse
+ * exactly once. See README.md in this folder for how exactly-once holds for the rollups.
+ */
+export { usageRecordSchema, MemoryUsageSink, type UsageRecord, type UsageSink, type UsageStatus, type Device } from './contract.js';
+export { createWalUsageSink, walDir, type WalUsageSink, type WalUsageSinkDeps, type WalSinkConfig } from './sink.js';
+export { createUsageFlusher, type UsageFlusher, type UsageFlusherDeps, type FlusherStats, type FlusherConfig } from './flusher.js';
+export { Wal, type WalOptions, type WalPosition, type WalStats } from './wal.js';
+export { toUsageRow, USAGE_TABLE, USAGE_COLUMNS, type UsageRow } from './rows.js';
