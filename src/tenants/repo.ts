@@ -100,16 +100,21 @@ export async function getTenant(deps: TenantsDeps, q: { tenantId: string }): Pro
   });
 }
 
-/** All tenants (platform operators, internal jobs), by creation time. */
-export async function listTenants(deps: TenantsDeps, opts: { status?: TenantStatus; limit?: number; after?: string } = {}): Promise<Tenant[]> {
+/** All tenants with their current plan code (platform operators, internal jobs), by creation time. */
+export async function listTenants(deps: TenantsDeps, opts: { status?: TenantStatus; limit?: number; after?: string } = {}): Promise<Array<Tenant & { planCode: string | null }>> {
+  if (opts.after !== undefined && !isUuid(opts.after)) throw badInput('after must be a tenant id');
   return withPlatform(deps.pools.app, async (c) => {
     const { rows } = await c.query(
-      `SELECT ${COLS} FROM tenants WHERE ($1::text IS NULL OR status = $1)
-         AND ($2::uuid IS NULL OR (created_at, id) > (SELECT created_at, id FROM tenants WHERE id = $2))
-       ORDER BY created_at, id LIMIT $3`,
+      `SELECT ${COLS.split(', ').map((col) => `t.${col}`).join(', ')}, p.code AS plan_code
+       FROM tenants t
+       LEFT JOIN tenant_plans tp ON tp.tenant_id = t.id AND tp.effective_to IS NULL
+       LEFT JOIN plans p ON p.id = tp.plan_id
+       WHERE ($1::text IS NULL OR t.status = $1)
+         AND ($2::uuid IS NULL OR (t.created_at, t.id) > (SELECT created_at, id FROM tenants WHERE id = $2))
+       ORDER BY t.created_at, t.id LIMIT $3`,
       [opts.status ?? null, opts.after ?? null, Math.min(opts.limit ?? 1000, 10_000)],
     );
-    return rows.map(tenantFromRow);
+    return rows.map((r) => ({ ...tenantFromRow(r), planCode: (r.plan_code as string | null) ?? null }));
   });
 }
 

@@ -1,0 +1,149 @@
+/** The `tollgate` CLI as users run it: `node bin/tollgate.js ...` in a child process, against the per-run database. */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiKeyAuthenticator } from '../../src/keys/index.js';
+import { closeFactories, factoryDeps, uniqueName } from '../factories.js';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const bin = path.join(root, 'bin/tollgate.js');
+
+function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [bin, ...args], { cwd: root, env: { ...process.env, LOG_LEVEL: 'silent' }, timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+// The folders main.ts imports from (its compiled closure).
+const closureDirs = ['cli', 'db', 'tenants', 'keys', 'plans', 'audit', 'config', 'shared', 'clickhouse'];
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  if (!existsSync(dir)) return newest;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestSource(p));
+    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/** bin/tollgate.js runs dist/: compile the CLI's import closure when dist is missing or older than src. */
+function ensureBuilt(): Promise<void> {
+  const main = path.join(root, 'dist/src/cli/main.js');
+  if (existsSync(main) && statSync(main).mtimeMs >= Math.max(...closureDirs.map((d) => newestSource(path.join(root, 'src', d))))) return Promise.resolve();
+  const dir = mkdtempSync(path.join(tmpdir(), 'tollgate-cli-build-'));
+  const tsconfig = path.join(dir, 'tsconfig.json');
+  writeFileSync(
+    tsconfig,
+    JSON.stringify({
+      extends: path.join(root, 'tsconfig.json'),
+      compilerOptions: { outDir: path.join(root, 'dist'), rootDir: root, typeRoots: [path.join(root, 'node_modules/@types')] },
+      files: [path.join(root, 'src/cli/main.ts')],
+      include: [],
+    }),
+  );
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', tsconfig], { cwd: root, timeout: 240_000 }, (err, stdout) => {
+      rmSync(dir, { recursive: true, force: true });
+      // Type errors elsewhere still emit; only a missing output is fatal here (tsc -p tsconfig.json is the type check).
+      if (existsSync(main)) resolve();
+      else reject(new Error(`CLI build failed: ${err?.message ?? ''}\n${stdout}`));
+    });
+  });
+}
+
+const { pools, config } = factoryDeps();
+
+beforeAll(ensureBuilt, 240_000);
+afterAll(closeFactories);
+
+describe('tollgate CLI', () => {
+  it('tenant create --json, then key create --json, gives a secret that authenticates to that tenant', async () => {
+    const name = uniqueName('acme');
+    const created = await run(['tenant', 'create', '--name', name, '--plan', 'starter', '--json']);
+    expect(created).toMatchObject({ code: 0, stderr: '' });
+    const lines = created.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const { tenantId } = JSON.parse(lines[0]!) as { tenantId: string };
+    expect(tenantId).toMatch(/^[0-9a-f-]{36}$/);
+
+    const key = await run(['key', 'create', '--tenant', tenantId, '--role', 'admin', '--json']);
+    expect(key.code).toBe(0);
+    const k = JSON.parse(key.stdout) as { keyId: string; secret: string; prefix: string };
+    expect(k.secret).toMatch(/^tg_/);
+    expect(k.prefix).toBe(k.secret.slice(3, 11));
+
+    const auth = createApiKeyAuthenticator({ pools, redis: null, config });
+    try {
+      expect(await auth.authenticate(k.secret)).toEqual({ keyId: k.keyId, tenantId, role: 'admin', tenantStatus: 'active' });
+    } finally {
+      await auth.close();
+    }
+    const { rows } = await pools.owner.query("SELECT actor_type, action FROM audit_log WHERE tenant_id = $1 ORDER BY id", [tenantId]);
+    expect(rows).toEqual([
+      { actor_type: 'cli', action: 'tenant.create' },
+      { actor_type: 'cli', action: 'api_key.create' },
+    ]);
+
+    const list = await run(['tenant', 'list', '--json']);
+    expect(list.code).toBe(0);
+    const { tenants } = JSON.parse(list.stdout) as { tenants: Array<{ id: string; name: string; planCode: string }> };
+    expect(tenants.find((t) => t.id === tenantId)).toMatchObject({ name, planCode: 'starter' });
+
+    const human = await run(['key', 'list', '--tenant', tenantId]);
+    expect(human.stdout).toContain(k.keyId);
+    expect(human.stdout).not.toContain(k.secret);
+
+    const revoked = await run(['key', 'revoke', '--tenant', tenantId, '--key', k.keyId]);
+    expect(revoked).toMatchObject({ code: 0 });
+    expect(revoked.stdout).toContain(`revoked key ${k.keyId}`);
+    const row = await pools.owner.query('SELECT revoked_at FROM api_keys WHERE id = $1', [k.keyId]);
+    expect(row.rows[0].revoked_at).toBeInstanceOf(Date);
+  });
+
+  it('migrate is idempotent: a second run applies nothing', async () => {
+    const first = await run(['migrate', '--json']);
+    expect(first.code).toBe(0);
+    const second = await run(['migrate', '--json']);
+    expect(second.code).toBe(0);
+    expect(JSON.parse(second.stdout)).toEqual({ postgres: { applied: [] }, clickhouse: { applied: [] } });
+  });
+
+  it('expected errors: one clear line, exit code 1, no stack trace', async () => {
+    const dup = uniqueName();
+    expect((await run(['tenant', 'create', '--name', dup, '--plan', 'free'])).code).toBe(0);
+    const [badPlan, again, missing, badRole, noTenant, badServe] = await Promise.all([
+      run(['tenant', 'create', '--name', uniqueName(), '--plan', 'platinum']),
+      run(['tenant', 'create', '--name', dup, '--plan', 'free']),
+      run(['key', 'create']),
+      run(['key', 'create', '--tenant', '00000000-0000-4000-8000-000000000000', '--role', 'root']),
+      run(['key', 'create', '--tenant', '00000000-0000-4000-8000-000000000000', '--json']),
+      run(['serve', '--roles', 'inference,bogus']),
+    ]);
+    expect(badPlan).toMatchObject({ code: 1, stderr: 'error: unknown plan "platinum"\n' });
+    expect(again).toMatchObject({ code: 1, stderr: `error: a tenant named ${dup} already exists\n` });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("required option '--tenant <id>' not specified");
+    expect(badRole.code).toBe(1);
+    expect(badRole.stderr).toMatch(/argument 'root' is invalid/);
+    expect(noTenant).toMatchObject({ code: 1, stdout: '', stderr: 'error: tenant not found\n' });
+    expect(badServe.code).toBe(1);
+    expect(badServe.stderr).toContain('unknown role(s) "bogus"');
+    for (const r of [badPlan, again, missing, badRole, noTenant, badServe]) expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('--help works on commands and subcommands', async () => {
+    const cases = [['--help'], ['tenant', 'create', '--help'], ['key', 'revoke', '--help'], ['serve', '--help']];
+    const results = await Promise.all(cases.map((args) => run(args)));
+    results.forEach((r, i) => {
+      expect({ args: cases[i], code: r.code }).toEqual({ args: cases[i], code: 0 });
+      expect(r.stdout).toContain('Usage: tollgate');
+    });
+  });
+});
