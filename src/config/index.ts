@@ -92,6 +92,18 @@ export const envSchema = z.object({
   QUOTA_RECONCILE_INTERVAL_MS: positiveInt.default(60_000),
 
   // GraphQL API and its principals.
+  /** Reconciliation trusts ClickHouse for use older than this (events still in the WAL/flush pipeline are newer). */
+  QUOTA_RECONCILE_SETTLE_MS: positiveInt.default(120_000),
+  /** How often each process pushes its local use to Redis and refreshes its leases. */
+  QUOTA_SYNC_INTERVAL_MS: positiveInt.default(250),
+  /** Leases (tokens, slots, quota units) of a process that stops refreshing them expire after this. */
+  QUOTA_LEASE_TTL_MS: positiveInt.default(30_000),
+  /** Deadline for one Redis call on the admission path. */
+  QUOTA_REDIS_TIMEOUT_MS: positiveInt.default(200),
+  /** How long a (tenant, event id) is remembered so a retry does not consume quota twice (ClickHouse reconciliation covers longer gaps). */
+  QUOTA_IDEMPOTENCY_WINDOW_SECONDS: positiveInt.default(86_400),
+  /** Cached plan limits are refreshed after this (plan changes also invalidate at once via Redis pub/sub). */
+  QUOTA_LIMITS_CACHE_TTL_MS: positiveInt.default(5_000),
   JWT_ISSUER: z.string().default('tollgate'),
   JWT_AUDIENCE: z.string().default('tollgate-api'),
   JWT_ALGORITHMS: z.string().default('HS256'),

@@ -11,6 +11,11 @@ export interface AdmissionRequest {
   items: number;
   /** Idempotency key; a retried event id is admitted without consuming quota twice. */
   eventId: string;
+  /**
+   * Device the model runs on (added later, optional, default 'cpu'): a hard compute quota is
+   * checked only for this device's meter (e.g. a plan with no CUDA minutes still runs CPU models).
+   */
+  device?: 'cpu' | 'cuda';
 }
 
 /** Standard IETF RateLimit headers to put on every response (may be empty). */
@@ -31,7 +36,11 @@ export type AdmissionDecision =
 
 /** Held while a request is in flight; `release` frees its concurrency slot and records actual usage. */
 export interface AdmissionTicket {
-  release(outcome: { computeUs: number; items: number; ok: boolean }): void;
+  /**
+   * `computeUs`: this request's share of its batch's compute (the usage record's billedComputeUs);
+   * `device` (added later, optional, default 'cpu') picks the compute meter it is charged to.
+   */
+  release(outcome: { computeUs: number; items: number; ok: boolean; device?: 'cpu' | 'cuda' }): void;
 }
 
 export interface Admission {

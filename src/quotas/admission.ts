@@ -1,0 +1,342 @@
+/**
+ * Admission control before any compute: rate limit, concurrency cap and monthly quotas for the
+ * tenant and (when it has its own caps) the API key, with IETF RateLimit headers.
+ *
+ * Every check spends from process-local leases of shared Redis state (see rate-limiter.ts,
+ * concurrency.ts, quota-counter.ts), so an admitted request normally costs microseconds and
+ * no round trip, while all processes together stay within each limit.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Admission, AdmissionDecision, AdmissionRequest, AdmissionTicket, RateLimitHeaders } from './contract.js';
+import type { Config } from '../config/index.js';
+import type { PgPools } from '../db/pools.js';
+import type { Logger } from '../shared/logger.js';
+import type { Redis } from '../shared/redis.js';
+import { ConcurrencyLimiter } from './concurrency.js';
+import { keyScope, quotaKeys, tenantScope, unitScale } from './keys.js';
+import { LimitsCache, postgresLimits, subscribeLimitsChanged, type LoadLimits } from './limits.js';
+import { billingPeriod, type BillingPeriod } from './period.js';
+import { QuotaCounters, type Counter } from './quota-counter.js';
+import { RateLimiter, type RateCheck } from './rate-limiter.js';
+import { RedisGuard, RedisUnavailableError } from './redis-guard.js';
+import type { Clock, EffectiveLimits, Meter, Notify, ScopeLimits } from './types.js';
+
+export type AdmissionConfig = Pick<
+  Config,
+  | 'REDIS_PREFIX'
+  | 'QUOTA_REDIS_FAILURE_MODE'
+  | 'QUOTA_SYNC_INTERVAL_MS'
+  | 'QUOTA_LEASE_TTL_MS'
+  | 'QUOTA_REDIS_TIMEOUT_MS'
+  | 'QUOTA_IDEMPOTENCY_WINDOW_SECONDS'
+  | 'QUOTA_LIMITS_CACHE_TTL_MS'
+>;
+
+export interface AdmissionDeps {
+  config: AdmissionConfig;
+  redis: Redis;
+  pools: Pick<PgPools, 'app'>;
+  logger: Logger;
+  /** Called once per (tenant or key, meter, period, threshold) when use crosses a soft threshold. */
+  notify?: Notify | undefined;
+  /** Test seams. */
+  clock?: Clock;
+  loadLimits?: LoadLimits;
+  /** How long a finished request's concurrency slot stays with this process before going back (ms). */
+  concurrencyHoldMs?: number;
+  /** Log Redis trouble at most this often (ms). */
+  warnIntervalMs?: number;
+}
+
+export interface AdmissionService extends Admission {
+  /** Pushes local use to Redis now (tests, shutdown). */
+  flush(): Promise<void>;
+  /** Drops cached limits of a tenant in this process (pub/sub does this for every process). */
+  invalidate(tenantId: string): void;
+  close(): Promise<void>;
+}
+
+interface Scope {
+  id: string;
+  apiKeyId: string | undefined;
+  limits: ScopeLimits;
+}
+
+interface Charge {
+  counter: Counter;
+  units: number;
+}
+
+const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as { then?: unknown } | null)?.then === 'function';
+
+export function createAdmission(deps: AdmissionDeps): AdmissionService {
+  const clock = deps.clock ?? Date.now;
+  const { config, logger } = deps;
+  const keys = quotaKeys(config.REDIS_PREFIX);
+  const procId = `${process.pid}-${randomUUID().slice(0, 8)}`;
+  const guard = new RedisGuard(deps.redis, {
+    timeoutMs: config.QUOTA_REDIS_TIMEOUT_MS,
+    retryAfterMs: 1000,
+    warnIntervalMs: deps.warnIntervalMs ?? 30_000,
+    logger,
+    clock,
+    failureMode: config.QUOTA_REDIS_FAILURE_MODE,
+  });
+  const rates = new RateLimiter({ guard, key: keys.rate, clock });
+  const slots = new ConcurrencyLimiter({ guard, key: keys.concurrency, clock, procId, leaseTtlMs: config.QUOTA_LEASE_TTL_MS, holdMs: deps.concurrencyHoldMs ?? 50 });
+  const counters = new QuotaCounters({ guard, keys, clock, procId, leaseTtlMs: config.QUOTA_LEASE_TTL_MS, logger, notify: deps.notify });
+  const limits = new LimitsCache({ load: deps.loadLimits ?? postgresLimits(deps), clock, ttlMs: config.QUOTA_LIMITS_CACHE_TTL_MS, logger });
+  const unsubscribe = subscribeLimitsChanged(deps.redis, keys.limitsChannel, (t) => (t === '*' ? limits.clear() : limits.invalidate(t)), logger);
+  const seen = new SeenIds(100_000, config.QUOTA_IDEMPOTENCY_WINDOW_SECONDS * 1000);
+  const periods = new Map<string, { tz: string; anchor: number; period: BillingPeriod }>();
+  let closing: Promise<void> | undefined;
+
+  const syncTimer = setInterval(() => void counters.flush().catch(() => {}), config.QUOTA_SYNC_INTERVAL_MS);
+  const sweepTimer = setInterval(() => void rates.sweep().catch(() => {}), 1000);
+  syncTimer.unref();
+  sweepTimer.unref();
+
+  function periodFor(l: EffectiveLimits, now: number): BillingPeriod {
+    const p = periods.get(l.tenantId);
+    if (p && p.tz === l.timeZone && p.anchor === l.billingAnchorDay && now >= p.period.start.getTime() && now < p.period.end.getTime()) return p.period;
+    const period = billingPeriod({ at: now, anchorDay: l.billingAnchorDay, timeZone: l.timeZone });
+    periods.set(l.tenantId, { tz: l.timeZone, anchor: l.billingAnchorDay, period });
+    return period;
+  }
+
+  async function admit(req: AdmissionRequest): Promise<AdmissionDecision> {
+    const got = limits.get(req.tenantId, req.apiKeyId);
+    let l: EffectiveLimits | null;
+    try {
+      l = isPromise(got) ? await got : got;
+    } catch (err) {
+      logger.warn({ err: (err as Error).message, tenantId: req.tenantId }, 'cannot load limits');
+      return unavailable('limits are unavailable; try again shortly');
+    }
+    if (!l) return { allowed: false, status: 402, code: 'QUOTA_EXHAUSTED', message: 'the tenant has no active plan', headers: {}, details: { reason: 'no_plan' } };
+    const scopes: Scope[] = [{ id: tenantScope(req.tenantId), apiKeyId: undefined, limits: l.tenant }];
+    if (l.key) scopes.push({ id: keyScope(req.tenantId, req.apiKeyId), apiKeyId: req.apiKeyId, limits: l.key });
+
+    const held: string[] = [];
+    const charges: Charge[] = [];
+    try {
+      // 1. Request rate (token buckets). The tightest bucket goes in the headers.
+      let rate: RateCheck | undefined;
+      for (const s of scopes) {
+        if (!s.limits.rate) continue;
+        const r0 = rates.check(s.id, s.limits.rate.rps, s.limits.rate.burst);
+        const r = isPromise(r0) ? await r0 : r0;
+        if (!r.ok) return rateLimited(r, s, 'rate');
+        if (!rate || r.remaining / r.limit < rate.remaining / rate.limit) rate = r;
+      }
+      const headers = rateHeaders(rate);
+
+      // 2. Concurrent requests.
+      for (const s of scopes) {
+        if (s.limits.concurrency === null) continue;
+        const ok0 = slots.acquire(s.id, s.limits.concurrency);
+        const ok = isPromise(ok0) ? await ok0 : ok0;
+        if (!ok) {
+          releaseSlots(held);
+          return {
+            allowed: false,
+            status: 429,
+            code: 'RATE_LIMITED',
+            message: `too many concurrent requests (limit ${s.limits.concurrency}${s.apiKeyId ? ' for this API key' : ''})`,
+            headers: { ...headers, 'Retry-After': '1' },
+            retryAfterSeconds: 1,
+            details: { limit: 'concurrency', max: s.limits.concurrency, scope: s.apiKeyId ? 'api_key' : 'tenant' },
+          };
+        }
+        held.push(s.id);
+      }
+
+      // 3. Monthly quotas. A retried event id is not charged again.
+      const now = clock();
+      const period = periodFor(l, now);
+      const minute = Math.floor(now / 60_000);
+      const seenKey = `${req.tenantId}\u0000${req.eventId}`;
+      const duplicate = seen.has(seenKey, now);
+      const compute: Counter[] = [];
+      for (const s of scopes) {
+        for (const q of s.limits.quotas) {
+          const c = counters.counter({ ...q, tenantId: req.tenantId, apiKeyId: s.apiKeyId, scope: s.id, period, scale: unitScale(q.meter) });
+          if (q.meter === 'requests' || q.meter === 'items') {
+            const units = q.meter === 'requests' ? 1 : req.items;
+            if (duplicate || units === 0) continue;
+            if (c.leased) {
+              const ok0 = counters.reserve(c, units, minute);
+              if (!(isPromise(ok0) ? await ok0 : ok0)) return exhausted(c, s, held, charges, minute, headers);
+            } else counters.record(c, units, minute);
+            charges.push({ counter: c, units });
+          } else {
+            if (q.hard && q.meter === (req.device === 'cuda' ? 'compute_ms_cuda' : 'compute_ms_cpu')) {
+              const ok0 = counters.check(c);
+              if (!(isPromise(ok0) ? await ok0 : ok0)) return exhausted(c, s, held, charges, minute, headers);
+            }
+            compute.push(c);
+          }
+        }
+      }
+      const ticket = new Ticket(req, minute, held, charges, compute, duplicate, seenKey);
+      if (!duplicate) {
+        seen.add(seenKey, now);
+        markSeen(req, ticket);
+      }
+      return { allowed: true, headers, priority: l.priorityTier, weight: l.priorityTier, ticket };
+    } catch (err) {
+      releaseSlots(held);
+      refund(charges, minute0(clock));
+      if (err instanceof RedisUnavailableError) return unavailable('admission control is unavailable; try again shortly');
+      throw err;
+    }
+  }
+
+  const minute0 = (c: Clock) => Math.floor(c() / 60_000);
+
+  function releaseSlots(held: string[]): void {
+    for (const id of held) slots.release(id);
+    held.length = 0;
+  }
+
+  function refund(charges: Charge[], minute: number): void {
+    for (const ch of charges) counters.refund(ch.counter, ch.units, minute, true);
+    charges.length = 0;
+  }
+
+  function exhausted(c: Counter, s: Scope, held: string[], charges: Charge[], minute: number, headers: RateLimitHeaders): AdmissionDecision {
+    releaseSlots(held);
+    refund(charges, minute);
+    const spec = c.spec;
+    const resetSeconds = Math.max(1, Math.ceil((spec.period.end.getTime() - clock()) / 1000));
+    const who = s.apiKeyId ? 'this API key' : 'the tenant';
+    return {
+      allowed: false,
+      status: 402,
+      code: 'QUOTA_EXHAUSTED',
+      message: `monthly ${spec.meter} quota of ${spec.limit} for ${who} is used up; it resets at ${spec.period.end.toISOString()}`,
+      headers: { ...headers, 'RateLimit-Limit': String(spec.limit), 'RateLimit-Remaining': '0', 'RateLimit-Reset': String(resetSeconds), 'Retry-After': String(resetSeconds) },
+      retryAfterSeconds: resetSeconds,
+      details: { meter: spec.meter, limit: spec.limit, used: Math.floor(c.used / spec.scale), resetAt: spec.period.end.toISOString(), scope: s.apiKeyId ? 'api_key' : 'tenant' },
+    };
+  }
+
+  /** Cross-process idempotency: the first process to mark (tenant, event id) charges it; others refund. */
+  function markSeen(req: AdmissionRequest, ticket: Ticket): void {
+    if (!guard.up) return;
+    guard
+      .run('idempotency', (r) => r.set(keys.seen(req.tenantId, req.eventId), '1', 'EX', config.QUOTA_IDEMPOTENCY_WINDOW_SECONDS, 'NX'))
+      .then((res) => {
+        if (res === null) ticket.markDuplicate();
+      })
+      .catch(() => {});
+  }
+
+  class Ticket implements AdmissionTicket {
+    private released = false;
+    constructor(
+      private readonly req: AdmissionRequest,
+      private readonly minute: number,
+      private readonly held: string[],
+      private readonly charges: Charge[],
+      private readonly compute: Counter[],
+      private duplicate: boolean,
+      private readonly seenKey: string,
+    ) {}
+
+    /** Another process already charged this event id: give back what this admission charged. */
+    markDuplicate(): void {
+      if (this.duplicate) return;
+      this.duplicate = true;
+      refund(this.charges, this.minute);
+    }
+
+    release(outcome: { computeUs: number; items: number; ok: boolean; device?: 'cpu' | 'cuda' }): void {
+      if (this.released) return;
+      this.released = true;
+      releaseSlots(this.held);
+      if (this.duplicate) return;
+      if (!outcome.ok) {
+        // Failed work is not billed, so it does not use quota; a retry of it must be charged.
+        refund(this.charges, this.minute);
+        seen.delete(this.seenKey);
+        if (guard.up) guard.run('idempotency', (r) => r.del(keys.seen(this.req.tenantId, this.req.eventId))).catch(() => {});
+        return;
+      }
+      const itemsDelta = outcome.items - this.req.items;
+      if (itemsDelta !== 0) for (const ch of this.charges) if (ch.counter.spec.meter === 'items') counters.record(ch.counter, itemsDelta, this.minute);
+      const meter: Meter = outcome.device === 'cuda' ? 'compute_ms_cuda' : 'compute_ms_cpu';
+      const us = Math.max(0, Math.round(outcome.computeUs));
+      for (const c of this.compute) if (c.spec.meter === meter) counters.record(c, us, this.minute);
+    }
+  }
+
+  return {
+    admit,
+    flush: () => counters.flush(),
+    invalidate: (tenantId) => limits.invalidate(tenantId),
+    close() {
+      closing ??= shutdown();
+      return closing;
+    },
+  };
+
+  async function shutdown(): Promise<void> {
+    {
+      clearInterval(syncTimer);
+      clearInterval(sweepTimer);
+      await unsubscribe();
+      await Promise.all([rates.close(), slots.close(), counters.close()]).catch(() => {});
+    }
+  }
+}
+
+function unavailable(message: string): AdmissionDecision {
+  return { allowed: false, status: 503, code: 'UNAVAILABLE', message, headers: { 'Retry-After': '1' }, retryAfterSeconds: 1 };
+}
+
+function rateLimited(r: RateCheck, s: Scope, what: string): AdmissionDecision {
+  return {
+    allowed: false,
+    status: 429,
+    code: 'RATE_LIMITED',
+    message: `request rate limit exceeded (${s.limits.rate?.rps}/s, burst ${s.limits.rate?.burst}${s.apiKeyId ? ', this API key' : ''}); retry after ${r.retryAfterSeconds} s`,
+    headers: { ...rateHeaders(r), 'Retry-After': String(r.retryAfterSeconds) },
+    retryAfterSeconds: r.retryAfterSeconds,
+    details: { limit: what, scope: s.apiKeyId ? 'api_key' : 'tenant' },
+  };
+}
+
+/** IETF draft-ietf-httpapi-ratelimit-headers (RateLimit-Limit/-Remaining/-Reset + RateLimit-Policy). */
+export function rateHeaders(r: RateCheck | undefined): RateLimitHeaders {
+  if (!r) return {};
+  return {
+    'RateLimit-Limit': String(r.limit),
+    'RateLimit-Remaining': String(r.remaining),
+    'RateLimit-Reset': String(r.resetSeconds),
+    'RateLimit-Policy': `${r.limit};w=${r.windowSeconds}`,
+  };
+}
+
+/** Recently admitted (tenant, event id) pairs in this process, bounded in size and age. */
+class SeenIds {
+  private readonly ids = new Map<string, number>();
+  constructor(
+    private readonly max: number,
+    private readonly ttlMs: number,
+  ) {}
+  has(id: string, now: number): boolean {
+    const at = this.ids.get(id);
+    return at !== undefined && now - at < this.ttlMs;
+  }
+  add(id: string, now: number): void {
+    if (this.ids.size >= this.max) {
+      const oldest = this.ids.keys().next().value;
+      if (oldest !== undefined) this.ids.delete(oldest);
+    }
+    this.ids.set(id, now);
+  }
+  delete(id: string): void {
+    this.ids.delete(id);
+  }
+}

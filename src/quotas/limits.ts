@@ -1,0 +1,147 @@
+/**
+ * Effective limits for (tenant, API key), cached in process so admission does no Postgres round
+ * trip per request. Entries are fresh for `ttlMs`; a stale entry is served while one refresh
+ * runs in the background. A plan or override change anywhere is announced on a Redis pub/sub
+ * channel (`publishLimitsChanged`) and every process drops that tenant's entries at once, so
+ * the next request sees the new limits.
+ */
+import { getEffectiveLimits, type EffectiveLimits as PlanLimits } from '../plans/index.js';
+import type { PgPools } from '../db/pools.js';
+import type { Logger } from '../shared/logger.js';
+import type { Redis } from '../shared/redis.js';
+import { meters, type Clock, type EffectiveLimits, type QuotaLimit, type ScopeLimits } from './types.js';
+
+export type LoadLimits = (q: { tenantId: string; apiKeyId?: string | undefined; at?: Date }) => Promise<EffectiveLimits | null>;
+
+/** Converts the plans module's limits into admission's scopes; unlimited meters get limit Infinity. */
+export function fromPlanLimits(l: PlanLimits, apiKeyId?: string): EffectiveLimits {
+  const tenantQuotas: QuotaLimit[] = meters.map((meter) => {
+    const q = l.quotas[meter];
+    return q ? { meter, limit: q.limit, hard: q.hard, softThresholds: [...q.softThresholds].sort((a, b) => a - b) } : { meter, limit: Infinity, hard: false, softThresholds: [] };
+  });
+  let key: ScopeLimits | null = null;
+  if (l.key) {
+    const k = l.key;
+    key = {
+      rate: k.rateLimitRps !== undefined || k.burst !== undefined ? { rps: k.rateLimitRps ?? l.rateLimitRps, burst: k.burst ?? Math.max(k.rateLimitRps ?? l.burst, 1) } : null,
+      concurrency: k.maxConcurrency ?? null,
+      quotas: meters.flatMap((meter) => {
+        const q = k.quotas[meter];
+        return q ? [{ meter, limit: q.limit, hard: q.hard, softThresholds: [...q.softThresholds].sort((a, b) => a - b) }] : [];
+      }),
+    };
+  }
+  return {
+    tenantId: l.tenantId,
+    apiKeyId,
+    planCode: l.plan.code,
+    priorityTier: l.priorityTier,
+    timeZone: l.timezone,
+    billingAnchorDay: l.billingAnchorDay,
+    tenant: { rate: { rps: l.rateLimitRps, burst: l.burst }, concurrency: l.maxConcurrency, quotas: tenantQuotas },
+    key,
+  };
+}
+
+/** Reads limits from Postgres through the plans module. */
+export function postgresLimits(deps: { pools: Pick<PgPools, 'app'> }): LoadLimits {
+  return async (q) => {
+    const l = await getEffectiveLimits({ pools: deps.pools }, { tenantId: q.tenantId, apiKeyId: q.apiKeyId ?? null, ...(q.at ? { at: q.at } : {}) });
+    return l ? fromPlanLimits(l, q.apiKeyId) : null;
+  };
+}
+
+interface Entry {
+  value: EffectiveLimits | null;
+  fetchedAt: number;
+  refreshing: Promise<EffectiveLimits | null> | null;
+}
+
+export class LimitsCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly byTenant = new Map<string, Set<string>>();
+  private generation = 0;
+
+  constructor(
+    private readonly deps: { load: LoadLimits; clock: Clock; ttlMs: number; logger: Logger; maxEntries?: number },
+  ) {}
+
+  /** Cached limits; synchronous on a hit. Rejects only when nothing is cached and loading fails. */
+  get(tenantId: string, apiKeyId: string | undefined): EffectiveLimits | null | Promise<EffectiveLimits | null> {
+    const id = `${tenantId}|${apiKeyId ?? ''}`;
+    const e = this.entries.get(id);
+    const now = this.deps.clock();
+    if (e && e.fetchedAt >= 0) {
+      if (now - e.fetchedAt > this.deps.ttlMs && !e.refreshing) this.load(id, tenantId, apiKeyId, e).catch(() => {});
+      return e.value;
+    }
+    if (e?.refreshing) return e.refreshing;
+    return this.load(id, tenantId, apiKeyId, undefined);
+  }
+
+  private load(id: string, tenantId: string, apiKeyId: string | undefined, stale: Entry | undefined): Promise<EffectiveLimits | null> {
+    const entry: Entry = stale ?? { value: null, fetchedAt: -1, refreshing: null };
+    const gen = this.generation;
+    const p = this.deps.load({ tenantId, apiKeyId }).then(
+      (value) => {
+        entry.refreshing = null;
+        // An invalidation that arrived while loading wins: do not cache what may be old.
+        if (gen === this.generation) {
+          entry.value = value;
+          entry.fetchedAt = this.deps.clock();
+        }
+        return value;
+      },
+      (err) => {
+        entry.refreshing = null;
+        if (entry.fetchedAt < 0) this.entries.delete(id);
+        else this.deps.logger.warn({ err: (err as Error).message, tenantId }, 'limits refresh failed; keeping the cached limits');
+        throw err;
+      },
+    );
+    entry.refreshing = p;
+    if (!stale) {
+      if (this.entries.size >= (this.deps.maxEntries ?? 100_000)) this.clear();
+      this.entries.set(id, entry);
+      let set = this.byTenant.get(tenantId);
+      if (!set) this.byTenant.set(tenantId, (set = new Set()));
+      set.add(id);
+    }
+    return p;
+  }
+
+  /** Drops a tenant's cached limits (all its keys). */
+  invalidate(tenantId: string): void {
+    this.generation++;
+    for (const id of this.byTenant.get(tenantId) ?? []) this.entries.delete(id);
+    this.byTenant.delete(tenantId);
+  }
+
+  clear(): void {
+    this.generation++;
+    this.entries.clear();
+    this.byTenant.clear();
+  }
+}
+
+/** Tells every process that `tenantId`'s limits changed (call after setTenantPlan / setQuotaOverride). */
+export async function publishLimitsChanged(deps: { redis: Redis; config: { REDIS_PREFIX: string } }, q: { tenantId: string }): Promise<void> {
+  await deps.redis.publish(`${deps.config.REDIS_PREFIX}:quota:limits-changed`, q.tenantId);
+}
+
+/** Subscribes a dedicated connection to limit changes; returns a function that unsubscribes and disconnects. */
+export function subscribeLimitsChanged(redis: Redis, channel: string, onChange: (tenantId: string) => void, logger: Logger): () => Promise<void> {
+  const sub = redis.duplicate({ lazyConnect: false, maxRetriesPerRequest: null });
+  sub.on('error', () => {}); // reconnects on its own; admission logs Redis trouble itself
+  sub.on('message', (ch: string, msg: string) => {
+    if (ch === channel) onChange(msg);
+  });
+  // Limits changed while we were disconnected are missed: drop everything on reconnect.
+  sub.on('ready', () => {
+    sub.subscribe(channel).catch((err: Error) => logger.warn({ err: err.message }, 'limits subscription failed'));
+    onChange('*');
+  });
+  return async () => {
+    sub.disconnect();
+  };
+}

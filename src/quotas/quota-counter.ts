@@ -1,0 +1,284 @@
+/**
+ * Monthly quota counters per (scope, meter, billing period), shared through Redis.
+ *
+ * Hard limits on `requests` and `items` are enforced exactly: a process leases units from the
+ * shared counter (one atomic script call reserves them against the limit) and spends them
+ * locally, so processes together never admit more than the limit. Near the limit leases shrink
+ * to a quarter of what is left, so units stranded in another process's lease stay few; unspent
+ * leases go back after an idle interval and expire if a process dies.
+ * Compute meters are only known when a request finishes: they are charged on release and a hard
+ * compute limit refuses new requests once the shared total reaches it (it can overshoot by the
+ * compute of requests already running plus one sync interval of other processes' use).
+ * Soft limits only count and notify.
+ *
+ * Use is pushed to Redis every sync interval as per-minute deltas (see scripts.ts), which lets
+ * reconciliation replace everything before a cutoff with ClickHouse's exact figures.
+ */
+import { RedisUnavailableError, type RedisGuard } from './redis-guard.js';
+import { quotaGiveBack, quotaSync, runScript } from './scripts.js';
+import type { QuotaKeys } from './keys.js';
+import type { BillingPeriod } from './period.js';
+import type { Clock, Meter, Notify, QuotaLimit } from './types.js';
+import type { Logger } from '../shared/logger.js';
+
+const RETAIN_AFTER_PERIOD_MS = 35 * 86_400_000;
+
+export interface CounterSpec extends QuotaLimit {
+  tenantId: string;
+  apiKeyId?: string | undefined;
+  scope: string;
+  period: BillingPeriod;
+  /** Units per limit unit (1000 for compute meters counted in µs). */
+  scale: number;
+}
+
+export class Counter {
+  local = 0;
+  pending = new Map<number, number>();
+  total = 0;
+  leasedAll = 0;
+  known = false;
+  syncing: Promise<void> | null = null;
+  lastUse = 0;
+  leaseValidUntil = 0;
+  exhaustedUntil = 0;
+  readonly notified = new Set<number>();
+  constructor(public spec: CounterSpec) {}
+  get leased(): boolean {
+    return this.spec.hard && (this.spec.meter === 'requests' || this.spec.meter === 'items');
+  }
+  get limitUnits(): number {
+    return this.spec.limit * this.spec.scale;
+  }
+  get pendingTotal(): number {
+    let n = 0;
+    for (const d of this.pending.values()) n += d;
+    return n;
+  }
+  /** Units used as far as this process knows (shared total at last sync plus local unsynced use). */
+  get used(): number {
+    return this.total + this.pendingTotal;
+  }
+  add(minute: number, units: number): void {
+    this.pending.set(minute, (this.pending.get(minute) ?? 0) + units);
+  }
+}
+
+export interface QuotaCountersDeps {
+  guard: RedisGuard;
+  keys: QuotaKeys;
+  clock: Clock;
+  procId: string;
+  leaseTtlMs: number;
+  logger: Logger;
+  notify?: Notify | undefined;
+}
+
+export class QuotaCounters {
+  private readonly counters = new Map<string, Counter>();
+  constructor(private readonly deps: QuotaCountersDeps) {}
+
+  counter(spec: CounterSpec): Counter {
+    const id = `${spec.scope}|${spec.meter}|${spec.period.key}`;
+    let c = this.counters.get(id);
+    if (!c) this.counters.set(id, (c = new Counter(spec)));
+    else if (c.spec.limit !== spec.limit || c.spec.hard !== spec.hard || c.spec.softThresholds !== spec.softThresholds) {
+      c.spec = spec; // limits changed (plan change): takes effect at once
+      c.exhaustedUntil = 0;
+    }
+    return c;
+  }
+
+  /** Lease target: about a thousandth of the limit, between `need` and 1000 units. */
+  private target(c: Counter, need: number): number {
+    return Math.max(need, Math.min(1000, Math.ceil(c.limitUnits / 1000)));
+  }
+
+  /**
+   * Hard requests/items: takes `units` from the local lease, leasing more when needed. False
+   * when the limit is reached. Throws RedisUnavailableError when failing closed.
+   */
+  reserve(c: Counter, units: number, minute: number): boolean | Promise<boolean> {
+    const now = this.deps.clock();
+    c.lastUse = now;
+    if (c.local >= units && now < c.leaseValidUntil) {
+      this.spend(c, units, minute);
+      if (c.local * 2 < this.target(c, units) && !c.syncing && now >= c.exhaustedUntil && this.deps.guard.up) this.sync(c, 1, this.target(c, 1)).catch(() => {});
+      return true;
+    }
+    if (now < c.exhaustedUntil) return false;
+    if (!this.deps.guard.up) return this.degraded(c, units, minute);
+    return this.reserveSlow(c, units, minute);
+  }
+
+  private spend(c: Counter, units: number, minute: number): void {
+    c.local -= units;
+    c.add(minute, units);
+  }
+
+  private async reserveSlow(c: Counter, units: number, minute: number): Promise<boolean> {
+    try {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        if (c.syncing) await c.syncing.catch(() => {});
+        const now = this.deps.clock();
+        if (c.local >= units && now < c.leaseValidUntil) {
+          this.spend(c, units, minute);
+          return true;
+        }
+        const need = Math.max(0, units - Math.floor(c.local));
+        const granted = await this.sync(c, need, need + this.target(c, units));
+        if (c.local >= units) {
+          this.spend(c, units, minute);
+          return true;
+        }
+        if (granted === 0 && !c.syncing) {
+          c.exhaustedUntil = this.deps.clock() + 250;
+          return false;
+        }
+      }
+      return false;
+    } catch (err) {
+      if (err instanceof RedisUnavailableError) return this.degraded(c, units, minute);
+      throw err;
+    }
+  }
+
+  /** Fail-open: admit and count locally (pushed to Redis when it is back). Fail-closed: refuse. */
+  private degraded(c: Counter, units: number, minute: number): boolean {
+    if (this.deps.guard.failureMode === 'closed') throw new RedisUnavailableError('quota state unavailable');
+    if (c.leased && c.known && c.used + units > c.limitUnits) return false;
+    c.add(minute, units);
+    return true;
+  }
+
+  /** Hard compute limits: refuse once the shared total has reached the limit. */
+  check(c: Counter): boolean | Promise<boolean> {
+    c.lastUse = this.deps.clock();
+    if (c.known) return c.used < c.limitUnits;
+    if (!this.deps.guard.up) return this.checkDegraded(c);
+    return this.sync(c, 0, 0).then(
+      () => c.used < c.limitUnits,
+      (err) => {
+        if (err instanceof RedisUnavailableError) return this.checkDegraded(c);
+        throw err;
+      },
+    );
+  }
+
+  private checkDegraded(c: Counter): boolean {
+    if (this.deps.guard.failureMode === 'closed') throw new RedisUnavailableError('quota state unavailable');
+    return c.used < c.limitUnits;
+  }
+
+  /** Counts use that needs no reservation (soft limits, compute after the fact). */
+  record(c: Counter, units: number, minute: number): void {
+    if (units === 0) return;
+    c.lastUse = this.deps.clock();
+    c.add(minute, units);
+  }
+
+  /** Takes back use (a failed request, or a retried event id): leased units return to the lease. */
+  refund(c: Counter, units: number, minute: number, toLease: boolean): void {
+    if (units === 0) return;
+    c.add(minute, -units);
+    if (toLease && c.leased) c.local += units;
+  }
+
+  /** One script call: pushes pending use, optionally leases `want` units (all-or-nothing for `need`). Returns units granted. */
+  sync(c: Counter, need: number, want: number): Promise<number> {
+    const prev = c.syncing ?? Promise.resolve();
+    const run = prev.catch(() => {}).then(() => this.syncNow(c, need, want));
+    const done = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    c.syncing = done;
+    void done.then(() => {
+      if (c.syncing === done) c.syncing = null;
+    });
+    return run;
+  }
+
+  private async syncNow(c: Counter, need: number, want: number): Promise<number> {
+    const deltas = [...c.pending].filter(([, d]) => d !== 0);
+    c.pending = new Map();
+    const now = this.deps.clock();
+    const s = c.spec;
+    const args: (string | number)[] = [this.deps.procId, now, this.deps.leaseTtlMs, c.leased && want > 0 ? c.limitUnits : -1, need, want, c.leased ? 1 : 0, s.period.end.getTime() - now + RETAIN_AFTER_PERIOD_MS];
+    for (const [minute, d] of deltas) args.push(minute, d);
+    let reply: number[];
+    try {
+      reply = ((await this.deps.guard.run('quota', (r) => runScript(r, quotaSync, [this.deps.keys.used(s.scope, s.meter, s.period.key), this.deps.keys.lease(s.scope, s.meter, s.period.key)], args))) as number[]).map(Number);
+    } catch (err) {
+      for (const [minute, d] of deltas) c.add(minute, d); // keep it for the next attempt
+      throw err;
+    }
+    const [granted, total, leasedAll] = reply as [number, number, number];
+    c.local += granted;
+    c.total = total;
+    c.leasedAll = leasedAll;
+    c.known = true;
+    // Leases live leaseTtlMs in Redis from this call; stop spending a little before that.
+    if (c.local > 0) c.leaseValidUntil = now + this.deps.leaseTtlMs - 1000;
+    if (granted > 0) c.exhaustedUntil = 0;
+    void this.checkThresholds(c);
+    return granted;
+  }
+
+  /** Emits each soft threshold once per (scope, meter, period) across all processes (SET NX). */
+  private async checkThresholds(c: Counter): Promise<void> {
+    const s = c.spec;
+    if (!this.deps.notify || c.limitUnits <= 0) return;
+    for (const t of s.softThresholds) {
+      if (c.notified.has(t) || c.total < (c.limitUnits * t) / 100) continue;
+      c.notified.add(t);
+      try {
+        const ttl = s.period.end.getTime() - this.deps.clock() + RETAIN_AFTER_PERIOD_MS;
+        const won = await this.deps.guard.run('notify', (r) => r.set(this.deps.keys.notified(s.scope, s.meter, s.period.key, t), String(c.total), 'PX', Math.max(1000, ttl), 'NX'));
+        if (won !== 'OK') continue;
+        await this.deps.notify({
+          tenantId: s.tenantId,
+          apiKeyId: s.apiKeyId,
+          meter: s.meter,
+          threshold: t,
+          limit: s.limit,
+          used: Math.floor(c.total / s.scale),
+          hard: s.hard,
+          periodStart: s.period.start,
+          periodEnd: s.period.end,
+        });
+      } catch (err) {
+        c.notified.delete(t); // try again at the next sync
+        this.deps.logger.warn({ err: (err as Error).message, meter: s.meter, threshold: t }, 'quota threshold notification failed');
+      }
+    }
+  }
+
+  /** Pushes pending use; refreshes leases in use; gives back leases idle for `idleMs`; forgets idle counters. */
+  async flush(idleMs = 2000): Promise<void> {
+    if (!this.deps.guard.up) return;
+    const now = this.deps.clock();
+    const work: Promise<unknown>[] = [];
+    for (const [id, c] of this.counters) {
+      if (c.syncing) continue;
+      const idle = now - c.lastUse >= idleMs;
+      if (idle && c.local > 0) {
+        const s = c.spec;
+        const n = c.local;
+        c.local = 0;
+        work.push(this.deps.guard.run('quota', (r) => runScript(r, quotaGiveBack, [this.deps.keys.lease(s.scope, s.meter, s.period.key)], [this.deps.procId, n])).catch(() => {}));
+      }
+      const dirty = c.pending.size > 0;
+      const leaseAging = c.local > 0 && c.leaseValidUntil - now < this.deps.leaseTtlMs / 2;
+      if (dirty || leaseAging) work.push(this.sync(c, 0, 0).catch(() => {}));
+      else if (idle && c.local === 0 && now - c.lastUse > 30 * idleMs) this.counters.delete(id);
+    }
+    await Promise.all(work);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.counters.values()].map((c) => c.syncing));
+    await this.flush(-1);
+    await this.flush(-1);
+  }
+}

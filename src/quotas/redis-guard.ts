@@ -1,0 +1,85 @@
+/**
+ * Wraps every Redis call admission makes: a deadline per call, a quick "down" verdict while
+ * the connection is not ready (so a dead Redis costs nothing per request rather than a
+ * timeout), and one warning per interval instead of one per request.
+ */
+import type { Logger } from '../shared/logger.js';
+import type { Redis } from '../shared/redis.js';
+import type { Clock } from './types.js';
+
+export class RedisUnavailableError extends Error {
+  override readonly name = 'RedisUnavailableError';
+}
+
+export interface RedisGuardOptions {
+  timeoutMs: number;
+  /** After a failed call, skip Redis for this long before trying again. */
+  retryAfterMs: number;
+  warnIntervalMs: number;
+  logger: Logger;
+  clock: Clock;
+  failureMode: 'open' | 'closed';
+}
+
+export class RedisGuard {
+  private downUntil = 0;
+  private lastWarn = -Infinity;
+  private suppressed = 0;
+
+  constructor(
+    readonly redis: Redis,
+    private readonly opts: RedisGuardOptions,
+  ) {}
+
+  get failureMode(): 'open' | 'closed' {
+    return this.opts.failureMode;
+  }
+
+  /** False while the connection is not established or a recent call failed. */
+  get up(): boolean {
+    return this.redis.status === 'ready' && this.opts.clock() >= this.downUntil;
+  }
+
+  /** Runs `fn` against Redis, or throws RedisUnavailableError (without waiting) when Redis is down. */
+  async run<T>(what: string, fn: (redis: Redis) => Promise<T>): Promise<T> {
+    if (!this.up) throw this.unavailable(what, new Error(`redis ${this.redis.status}`));
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        fn(this.redis),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`redis call timed out after ${this.opts.timeoutMs} ms`)), this.opts.timeoutMs);
+          timer.unref();
+        }),
+      ]);
+    } catch (err) {
+      if (err instanceof RedisUnavailableError) throw err;
+      this.downUntil = this.opts.clock() + this.opts.retryAfterMs;
+      throw this.unavailable(what, err as Error);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private unavailable(what: string, cause: Error): RedisUnavailableError {
+    this.warn(what, cause);
+    return new RedisUnavailableError(`quota state unavailable (${what}): ${cause.message}`);
+  }
+
+  /** Logs at most once per interval, counting what it suppressed. */
+  warn(what: string, cause: Error): void {
+    const now = this.opts.clock();
+    if (now - this.lastWarn < this.opts.warnIntervalMs) {
+      this.suppressed++;
+      return;
+    }
+    this.opts.logger.warn(
+      { err: cause.message, op: what, failureMode: this.opts.failureMode, suppressed: this.suppressed },
+      this.opts.failureMode === 'open'
+        ? 'Redis unreachable: admitting with local accounting only (QUOTA_REDIS_FAILURE_MODE=open)'
+        : 'Redis unreachable: refusing requests with 503 (QUOTA_REDIS_FAILURE_MODE=closed)',
+    );
+    this.lastWarn = now;
+    this.suppressed = 0;
+  }
+}

@@ -1,0 +1,110 @@
+/** Helpers for the quotas tests: config, a capturing logger, a cuttable TCP proxy, overrides, admission. */
+import net from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { loadConfig, type Config } from '../../src/config/index.js';
+import { createLogger, type Logger } from '../../src/shared/logger.js';
+import { createRedis, type Redis } from '../../src/shared/redis.js';
+import { setQuotaOverride, type OverrideKind } from '../../src/plans/index.js';
+import { createAdmission, type AdmissionDeps, type AdmissionService } from '../../src/quotas/index.js';
+import type { AdmissionDecision, AdmissionRequest } from '../../src/quotas/contract.js';
+import { factoryDeps, testActor } from '../factories.js';
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({ ...process.env, ...overrides });
+}
+
+export function captureLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      for (const l of String(chunk).split('\n')) if (l.trim()) lines.push(JSON.parse(l));
+      cb();
+    },
+  });
+  return { logger: createLogger({ level: 'warn', destination }), lines };
+}
+
+export async function override(q: { tenantId: string; apiKeyId?: string; meter: OverrideKind; limit: number; hard?: boolean }): Promise<void> {
+  await setQuotaOverride({ pools: factoryDeps().pools }, { ...q, reason: 'test', actor: testActor });
+}
+
+export function request(tenantId: string, apiKeyId: string, extra: Partial<AdmissionRequest> = {}): AdmissionRequest {
+  return { tenantId, apiKeyId, model: 'mlp-demo', items: 1, eventId: randomUUID(), ...extra };
+}
+
+/** Admits and, when allowed, releases at once (ok, no compute). */
+export async function admitAndRelease(a: AdmissionService, req: AdmissionRequest, outcome: { computeUs?: number; ok?: boolean } = {}): Promise<AdmissionDecision> {
+  const d = await a.admit(req);
+  if (d.allowed) d.ticket.release({ computeUs: outcome.computeUs ?? 0, items: req.items, ok: outcome.ok ?? true });
+  return d;
+}
+
+export interface Harness {
+  redis: Redis;
+  admission(opts?: Partial<AdmissionDeps> & { env?: Record<string, string> }): AdmissionService;
+  close(): Promise<void>;
+}
+
+/** Admission services against the per-run Redis and Postgres; all closed by close(). */
+export function harness(): Harness {
+  const config = testConfig();
+  const redis = createRedis(config);
+  const made: Array<{ a: AdmissionService; r?: Redis }> = [];
+  return {
+    redis,
+    admission(opts = {}) {
+      const cfg = testConfig(opts.env ?? {});
+      const a = createAdmission({ config: cfg, redis: opts.redis ?? redis, pools: factoryDeps().pools, logger: opts.logger ?? createLogger({ level: 'silent' }), ...opts });
+      made.push({ a });
+      return a;
+    },
+    async close() {
+      await Promise.all(made.map((m) => m.a.close()));
+      redis.disconnect();
+    },
+  };
+}
+
+/** A TCP proxy in front of Redis that a test can cut ('down') and restore ('pass'). */
+export interface TcpProxy {
+  url: string;
+  setMode(mode: 'pass' | 'down'): void;
+  close(): Promise<void>;
+}
+
+export async function startTcpProxy(target: URL): Promise<TcpProxy> {
+  const sockets = new Set<net.Socket>();
+  let mode: 'pass' | 'down' = 'pass';
+  const server = net.createServer((client) => {
+    if (mode === 'down') return void client.destroy();
+    const upstream = net.connect(Number(target.port || 6379), target.hostname);
+    sockets.add(client);
+    sockets.add(upstream);
+    const cleanup = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', cleanup).on('close', cleanup);
+    upstream.on('error', cleanup).on('close', cleanup);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    url: `redis://127.0.0.1:${port}${target.pathname}`,
+    setMode(m) {
+      mode = m;
+      if (m === 'down') for (const s of sockets) s.destroy();
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
