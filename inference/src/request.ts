@@ -16,6 +16,8 @@ export interface Principal {
   keyId: string;
   tenantId: string;
   role: string;
+  /** When the authenticator knows it: a suspended tenant's keys get 403. */
+  tenantStatus?: string;
 }
 
 export interface RequestCtx {

@@ -10,7 +10,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { Logger } from 'pino';
 import type { Config } from '../../src/config/index.js';
 import type { Admission, TenantQueueFactory } from '../../src/quotas/contract.js';
-import { isAppError, unauthenticated, unavailable } from '../../src/shared/errors.js';
+import { forbidden, isAppError, unauthenticated, unavailable } from '../../src/shared/errors.js';
 import type { UsageSink } from '../../src/usage/contract.js';
 import { fifoQueueFactory } from './batcher/fifo.js';
 import { createInferenceMetrics } from './metrics.js';
@@ -136,6 +136,7 @@ export async function createInferenceServer(deps: InferenceServerDeps): Promise<
       throw unavailable('authentication is temporarily unavailable');
     }
     if (!principal) throw unauthenticated('invalid or revoked API key');
+    if (principal.tenantStatus === 'suspended') throw forbidden('the tenant is suspended');
     tracker.authenticated(request, principal);
   };
 
