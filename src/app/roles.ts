@@ -1,0 +1,149 @@
+/**
+ * Starts Tollgate's roles. `tollgate serve` runs every role in one process (a laptop, a
+ * test); `--roles inference` etc. runs one role each so a deployment scales them
+ * separately. Each role is built from the shared Infra and returns a `stop` that drains it.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Config } from '../config/index.js';
+import { createInfra, type Infra } from './infra.js';
+import { startTracing, type Tracing } from '../telemetry/tracing.js';
+import { createOtlpReceiver } from '../telemetry/otlp-receiver.js';
+import { createWalUsageSink } from '../usage/sink.js';
+import { createAdmission, fairQueueFactory, getQuotaStatus, reconcileQuotas } from '../quotas/index.js';
+import { runRetention } from '../jobs/index.js';
+import { createJobQueues } from '../queue/bull-queues.js';
+import { createInferenceServer } from '../../inference/src/server.js';
+import { createApiServer } from '../../graphql/src/server/server.js';
+import { recordQuotaNotification } from './quota-notifications.js';
+
+export const allRoles = ['inference', 'api', 'worker', 'otlp'] as const;
+export type Role = (typeof allRoles)[number];
+
+export interface RunningRole {
+  role: Role;
+  /** Where it listens, for roles that serve HTTP. */
+  url?: string;
+  stop(): Promise<void>;
+}
+
+export interface RunningStack {
+  infra: Infra;
+  roles: RunningRole[];
+  /** Stops roles in reverse start order (inference drains first), then tracing and connections. */
+  stop(): Promise<void>;
+}
+
+
+/** Ports may be overridden (tests pass 0 for ephemeral ports). */
+export interface StartOptions {
+  config: Config;
+  roles: readonly Role[];
+  ports?: Partial<Record<'inference' | 'api' | 'otlp', number>>;
+}
+
+export async function startStack(opts: StartOptions): Promise<RunningStack> {
+  const { config } = opts;
+  // Spans from this process to a receiver in this process (or a sibling started with the same
+  // OTLP_INTERNAL_TOKEN) are trusted to carry their own tenant.id; tenants' keys never are.
+  const internalToken = config.OTLP_INTERNAL_TOKEN ?? randomBytes(24).toString('base64url');
+  const infra = createInfra(config, { name: `tollgate-${opts.roles.join('+')}` });
+  const tracing: Tracing = startTracing({ config, logger: infra.logger, internalToken, resourceAttributes: { 'tollgate.roles': opts.roles.join(',') } });
+  const running: RunningRole[] = [];
+  const stack: RunningStack = {
+    infra,
+    roles: running,
+    async stop() {
+      for (const role of [...running].reverse()) {
+        await role.stop().catch((err: unknown) => infra.logger.error({ err, role: role.role }, 'role did not stop cleanly'));
+      }
+      running.length = 0;
+      await tracing.shutdown();
+      await infra.close();
+    },
+  };
+  try {
+    // Order matters for shutdown (reverse): the OTLP receiver outlives the roles that trace into it.
+    const order: Role[] = ['otlp', 'worker', 'api', 'inference'];
+    for (const role of order.filter((r) => opts.roles.includes(r))) {
+      running.push(await starters[role](infra, { tracing, internalToken, port: opts.ports?.[role as 'api'] }));
+      infra.logger.info({ role, url: running.at(-1)?.url }, 'role started');
+    }
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
+  return stack;
+}
+
+interface StarterContext {
+  tracing: Tracing;
+  internalToken: string;
+  port: number | undefined;
+}
+
+const starters: Record<Role, (infra: Infra, ctx: StarterContext) => Promise<RunningRole>> = {
+  async inference(infra, ctx) {
+    const { config, logger, clickhouse, redis, pools } = infra;
+    const usageSink = createWalUsageSink({ config, logger, clickhouse, redis });
+    await usageSink.start();
+    const admission = createAdmission({ config, redis, pools, logger, notify: (n) => recordQuotaNotification(infra, n) });
+    const server = await createInferenceServer({
+      config,
+      logger,
+      authenticate: (secret) => infra.authenticator.authenticate(secret),
+      usageSink,
+      admission,
+      queueFactory: fairQueueFactory,
+      tracer: ctx.tracing.tracer,
+    });
+    const { port } = await server.listen(ctx.port ?? config.TOLLGATE_INFERENCE_PORT, config.TOLLGATE_HOST);
+    return {
+      role: 'inference',
+      url: `http://${config.TOLLGATE_HOST}:${port}`,
+      async stop() {
+        await server.close(); // stop accepting, finish accepted requests
+        await admission.close();
+        await usageSink.stop({ drain: true }); // what cannot drain stays in the WAL for the next start
+      },
+    };
+  },
+
+  async api(infra, ctx) {
+    const { config, logger, pools, clickhouse, redis } = infra;
+    const api = await createApiServer({
+      config,
+      logger,
+      pools,
+      clickhouse,
+      redis,
+      authenticate: (secret) => infra.authenticator.authenticate(secret),
+      quotaStatus: (q) => getQuotaStatus({ config, redis, pools, clickhouse }, q),
+    });
+    const url = await api.listen(ctx.port ?? config.TOLLGATE_API_PORT, config.TOLLGATE_HOST);
+    return { role: 'api', url, stop: () => api.close() };
+  },
+
+  async otlp(infra, ctx) {
+    const { config, logger, clickhouse } = infra;
+    const receiver = createOtlpReceiver({ config, logger, clickhouse, authenticate: (secret) => infra.authenticator.authenticate(secret), internalToken: ctx.internalToken });
+    const { port } = await receiver.listen(ctx.port ?? config.TOLLGATE_OTLP_PORT, config.TOLLGATE_HOST);
+    return {
+      role: 'otlp',
+      url: `http://${config.TOLLGATE_HOST}:${port}/v1/traces`,
+      async stop() {
+        await ctx.tracing.forceFlush().catch(() => undefined);
+        await receiver.close();
+      },
+    };
+  },
+
+  async worker(infra) {
+    const { config, logger, clickhouse, redis, pools } = infra;
+    const queues = createJobQueues({ redisUrl: config.REDIS_URL, prefix: config.REDIS_PREFIX, logger });
+    queues.process('usage.retention', async () => runRetention({ clickhouse, config, logger }));
+    queues.process('quotas.reconcile', async () => reconcileQuotas({ config, redis, clickhouse, pools, logger }));
+    await queues.schedule('usage.retention', {}, config.RETENTION_INTERVAL_MS);
+    await queues.schedule('quotas.reconcile', {}, config.QUOTA_RECONCILE_INTERVAL_MS);
+    return { role: 'worker', stop: () => queues.close() };
+  },
+};
