@@ -3,7 +3,7 @@
  * lookups go by that hash, so response timing can only ever leak information about hashes of
  * guesses, never about a stored secret (no byte-by-byte comparison of secrets happens anywhere).
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 export const SECRET_PREFIX = 'tg_';
 const SECRET_RE = /^tg_[A-Za-z0-9_-]{43}$/;
@@ -25,11 +25,4 @@ export function hashSecret(secret: string): string {
 /** Cheap shape check before any lookup: rejects garbage without touching the cache or the database. */
 export function looksLikeSecret(value: unknown): value is string {
   return typeof value === 'string' && SECRET_RE.test(value);
-}
-
-/** Constant-time equality of two hex digests. */
-export function sameHash(a: string, b: string): boolean {
-  const x = Buffer.from(a, 'utf8');
-  const y = Buffer.from(b, 'utf8');
-  return x.length === y.length && timingSafeEqual(x, y);
 }
