@@ -44,6 +44,9 @@ export interface Classified {
 /** Maps any error reaching the edge to a public code and message. */
 export function classify(formatted: GraphQLFormattedError, error: unknown): Classified {
   const original = error instanceof GraphQLError ? (error.originalError ?? null) : error;
+  // Parse, validation and variable-coercion failures: the client's mistake; graphql-js's message only echoes the document.
+  const ext = formatted.extensions?.code;
+  if (typeof ext === 'string' && apolloInputCodes.has(ext) && !isAppError(original)) return { code: 'BAD_USER_INPUT', message: formatted.message, unexpected: false };
   if (isAppError(original)) {
     const code = fromAppCode(original.code);
     if (code === 'INTERNAL') return { code, message: 'internal error', unexpected: true };
@@ -53,7 +56,6 @@ export function classify(formatted: GraphQLFormattedError, error: unknown): Clas
   if (original instanceof AuthorizationError) return { code: 'FORBIDDEN', message: 'forbidden', unexpected: false };
   if (original instanceof ArgumentValidationError) return { code: 'BAD_USER_INPUT', message: original.message, unexpected: false };
   if (original instanceof GraphQLError) return classify(formatted, original);
-  const ext = formatted.extensions?.code;
   if (typeof ext === 'string' && (apiErrorCodes as readonly string[]).includes(ext) && ext !== 'INTERNAL' && !original) {
     return { code: ext as ApiErrorCode, message: formatted.message, unexpected: false };
   }

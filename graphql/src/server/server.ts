@@ -38,7 +38,7 @@ export interface ApiServerOptions {
 }
 
 /** Query protection: graphql-armor validation rules (depth, aliases, cost, directives) + no field suggestions. */
-export const armorLimits = { maxDepth: 10, maxAliases: 15, costLimit: 5000, maxDirectives: 50 } as const;
+export const armorLimits = { maxDepth: 10, maxAliases: 15, costLimit: 20000, maxDirectives: 50 } as const;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -81,7 +81,7 @@ export async function createApiServer(deps: ApiServerDeps, options: ApiServerOpt
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   const armor = new ApolloArmor({
-    maxDepth: { n: armorLimits.maxDepth, ignoreIntrospection: true },
+    maxDepth: { n: armorLimits.maxDepth, ignoreIntrospection: false },
     maxAliases: { n: armorLimits.maxAliases },
     costLimit: { maxCost: armorLimits.costLimit },
     maxDirectives: { n: armorLimits.maxDirectives },
