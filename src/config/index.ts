@@ -80,6 +80,8 @@ export const envSchema = z.object({
   OTLP_MAX_BUFFERED_SPANS: positiveInt.default(200_000),
   OTLP_FLUSH_INTERVAL_MS: positiveInt.default(1_000),
   OTLP_FLUSH_MAX_ROWS: positiveInt.default(20_000),
+  /** How often the worker role runs the retention job. */
+  RETENTION_INTERVAL_MS: positiveInt.default(6 * 60 * 60 * 1000),
   /** Retention in days per ClickHouse data class (18.16 has no TTL: a job drops old partitions). */
   RETENTION_USAGE_DAYS: positiveInt.default(400),
   RETENTION_ROLLUP_DAYS: positiveInt.default(800),
@@ -90,8 +92,6 @@ export const envSchema = z.object({
   // Quotas and admission.
   QUOTA_REDIS_FAILURE_MODE: z.enum(['open', 'closed']).default('open'),
   QUOTA_RECONCILE_INTERVAL_MS: positiveInt.default(60_000),
-
-  // GraphQL API and its principals.
   /** Reconciliation trusts ClickHouse for use older than this (events still in the WAL/flush pipeline are newer). */
   QUOTA_RECONCILE_SETTLE_MS: positiveInt.default(120_000),
   /** How often each process pushes its local use to Redis and refreshes its leases. */
@@ -104,6 +104,8 @@ export const envSchema = z.object({
   QUOTA_IDEMPOTENCY_WINDOW_SECONDS: positiveInt.default(86_400),
   /** Cached plan limits are refreshed after this (plan changes also invalidate at once via Redis pub/sub). */
   QUOTA_LIMITS_CACHE_TTL_MS: positiveInt.default(5_000),
+
+  // GraphQL API and its principals.
   JWT_ISSUER: z.string().default('tollgate'),
   JWT_AUDIENCE: z.string().default('tollgate-api'),
   JWT_ALGORITHMS: z.string().default('HS256'),
