@@ -79,6 +79,7 @@ export class ConcurrencyLimiter {
 
   /** Fail-open: cap locally at the full limit; fail-closed: refuse. */
   private degraded(s: Slots): boolean {
+    this.deps.guard.degraded('concurrency');
     if (this.deps.guard.failureMode === 'closed') throw new RedisUnavailableError('concurrency state unavailable');
     if (s.inUse >= s.max) return false;
     s.inUse++;

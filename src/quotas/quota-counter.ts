@@ -145,6 +145,7 @@ export class QuotaCounters {
 
   /** Fail-open: admit and count locally (pushed to Redis when it is back). Fail-closed: refuse. */
   private degraded(c: Counter, units: number, minute: number): boolean {
+    this.deps.guard.degraded('quota');
     if (this.deps.guard.failureMode === 'closed') throw new RedisUnavailableError('quota state unavailable');
     if (c.leased && c.known && c.used + units > c.limitUnits) return false;
     c.add(minute, units);
@@ -166,6 +167,7 @@ export class QuotaCounters {
   }
 
   private checkDegraded(c: Counter): boolean {
+    this.deps.guard.degraded('quota');
     if (this.deps.guard.failureMode === 'closed') throw new RedisUnavailableError('quota state unavailable');
     return c.used < c.limitUnits;
   }

@@ -143,6 +143,7 @@ export class RateLimiter {
 
   /** Fail-open: a local bucket at the full rate (each process admits up to the limit). Fail-closed: rethrow. */
   private degraded(b: Bucket, now: number): RateCheck {
+    this.deps.guard.degraded('rate');
     if (this.deps.guard.failureMode === 'closed') throw new RedisUnavailableError('rate-limit state unavailable');
     b.fallback ??= new TokenBucket(b.rps, b.burst, now);
     const ok = b.fallback.take(1, now);

@@ -35,9 +35,18 @@ export class RedisGuard {
     return this.opts.failureMode;
   }
 
-  /** False while the connection is not established or a recent call failed. */
+  /**
+   * False while the connection is lost (ioredis is reconnecting) or a recent call failed. A
+   * connection still being set up counts as up: calls wait for it, within the deadline.
+   */
   get up(): boolean {
-    return this.redis.status === 'ready' && this.opts.clock() >= this.downUntil;
+    const st = this.redis.status;
+    return st !== 'reconnecting' && st !== 'end' && st !== 'close' && this.opts.clock() >= this.downUntil;
+  }
+
+  /** Records a decision taken without Redis (logged once per interval like failures). */
+  degraded(what: string): void {
+    this.warn(what, new Error(this.redis.status === 'ready' ? 'recent Redis failure' : `redis ${this.redis.status}`));
   }
 
   /** Runs `fn` against Redis, or throws RedisUnavailableError (without waiting) when Redis is down. */
