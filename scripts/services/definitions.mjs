@@ -8,7 +8,9 @@ import {
   lookupUser, runDetached, runOrFail, serviceDir, tail, waitFor,
 } from './system.mjs';
 
-const clickhouseConfig = ({ dir, httpPort, tcpPort }) => `<?xml version="1.0"?>
+const xmlText = (s) => s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+
+const clickhouseConfig = ({ dir: rawDir, httpPort, tcpPort }, dir = xmlText(rawDir)) => `<?xml version="1.0"?>
 <!-- Written by scripts/services.mjs; rewritten on every start. -->
 <yandex>
   <logger><level>warning</level><log>${dir}/log/server.log</log><errorlog>${dir}/log/error.log</errorlog><size>100M</size><count>3</count></logger>
