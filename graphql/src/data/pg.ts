@@ -106,13 +106,19 @@ export async function priceComponentsByPlanIds(c: pg.ClientBase, planIds: readon
   }));
 }
 
-/** The plan a tenant was on at `at` (for pricing a past range), with its id only. */
-export async function planIdAt(c: pg.ClientBase, q: { tenantId: string; at: Date }): Promise<string | null> {
+/**
+ * The plan that prices a range: the first plan row overlapping [from, to) (the plan in force at
+ * `from`, or the tenant's first plan when it started inside the range), and the instant from
+ * which its prices are read.
+ */
+export async function planForRange(c: pg.ClientBase, q: { tenantId: string; from: Date; to: Date }): Promise<{ planId: string; at: Date } | null> {
   const { rows } = await c.query(
-    `SELECT plan_id FROM tenant_plans WHERE tenant_id = $1 AND effective_from <= $2 AND (effective_to IS NULL OR effective_to > $2)`,
-    [q.tenantId, q.at],
+    `SELECT plan_id, GREATEST(effective_from, $2::timestamptz) AS at FROM tenant_plans
+     WHERE tenant_id = $1 AND effective_from < $3 AND (effective_to IS NULL OR effective_to > $2)
+     ORDER BY effective_from LIMIT 1`,
+    [q.tenantId, q.from, q.to],
   );
-  return rows[0] ? String(rows[0].plan_id) : null;
+  return rows[0] ? { planId: String(rows[0].plan_id), at: rows[0].at as Date } : null;
 }
 
 export async function stripeCustomersByTenantIds(c: pg.ClientBase, tenantIds: readonly string[]): Promise<Array<{ tenantId: string; stripeId: string }>> {

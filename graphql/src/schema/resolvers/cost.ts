@@ -3,7 +3,7 @@ import { applyRate, attributeCost, priceComponentFromRow, type UsageSlice } from
 import type { ApiContext } from '../../context.js';
 import { scoped } from '../../context.js';
 import { costRows, costRowsByTag, type CostGroupBy, type CostRow } from '../../data/clickhouse.js';
-import { planIdAt, priceComponentsByPlanIds } from '../../data/pg.js';
+import { planForRange, priceComponentsByPlanIds } from '../../data/pg.js';
 import { CostAttribution, CostSlice, MeterCostType } from '../types.js';
 
 export const COST_MAX_SPAN_MS = 93 * 24 * 3_600_000;
@@ -39,10 +39,10 @@ export async function attributeCosts(ctx: ApiContext, q: { tenantId: string; fro
   const ch = ctx.services.clickhouse;
   const [rows, pricing] = await Promise.all([
     q.groupBy === 'TAG' ? costRowsByTag(ch, { tenantId: q.tenantId, from: q.from, to: q.to, tagKey: q.tagKey ?? '' }) : costRows(ch, { tenantId: q.tenantId, from: q.from, to: q.to, groupBy: q.groupBy }),
-    // The plan and prices in force at the start of the range.
+    // The plan and prices in force at the start of the range (see planForRange).
     scoped(ctx, async (c) => {
-      const planId = await planIdAt(c, { tenantId: q.tenantId, at: q.from });
-      return { planId, components: planId ? await priceComponentsByPlanIds(c, [planId], q.from) : [] };
+      const plan = await planForRange(c, q);
+      return { planId: plan?.planId ?? null, components: plan ? await priceComponentsByPlanIds(c, [plan.planId], plan.at) : [] };
     }),
   ]);
   const tenant = await ctx.loaders.tenant.load(q.tenantId);
