@@ -108,6 +108,9 @@ export async function createInferenceServer(deps: InferenceServerDeps): Promise<
     device: () => device,
   });
   app.addHook('onResponse', async (request, reply) => tracker.finish(request, { status: reply.statusCode }));
+  app.addHook('onSend', async (_request, reply) => {
+    if (!accepting) reply.header('connection', 'close');
+  });
 
   // Every body is read raw: the binary extension appends tensors to the JSON header.
   app.removeAllContentTypeParsers();
@@ -198,10 +201,10 @@ export async function createInferenceServer(deps: InferenceServerDeps): Promise<
       closing ??= (async () => {
         accepting = false;
         if (poll) clearInterval(poll);
-        // fastify stops listening, answers 503 to new requests on open connections and waits
-        // for in-flight ones; their batches finish in the workers before we stop them.
-        await app.close();
+        // New requests now get 503 and every answer carries Connection: close, so keep-alive
+        // sockets end with their last response; accepted requests run to completion first.
         await tracker.idle();
+        await app.close();
         await registry.drain();
         await pool.terminate();
         log.info('inference server closed');

@@ -7,7 +7,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symli
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { loadConfig } from '../../src/config/index.js';
 import { allowAll, type Admission, type TenantQueueFactory } from '../../src/quotas/contract.js';
 import { MemoryUsageSink, type UsageSink } from '../../src/usage/contract.js';
@@ -60,6 +60,7 @@ export interface StartOptions {
   usageSink?: UsageSink;
   admission?: Admission;
   queueFactory?: TenantQueueFactory;
+  logger?: Logger;
 }
 
 export interface Running {
@@ -88,7 +89,7 @@ export async function startServer(opts: StartOptions): Promise<Running> {
   const sink = (opts.usageSink as MemoryUsageSink | undefined) ?? new MemoryUsageSink();
   const server = await createInferenceServer({
     config,
-    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    logger: opts.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     authenticate: opts.authenticate ?? (async () => null),
     usageSink: sink,
     admission: opts.admission ?? allowAll,
