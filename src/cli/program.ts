@@ -11,7 +11,7 @@ import { createPgPools, type PgPools } from '../db/pools.js';
 import { migratePostgres, MigrationError } from '../db/migrate.js';
 import { isAppError } from '../shared/errors.js';
 import { createRedis } from '../shared/redis.js';
-import { createTenant, listTenants, setTenantPlan } from '../tenants/index.js';
+import { createTenant, listTenants, setTenantPlan, setTenantStatus } from '../tenants/index.js';
 import { apiKeyRoles, createApiKey, listApiKeys, revokeApiKey, type ApiKeyRole } from '../keys/index.js';
 import type { Actor } from '../audit/index.js';
 
@@ -138,6 +138,25 @@ export function buildProgram(io: CliIo = defaultIo): Command {
       const r = await withPools(config(), (pools) => setTenantPlan({ pools }, { tenantId: opts.tenant, plan: opts.plan, actor: cliActor() }));
       print(opts.json, { tenantId: opts.tenant, ...r }, r.changed ? `tenant ${opts.tenant}: ${r.from ?? '-'} -> ${r.to}` : `tenant ${opts.tenant} is already on ${r.to}`);
     });
+
+  for (const [name, status] of [['suspend', 'suspended'], ['activate', 'active']] as const) {
+    tenant
+      .command(name)
+      .description(`${status === 'suspended' ? 'suspend' : 'reactivate'} a tenant (its keys report tenantStatus ${status} on every replica within seconds)`)
+      .requiredOption('--tenant <id>', 'tenant id')
+      .option('--json', 'print one JSON object')
+      .action(async (opts: { tenant: string; json?: boolean }) => {
+        const cfg = config();
+        const redis = createRedis(cfg, { lazyConnect: true, maxRetriesPerRequest: 1 });
+        redis.on('error', () => {});
+        try {
+          const t = await withPools(cfg, (pools) => setTenantStatus({ pools, redis, config: cfg }, { tenantId: opts.tenant, status, actor: cliActor() }));
+          print(opts.json, { tenantId: t.id, status: t.status }, `tenant ${t.name} (${t.id}) is ${t.status}`);
+        } finally {
+          redis.disconnect();
+        }
+      });
+  }
 
   const key = program.command('key').description('manage API keys');
   key

@@ -8,7 +8,8 @@
  *   expiry); unknown secrets are cached negatively for a shorter time; concurrent lookups of one
  *   hash share a single query.
  * - Revocation: revokeApiKey publishes on `${REDIS_PREFIX}:keys:revoked`; every authenticator
- *   subscribes and evicts that key at once. If the subscription drops, the whole cache is flushed
+ *   subscribes and evicts that key at once (a message with only `tenantId`, sent when a tenant is
+ *   suspended or reactivated, evicts all of that tenant's keys). If the subscription drops, the whole cache is flushed
  *   when it comes back; the TTL is the backstop either way. A lookup that raced a revocation is
  *   not cached.
  * - last_used_at: updated at most once a minute per key, off the request path.
@@ -34,6 +35,8 @@ export interface ApiKeyAuthenticator {
   authenticate(secret: string): Promise<ApiKeyPrincipal | null>;
   /** Drops a key from this replica's cache (called on revocation messages). */
   evict(keyId: string): void;
+  /** Drops every cached key of a tenant (called when its status changes). */
+  evictTenant(tenantId: string): void;
   /** Resolves once the revocation subscription is active (immediately without Redis). */
   readonly ready: Promise<void>;
   close(): Promise<void>;
@@ -94,6 +97,16 @@ export function createApiKeyAuthenticator(opts: AuthenticatorOptions): ApiKeyAut
     if (hash) cache.delete(hash);
   }
 
+  /** Drops every cached key of a tenant (its status changed). Rare, so a scan is fine. */
+  function evictTenant(tenantId: string) {
+    epoch++;
+    for (const [hash, e] of cache) {
+      if (e.value?.tenantId !== tenantId) continue;
+      cache.delete(hash);
+      hashByKey.delete(e.value.keyId);
+    }
+  }
+
   function flush() {
     epoch++;
     cache.clear();
@@ -143,8 +156,10 @@ export function createApiKeyAuthenticator(opts: AuthenticatorOptions): ApiKeyAut
     sub.on('message', (ch: string, message: string) => {
       if (ch !== channel) return;
       try {
-        const { keyId } = JSON.parse(message) as { keyId?: unknown };
+        const { keyId, tenantId } = JSON.parse(message) as { keyId?: unknown; tenantId?: unknown };
         if (typeof keyId === 'string') evict(keyId);
+        else if (typeof tenantId === 'string') evictTenant(tenantId);
+        else flush();
       } catch {
         flush(); // unreadable message: be safe
       }
@@ -159,6 +174,7 @@ export function createApiKeyAuthenticator(opts: AuthenticatorOptions): ApiKeyAut
   return {
     ready,
     evict,
+    evictTenant,
     async authenticate(secret: string) {
       if (closed) throw new Error('authenticator is closed');
       if (!looksLikeSecret(secret)) return null;

@@ -49,9 +49,17 @@ function keyFromRow(r: Record<string, unknown>): ApiKeyInfo {
   };
 }
 
-/** The Redis pub/sub channel carrying `{"keyId": ..., "tenantId": ...}` on every revocation. */
+/**
+ * The Redis pub/sub channel carrying `{"keyId": ..., "tenantId": ...}` on every revocation, and
+ * `{"tenantId": ...}` when a tenant's status changes (evict all its keys).
+ */
 export function revocationChannel(config: Pick<Config, 'REDIS_PREFIX'>): string {
   return redisKey(config, 'keys', 'revoked');
+}
+
+/** Tells every authenticator to forget a tenant's cached keys (best effort; the cache TTL is the backstop). */
+export async function publishTenantKeysChanged(deps: Pick<KeysDeps, 'redis' | 'config'>, tenantId: string): Promise<void> {
+  if (deps.redis) await deps.redis.publish(revocationChannel(deps.config), JSON.stringify({ tenantId }));
 }
 
 const createSchema = z.object({

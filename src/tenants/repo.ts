@@ -6,6 +6,9 @@ import { isUuid, withPlatform, withTenant } from '../db/tx.js';
 import { AppError, badInput, notFound } from '../shared/errors.js';
 import { auditFrom, recordAudit, systemActor, type Actor } from '../audit/index.js';
 import { getPlan } from '../plans/repo.js';
+import { publishTenantKeysChanged } from '../keys/repo.js';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/index.js';
 import type { Plan } from '../plans/types.js';
 
 export interface TenantsDeps {
@@ -118,16 +121,24 @@ export async function listTenants(deps: TenantsDeps, opts: { status?: TenantStat
   });
 }
 
-/** Suspends or reactivates a tenant (audited). Suspended tenants' keys still authenticate but report tenantStatus. */
-export async function setTenantStatus(deps: TenantsDeps, q: { tenantId: string; status: TenantStatus; actor: Actor }): Promise<Tenant> {
+/**
+ * Suspends or reactivates a tenant (audited). Suspended tenants' keys still authenticate but
+ * report tenantStatus 'suspended'; with `redis` given, every replica's key cache learns at once.
+ */
+export async function setTenantStatus(
+  deps: TenantsDeps & { redis?: Pick<Redis, 'publish'> | null; config?: Pick<Config, 'REDIS_PREFIX'> },
+  q: { tenantId: string; status: TenantStatus; actor: Actor },
+): Promise<Tenant> {
   if (!isUuid(q.tenantId)) throw notFound('tenant not found');
-  return withPlatform(deps.pools.app, async (c) => {
+  const tenant = await withPlatform(deps.pools.app, async (c) => {
     const before = await lockTenant(c, q.tenantId);
     const { rows } = await c.query(`UPDATE tenants SET status = $2 WHERE id = $1 RETURNING ${COLS}`, [q.tenantId, q.status]);
     const after = tenantFromRow(rows[0]!);
     await recordAudit(c, auditFrom(q.actor, { tenantId: q.tenantId, action: 'tenant.status', targetType: 'tenant', targetId: q.tenantId, before, after }));
     return after;
   });
+  if (deps.redis && deps.config) await publishTenantKeysChanged({ redis: deps.redis, config: deps.config }, q.tenantId).catch(() => undefined);
+  return tenant;
 }
 
 async function lockTenant(c: pg.ClientBase, tenantId: string): Promise<Tenant> {

@@ -91,6 +91,7 @@ describe('tollgate CLI', () => {
       { actor_type: 'cli', action: 'api_key.create' },
     ]);
 
+
     const list = await run(['tenant', 'list', '--json']);
     expect(list.code).toBe(0);
     const { tenants } = JSON.parse(list.stdout) as { tenants: Array<{ id: string; name: string; planCode: string }> };
@@ -99,6 +100,10 @@ describe('tollgate CLI', () => {
     const human = await run(['key', 'list', '--tenant', tenantId]);
     expect(human.stdout).toContain(k.keyId);
     expect(human.stdout).not.toContain(k.secret);
+
+    const suspended = await run(['tenant', 'suspend', '--tenant', tenantId, '--json']);
+    expect(suspended).toMatchObject({ code: 0 });
+    expect(JSON.parse(suspended.stdout)).toEqual({ tenantId, status: 'suspended' });
 
     const revoked = await run(['key', 'revoke', '--tenant', tenantId, '--key', k.keyId]);
     expect(revoked).toMatchObject({ code: 0 });

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createRedis, type Redis } from '../../src/shared/redis.js';
 import { createApiKeyAuthenticator, listApiKeys, revokeApiKey, getApiKey, type ApiKeyAuthenticator } from '../../src/keys/index.js';
-import { closeFactories, createApiKey, createTenant, factoryDeps, testActor } from '../factories.js';
+import { setTenantStatus } from '../../src/tenants/index.js';
+import { closeFactories, createApiKey, createTenant, createTenantWithKey, factoryDeps, testActor } from '../factories.js';
 
 const { pools, config } = factoryDeps();
 let redis: Redis;
@@ -123,6 +124,30 @@ describe('API keys', () => {
     expect(rows).toHaveLength(1);
     expect(rows[0].before.revokedAt).toBeNull();
     expect(rows[0].after.revokedAt).not.toBeNull();
+  });
+
+  it('suspending a tenant reaches every replica’s cached keys via Redis', async () => {
+    const t = await createTenant();
+    const k = await createApiKey({ tenantId: t.id });
+    const other = await createTenantWithKey();
+    const r1 = await replica();
+    const r2 = await replica();
+    for (const r of [r1, r2]) {
+      expect(await r.authenticate(k.secret)).toMatchObject({ tenantStatus: 'active' });
+      expect(await r.authenticate(other.key.secret)).toMatchObject({ tenantStatus: 'active' });
+    }
+    await setTenantStatus({ pools, redis, config }, { tenantId: t.id, status: 'suspended', actor: testActor });
+    for (const r of [r1, r2]) {
+      await vi.waitFor(async () => expect(await r.authenticate(k.secret)).toMatchObject({ tenantStatus: 'suspended' }), { timeout: 5_000, interval: 50 });
+    }
+    const spy = vi.spyOn(pools.app, 'query');
+    try {
+      // The other tenant's key is still served from cache.
+      expect(await r2.authenticate(other.key.secret)).toMatchObject({ tenantId: other.tenant.id, tenantStatus: 'active' });
+      expect(spy.mock.calls.filter((c) => String(c[0]).includes('auth_api_key'))).toHaveLength(0);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('a key of another tenant reads as not found and cannot be revoked', async () => {
