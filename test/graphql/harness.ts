@@ -10,7 +10,7 @@ import { createClickHouse, type ClickHouse } from '../../src/clickhouse/client.j
 import { createRedis, type Redis } from '../../src/shared/redis.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { createApiKeyAuthenticator, type ApiKeyAuthenticator } from '../../src/keys/index.js';
-import { createApiServer, type ApiServer, type ApiServerOptions } from '../../graphql/src/index.js';
+import { createApiServer, type ApiServer, type ApiServerDeps, type ApiServerOptions } from '../../graphql/src/index.js';
 
 export const JWT_SECRET = `test-secret-${randomBytes(24).toString('hex')}`;
 
@@ -25,7 +25,9 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(opts: { env?: Record<string, string>; server?: ApiServerOptions; wrapPools?: (p: PgPools) => PgPools } = {}): Promise<Harness> {
+export async function startHarness(
+  opts: { env?: Record<string, string>; server?: ApiServerOptions; wrapPools?: (p: PgPools) => PgPools; deps?: Partial<ApiServerDeps> } = {},
+): Promise<Harness> {
   const config = loadConfig({ ...process.env, JWT_SECRET, JWT_ALGORITHMS: 'HS256', GRAPHQL_RATE_LIMIT_PER_SECOND: '1000', GRAPHQL_RATE_LIMIT_BURST: '1000', ...opts.env });
   const basePools = createPgPools(config, { applicationName: 'tollgate-test-graphql' });
   const pools = opts.wrapPools ? opts.wrapPools(basePools) : basePools;
@@ -35,7 +37,7 @@ export async function startHarness(opts: { env?: Record<string, string>; server?
   const authenticator = createApiKeyAuthenticator({ pools, redis, config });
   await authenticator.ready;
   const server = await createApiServer(
-    { config, logger, pools, clickhouse, redis, authenticate: (s) => authenticator.authenticate(s) },
+    { config, logger, pools, clickhouse, redis, authenticate: (s) => authenticator.authenticate(s), ...opts.deps },
     opts.server,
   );
   const url = await server.listen(0, '127.0.0.1');

@@ -1,0 +1,260 @@
+/**
+ * Protection and bookkeeping: audit rows for every mutation, DataLoader batching (query count
+ * independent of page size), per-tenant API rate limit, introspection off in production,
+ * persisted-query safelist, masked internal errors with a request id.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type pg from 'pg';
+import { closeFactories, createApiKey, createTenant, createUser, uniqueName } from '../factories.js';
+import { codes, gql, mintJwt, startHarness, type Harness } from './harness.js';
+
+let h: Harness;
+let queries = 0;
+
+beforeAll(async () => {
+  h = await startHarness({
+    wrapPools: (pools) => {
+      // Count every statement the API sends through the app pool.
+      pools.app.on('acquire', (client: pg.PoolClient & { __counted?: boolean }) => {
+        if (client.__counted) return;
+        client.__counted = true;
+        const original = client.query.bind(client) as (...a: unknown[]) => unknown;
+        (client as unknown as { query: (...a: unknown[]) => unknown }).query = (...args: unknown[]) => {
+          queries++;
+          return original(...args);
+        };
+      });
+      return pools;
+    },
+  });
+});
+afterAll(async () => {
+  await h?.close();
+  await closeFactories();
+});
+
+async function platformToken() {
+  const u = await createUser({});
+  return mintJwt(h.config, { sub: u.id, tid: null, role: 'platform' });
+}
+
+async function auditRows(requestId: string) {
+  const { rows } = await h.pools.owner.query('SELECT tenant_id, actor_type, actor_id, action, target_type, target_id, before, after, request_id FROM audit_log WHERE request_id = $1 ORDER BY id', [requestId]);
+  return rows;
+}
+
+describe('audit log', () => {
+  it('every mutation records who, what, when and before/after with the request id', async () => {
+    const t = await createTenant();
+    const admin = await createUser({ tenantId: t.id, role: 'admin' });
+    const adminToken = await mintJwt(h.config, { sub: admin.id, tid: t.id, role: 'admin' });
+    const ptoken = await platformToken();
+    const pid = JSON.parse(Buffer.from(ptoken.split('.')[1]!, 'base64url').toString()).sub;
+
+    const c = await gql(h.url, 'mutation { createApiKey(input: { name: "ci", role: FINANCE }) { secret apiKey { id prefix } } }', { token: adminToken });
+    expect(c.errors).toBeUndefined();
+    const keyId = c.data.createApiKey.apiKey.id;
+    const [create] = await auditRows(c.headers.get('x-request-id')!);
+    expect(create).toMatchObject({ tenant_id: t.id, actor_type: 'user', actor_id: admin.id, action: 'api_key.create', target_type: 'api_key', target_id: keyId, before: null });
+    expect(create.after).toMatchObject({ id: keyId, role: 'finance', name: 'ci' });
+    expect(JSON.stringify(create.after)).not.toContain(c.data.createApiKey.secret);
+
+    const rv = await gql(h.url, 'mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }', { token: adminToken, variables: { id: keyId } });
+    const [revoke] = await auditRows(rv.headers.get('x-request-id')!);
+    expect(revoke).toMatchObject({ actor_type: 'user', actor_id: admin.id, action: 'api_key.revoke', target_id: keyId });
+    expect(revoke.before.revokedAt).toBeNull();
+    expect(revoke.after.revokedAt).toBeTruthy();
+
+    const name = uniqueName('aud');
+    const ct = await gql(h.url, 'mutation($n: String!) { createTenant(input: { name: $n, plan: "free", timezone: "Europe/Paris" }) { id name timezone } }', { token: ptoken, variables: { n: name } });
+    expect(ct.errors).toBeUndefined();
+    const newId = ct.data.createTenant.id;
+    const [tc] = await auditRows(ct.headers.get('x-request-id')!);
+    expect(tc).toMatchObject({ tenant_id: newId, actor_type: 'platform', actor_id: pid, action: 'tenant.create', before: null });
+    expect(tc.after).toMatchObject({ name, plan: 'free' });
+
+    const sp = await gql(h.url, 'mutation($t: ID!) { setTenantPlan(tenantId: $t, plan: "pro") { id plan { code } } }', { token: ptoken, variables: { t: newId } });
+    expect(sp.errors).toBeUndefined();
+    expect(sp.data.setTenantPlan.plan.code).toBe('pro');
+    const [pc] = await auditRows(sp.headers.get('x-request-id')!);
+    expect(pc).toMatchObject({ actor_type: 'platform', action: 'tenant.plan_change', before: { plan: 'free' } });
+    expect(pc.after).toMatchObject({ plan: 'pro' });
+
+    const again = await gql(h.url, 'mutation($t: ID!) { setTenantPlan(tenantId: $t, plan: "pro") { id } }', { token: ptoken, variables: { t: newId } });
+    const [noop] = await auditRows(again.headers.get('x-request-id')!);
+    expect(noop).toMatchObject({ action: 'tenant.plan_change.noop', before: { plan: 'pro' }, after: { plan: 'pro' } });
+
+    const qo = await gql(h.url, 'mutation($t: ID!) { setQuotaOverride(input: { tenantId: $t, meter: "requests", limit: 777, reason: "trial" }) { override { limit meter reason } } }', { token: ptoken, variables: { t: newId } });
+    expect(qo.errors).toBeUndefined();
+    expect(qo.data.setQuotaOverride.override).toEqual({ limit: 777, meter: 'requests', reason: 'trial' });
+    const [ov] = await auditRows(qo.headers.get('x-request-id')!);
+    expect(ov).toMatchObject({ tenant_id: newId, actor_type: 'platform', action: 'quota_override.set', before: null });
+    expect(ov.after).toMatchObject({ limit: 777 });
+    // The override shows in quotas.
+    const q = await gql(h.url, 'query($t: ID) { quotas(tenantId: $t) { meters { meter limit } } }', { token: ptoken, variables: { t: newId } });
+    expect(q.data.quotas.meters.find((m: { meter: string }) => m.meter === 'requests').limit).toBe(777);
+  });
+
+  it('a failed mutation writes no audit row', async () => {
+    const t = await createTenant();
+    const admin = await createUser({ tenantId: t.id, role: 'admin' });
+    const token = await mintJwt(h.config, { sub: admin.id, tid: t.id, role: 'admin' });
+    const r = await gql(h.url, 'mutation { createApiKey(input: { expiresAt: "2001-01-01T00:00:00Z" }) { secret } }', { token });
+    expect(codes(r)).toEqual(['BAD_USER_INPUT']);
+    expect(await auditRows(r.headers.get('x-request-id')!)).toEqual([]);
+  });
+});
+
+describe('DataLoader', () => {
+  it('a nested list query makes the same number of SQL statements for 2 or 20 tenants', async () => {
+    const token = await platformToken();
+    for (let i = 0; i < 20; i++) await createTenant();
+    const doc = 'query($n: PageSize!) { tenants(first: $n) { edges { node { id plan { code priceComponents { meter } } stripeCustomerId } } } }';
+    await gql(h.url, doc, { token, variables: { n: 1 } }); // warm-up (pool connections)
+    const counts: number[] = [];
+    for (const n of [2, 20]) {
+      queries = 0;
+      const r = await gql(h.url, doc, { token, variables: { n } });
+      expect(r.errors).toBeUndefined();
+      expect(r.data.tenants.edges).toHaveLength(n);
+      counts.push(queries);
+    }
+    expect(counts[0]).toBe(counts[1]);
+    // One transaction (BEGIN, set_config, statement, COMMIT) for the page and one per loader: plan, prices, Stripe ids.
+    expect(counts[1]).toBe(16);
+  });
+
+  it('API keys with their creators: one batch for all creators', async () => {
+    const t = await createTenant();
+    const admins = await Promise.all([1, 2, 3].map(() => createUser({ tenantId: t.id, role: 'admin' })));
+    for (const a of admins) {
+      const token = await mintJwt(h.config, { sub: a.id, tid: t.id, role: 'admin' });
+      for (let i = 0; i < 2; i++) expect((await gql(h.url, 'mutation { createApiKey(input: {}) { secret } }', { token })).errors).toBeUndefined();
+    }
+    const token = await mintJwt(h.config, { sub: admins[0]!.id, tid: t.id, role: 'admin' });
+    queries = 0;
+    const r = await gql(h.url, '{ apiKeys(first: 50) { edges { node { id createdBy { id email } } } } }', { token });
+    expect(r.errors).toBeUndefined();
+    expect(r.data.apiKeys.edges).toHaveLength(6);
+    expect(new Set(r.data.apiKeys.edges.map((e: { node: { createdBy: { id: string } } }) => e.node.createdBy.id))).toEqual(new Set(admins.map((a) => a.id)));
+    expect(queries).toBe(8);
+  });
+
+  it('pages through API keys with cursors', async () => {
+    const t = await createTenant();
+    for (let i = 0; i < 5; i++) await createApiKey({ tenantId: t.id });
+    const u = await createUser({ tenantId: t.id, role: 'member' });
+    const token = await mintJwt(h.config, { sub: u.id, tid: t.id, role: 'member' });
+    const seen: string[] = [];
+    let after: string | null = null;
+    for (let page = 0; page < 5; page++) {
+      const r: Awaited<ReturnType<typeof gql>> = await gql(h.url, 'query($a: String) { apiKeys(first: 2, after: $a) { edges { node { id } } pageInfo { hasNextPage endCursor } } }', { token, variables: { a: after } });
+      expect(r.errors).toBeUndefined();
+      seen.push(...r.data.apiKeys.edges.map((e: { node: { id: string } }) => e.node.id));
+      if (!r.data.apiKeys.pageInfo.hasNextPage) break;
+      after = r.data.apiKeys.pageInfo.endCursor;
+    }
+    expect(seen).toHaveLength(5);
+    expect(new Set(seen).size).toBe(5);
+  });
+});
+
+describe('per-tenant API rate limit', () => {
+  it('refuses with RATE_LIMITED (429, Retry-After) once the bucket is empty, per tenant', async () => {
+    const rl = await startHarness({ env: { GRAPHQL_RATE_LIMIT_PER_SECOND: '1', GRAPHQL_RATE_LIMIT_BURST: '3' } });
+    try {
+      const [a, b] = [await createTenant(), await createTenant()];
+      const ka = (await createApiKey({ tenantId: a.id })).secret;
+      const ka2 = (await createApiKey({ tenantId: a.id })).secret;
+      const kb = (await createApiKey({ tenantId: b.id })).secret;
+      const results = [];
+      for (let i = 0; i < 8; i++) results.push(await gql(rl.url, '{ viewer { id } }', { token: i % 2 ? ka2 : ka }));
+      const limited = results.filter((r) => r.status === 429);
+      expect(limited.length).toBeGreaterThanOrEqual(1);
+      expect(codes(limited[0]!)).toEqual(['RATE_LIMITED']);
+      expect(Number(limited[0]!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      // Tenant B has its own bucket.
+      expect((await gql(rl.url, '{ viewer { id } }', { token: kb })).errors).toBeUndefined();
+    } finally {
+      await rl.close();
+    }
+  });
+});
+
+describe('introspection, safelist, masking', () => {
+  const introspection = '{ __schema { queryType { name } } }';
+
+  it('introspection is on outside production and off in production (or when GRAPHQL_INTROSPECTION=false)', async () => {
+    const t = await createTenant();
+    const key = (await createApiKey({ tenantId: t.id })).secret;
+    expect((await gql(h.url, introspection, { token: key })).data).toEqual({ __schema: { queryType: { name: 'Query' } } });
+    for (const env of [{ NODE_ENV: 'production' }, { GRAPHQL_INTROSPECTION: 'false' }]) {
+      const p = await startHarness({ env });
+      try {
+        const r = await gql(p.url, introspection, { token: key });
+        expect(codes(r)).toEqual(['BAD_USER_INPUT']);
+        expect(r.data).toBeUndefined();
+      } finally {
+        await p.close();
+      }
+    }
+  });
+
+  it('safelist mode runs only listed documents (by text or by sha256 hash)', async () => {
+    const listed = '{ viewer { id role } }';
+    const dir = mkdtempSync(path.join(tmpdir(), 'tg-safelist-'));
+    const file = path.join(dir, 'manifest.json');
+    writeFileSync(file, JSON.stringify({ format: 'apollo-persisted-query-manifest', version: 1, operations: [{ id: 'x', name: 'Me', type: 'query', body: listed }] }));
+    const s = await startHarness({ env: { GRAPHQL_SAFELIST_FILE: file } });
+    try {
+      const t = await createTenant();
+      const key = (await createApiKey({ tenantId: t.id })).secret;
+      expect((await gql(s.url, listed, { token: key })).errors).toBeUndefined();
+      const hash = createHash('sha256').update(listed).digest('hex');
+      const byHash = await gql(s.url, '', { token: key, body: { extensions: { persistedQuery: { version: 1, sha256Hash: hash } } } });
+      expect(byHash.errors).toBeUndefined();
+      expect(byHash.data.viewer.role).toBe('MEMBER');
+      const other = await gql(s.url, '{ viewer { id } }', { token: key });
+      expect(other.status).toBe(400);
+      expect(codes(other)).toEqual(['FORBIDDEN']);
+      const unknownHash = await gql(s.url, '', { token: key, body: { extensions: { persistedQuery: { version: 1, sha256Hash: 'f'.repeat(64) } } } });
+      expect(codes(unknownHash)).toEqual(['FORBIDDEN']);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('internal errors are masked: INTERNAL, a request id, no message or stack from the failure', async () => {
+    const m = await startHarness({
+      deps: {
+        quotaStatus: async () => {
+          throw new Error('connection to secret-db.internal:5432 refused (password=hunter2)');
+        },
+      },
+    });
+    try {
+      const t = await createTenant();
+      const key = (await createApiKey({ tenantId: t.id })).secret;
+      const res = await fetch(m.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ query: '{ viewer { id } quotas { meters { meter } } }' }) });
+      const text = await res.text();
+      expect(text).not.toMatch(/hunter2|secret-db|stack|at .*\.ts/);
+      const body = JSON.parse(text);
+      expect(body.data).toBeNull();
+      expect(body.errors).toHaveLength(1);
+      expect(body.errors[0].message).toBe('internal error');
+      expect(body.errors[0].extensions).toEqual({ code: 'INTERNAL', requestId: res.headers.get('x-request-id') });
+    } finally {
+      await m.close();
+    }
+  });
+
+  it('a client-supplied request id is echoed', async () => {
+    const r = await gql(h.url, '{ viewer { id } }', { headers: { 'x-request-id': 'abc-123' } });
+    expect(r.headers.get('x-request-id')).toBe('abc-123');
+    expect(r.errors![0]!.extensions.requestId).toBe('abc-123');
+  });
+});
