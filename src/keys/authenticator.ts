@@ -37,7 +37,7 @@ export interface ApiKeyAuthenticator {
   evict(keyId: string): void;
   /** Drops every cached key of a tenant (called when its status changes). */
   evictTenant(tenantId: string): void;
-  /** Resolves once the revocation subscription is active (immediately without Redis). */
+  /** Resolves once the revocation subscription is active (immediately without Redis; never rejects). */
   readonly ready: Promise<void>;
   close(): Promise<void>;
 }
@@ -146,12 +146,15 @@ export function createApiKeyAuthenticator(opts: AuthenticatorOptions): ApiKeyAut
   const channel = revocationChannel(opts.config);
   const sub = opts.redis ? opts.redis.duplicate() : null;
   let subscribedOnce = false;
+  // Never rejects: without the subscription the cache TTL still bounds staleness.
   const ready: Promise<void> = sub
-    ? sub.subscribe(channel).then(() => {
-        subscribedOnce = true;
-      })
+    ? sub.subscribe(channel).then(
+        () => {
+          subscribedOnce = true;
+        },
+        (err: Error) => opts.log?.warn({ err: err.message }, 'api key revocation subscription failed; relying on cache TTL'),
+      )
     : Promise.resolve();
-  ready.catch((err: Error) => opts.log?.warn({ err: err.message }, 'api key revocation subscription failed; relying on cache TTL'));
   if (sub) {
     sub.on('message', (ch: string, message: string) => {
       if (ch !== channel) return;
