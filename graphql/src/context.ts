@@ -17,7 +17,7 @@ import type { Actor } from '../../src/audit/index.js';
 import type { Principal } from './auth/principal.js';
 import type { AuthenticateApiKey } from './auth/resolve.js';
 import * as db from './data/pg.js';
-import type { QuotaStatusFn } from './quotas.js';
+import { defaultQuotaStatus, type QuotaStatusFn } from './quotas.js';
 
 export interface ApiServerDeps {
   config: Config;
@@ -27,17 +27,19 @@ export interface ApiServerDeps {
   redis: Redis;
   /** API-key authentication (src/keys createApiKeyAuthenticator(...).authenticate). */
   authenticate: AuthenticateApiKey;
-  /** Quota status (src/quotas getQuotaStatus); without it quotas are computed from limits + rollups. */
+  /** Quota status; default: src/quotas getQuotaStatus over these deps. */
   quotaStatus?: QuotaStatusFn;
 }
 
 export interface Services extends ApiServerDeps {
+  quotaStatus: QuotaStatusFn;
   costRates: { cpu: DecimalRate; cuda: DecimalRate };
 }
 
 export function buildServices(deps: ApiServerDeps): Services {
   return {
     ...deps,
+    quotaStatus: deps.quotaStatus ?? defaultQuotaStatus(deps),
     costRates: { cpu: parseDecimalRate(deps.config.COST_RATE_MICROS_PER_CPU_MS), cuda: parseDecimalRate(deps.config.COST_RATE_MICROS_PER_CUDA_MS) },
   };
 }

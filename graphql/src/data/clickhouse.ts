@@ -149,15 +149,6 @@ function max0(v: bigint): bigint {
   return v > 0n ? v : 0n;
 }
 
-/** Billable totals per device for a tenant over [from, to) (hour buckets), for quota fallbacks. */
-export async function billableTotals(ch: ClickHouse, q: { tenantId: string; from: Date; to: Date }): Promise<CostRow[]> {
-  return ch.query(
-    sql`SELECT '' AS key, device, ${COST_SUMS} FROM usage_hourly_v1
-      WHERE tenant_id = ${q.tenantId} AND bucket >= ${q.from} AND bucket < ${q.to} GROUP BY device`,
-    { schema: costRowSchema },
-  );
-}
-
 const spanSchema = z.object({
   TraceId: z.string(),
   SpanId: z.string(),

@@ -1,5 +1,5 @@
 /** Object types of the API. Guarded fields are nullable so a denial nulls only that field. */
-import { Authorized, Field, ID, Int, ObjectType } from 'type-graphql';
+import { Authorized, Field, Float, ID, Int, ObjectType } from 'type-graphql';
 import { DateTimeResolver, SafeIntResolver } from 'graphql-scalars';
 import { EMAIL, MONEY, PLATFORM } from '../auth/checker.js';
 import { DecimalMicrosScalar, MicrosScalar } from './scalars.js';
@@ -245,6 +245,12 @@ export class MeterQuota {
   @Field(() => String)
   meter!: string;
 
+  @Field(() => String, { description: 'TENANT, or API_KEY for caps of the calling key.' })
+  scope!: string;
+
+  @Field(() => ID, { nullable: true })
+  apiKeyId!: string | null;
+
   @Field(() => SafeIntResolver, { nullable: true, description: 'null = unlimited.' })
   limit!: number | null;
 
@@ -271,6 +277,12 @@ export class RateLimitStatus {
 
   @Field(() => Int)
   maxConcurrency!: number;
+
+  @Field(() => Float, { nullable: true, description: 'Tokens left in the shared bucket now.' })
+  remaining!: number | null;
+
+  @Field(() => Int, { nullable: true, description: 'Requests in flight across all processes.' })
+  inFlight!: number | null;
 }
 
 @ObjectType('QuotaStatus')

@@ -5,7 +5,6 @@ import { isUuid } from '../../../../src/db/tx.js';
 import { badInput, notFound } from '../../../../src/shared/errors.js';
 import { PLATFORM } from '../../auth/checker.js';
 import { actorOf, resolveTenant, type ApiContext } from '../../context.js';
-import { quotaStatusFallback } from '../../quotas.js';
 import { MeterQuota, QuotaOverrideType, QuotaStatusType, SetQuotaOverridePayload } from '../types.js';
 
 @InputType()
@@ -35,11 +34,24 @@ export class QuotaResolver {
   @Query(() => QuotaStatusType, { description: 'Each quota with limit, used, remaining and reset time, plus the rate limits.' })
   async quotas(@Arg('tenantId', () => ID, { nullable: true, description: 'Platform operators only.' }) tenantIdArg: string | null, @Ctx() ctx: ApiContext): Promise<QuotaStatusType> {
     const tenantId = await resolveTenant(ctx, tenantIdArg);
-    const status = ctx.services.quotaStatus ? await ctx.services.quotaStatus({ tenantId }) : await quotaStatusFallback(ctx.services, { tenantId });
+    const p = ctx.principal!;
+    // An API key also sees its own caps (scope API_KEY rows), if it has any.
+    const status = await ctx.services.quotaStatus(p.kind === 'api_key' && p.tenantId === tenantId ? { tenantId, apiKeyId: p.id } : { tenantId });
     return {
       period: status.period,
-      meters: status.meters.map((m) => Object.assign(new MeterQuota(), m)),
-      rate: status.rate,
+      meters: status.meters.map((m) =>
+        Object.assign(new MeterQuota(), {
+          meter: m.meter,
+          scope: m.scope === 'api_key' ? 'API_KEY' : 'TENANT',
+          apiKeyId: m.apiKeyId ?? null,
+          limit: m.limit,
+          used: m.used,
+          remaining: m.remaining,
+          hard: m.hard,
+          resetAt: m.resetAt,
+        }),
+      ),
+      rate: { limitPerSecond: status.rate.limitPerSecond, burst: status.rate.burst, maxConcurrency: status.rate.maxConcurrency, remaining: status.rate.remaining ?? null, inFlight: status.rate.inFlight ?? null },
     };
   }
 
