@@ -88,18 +88,23 @@ Tollgate is starting (all roles in one process; Ctrl-C stops it).
               CLICKHOUSE_URL=$CLICKHOUSE_URL
               REDIS_URL=$REDIS_URL
 
-Try it:
-  # list the models (Open Inference Protocol v2)
-  curl -s -H 'Authorization: Bearer $secret' $inference/v2/models
+Try it (the key is the tenant's; every call is metered):
+  # describe the 64 -> 10 demo MLP (Open Inference Protocol v2)
+  curl -s -H 'Authorization: Bearer $secret' $inference/v2/models/mlp-demo
 
-  # run the 64 -> 10 demo MLP on one row
+  # run it on one row
   curl -s -H 'Authorization: Bearer $secret' -H 'Content-Type: application/json' \\
     $inference/v2/models/mlp-demo/infer \\
     -d '{"inputs":[{"name":"input","datatype":"FP32","shape":[1,64],"data":[$data]}]}'
 
-  # GraphQL API (usage, costs, invoices):   $api/graphql
-  # OTLP/HTTP traces receiver (JSON or protobuf):   $otlp/v1/traces
-  #   e.g. OTEL_EXPORTER_OTLP_ENDPOINT=$otlp in your application
+  # send your application's traces (OTLP/HTTP, JSON or protobuf) under this tenant
+  curl -s -H 'Authorization: Bearer $secret' -H 'Content-Type: application/json' \\
+    $otlp/v1/traces -d '{"resourceSpans":[]}'
+  #   or in your app: OTEL_EXPORTER_OTLP_ENDPOINT=$otlp
+  #                   OTEL_EXPORTER_OTLP_HEADERS='Authorization=Bearer%20$secret'
+
+  # GraphQL API (usage, costs, invoices; Bearer JWT, see README): $api/graphql
+  curl -s -H 'Content-Type: application/json' $api/graphql -d '{"query":"{ __typename }"}'
 
 Stop the databases started for you with: node scripts/services.mjs down
 
