@@ -14,7 +14,7 @@ import path from 'node:path';
 
 const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const GENERATOR = 'prepare-models/mlp v2';
+const GENERATOR = 'prepare-models/mlp v3';
 
 const models = [
   { name: 'mlp-demo', seed: 42, layers: [64, 128, 10], maxBatch: 64, delayUs: 500, preferred: [16, 32, 64] },
@@ -110,7 +110,7 @@ function prepare(spec) {
     max_batch_size: spec.maxBatch,
     inputs: [{ name: 'input', datatype: 'FP32', shape: [spec.layers[0]] }],
     outputs: [{ name: 'output', datatype: 'FP32', shape: [spec.layers[spec.layers.length - 1]] }],
-    dynamic_batching: { max_queue_delay_microseconds: spec.delayUs, preferred_batch_size: spec.preferred },
+    dynamic_batching: { max_queue_delay_microseconds: spec.delayUs, preferred_batch_size: spec.preferred, idle_dispatch: true },
     instance_count: 2,
     visibility: 'shared',
     pricing: { meter: 'items' },

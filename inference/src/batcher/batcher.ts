@@ -56,6 +56,7 @@ export class DynamicBatcher {
   private readonly delayNs: bigint;
   private readonly target: number;
   private readonly outputNames: string[];
+  private readonly idleDispatch: boolean;
   flushing = false;
 
   constructor(
@@ -70,6 +71,7 @@ export class DynamicBatcher {
     const preferred = (db?.preferred_batch_size ?? []).filter((n) => n <= config.max_batch_size);
     this.target = config.max_batch_size === 0 ? 1 : preferred.length > 0 ? Math.max(...preferred) : config.max_batch_size;
     this.outputNames = config.outputs.map((o) => o.name);
+    this.idleDispatch = db?.idle_dispatch ?? false;
   }
 
   get queued(): number {
@@ -118,7 +120,8 @@ export class DynamicBatcher {
       if (!instance) return;
       const oldest = this.pending.values().next().value as Job;
       const waited = nowNs() - oldest.enqueuedAt;
-      if (!this.flushing && this.queuedItems < this.target && waited < this.delayNs) {
+      const allIdle = this.idleDispatch && this.inflight === 0;
+      if (!this.flushing && !allIdle && this.queuedItems < this.target && waited < this.delayNs) {
         this.arm(this.delayNs - waited);
         return;
       }

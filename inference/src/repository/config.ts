@@ -29,6 +29,12 @@ export const modelConfigSchema = z
         preferred_batch_size: z.array(z.number().int().positive()).default([]),
         /** Bounded queue (items waiting); beyond it requests get 503. Default: INFERENCE_MAX_QUEUE. */
         max_queue_size: z.number().int().positive().optional(),
+        /**
+         * Start a batch at once when every instance of the model is idle, instead of waiting
+         * max_queue_delay for company: low latency when quiet, batches still form under load
+         * (requests gather while instances are busy). Off = Triton's behaviour.
+         */
+        idle_dispatch: z.boolean().default(false),
       })
       .optional(),
     /** Sessions (one per worker thread, at most the pool size) serving this model concurrently. */
