@@ -114,7 +114,7 @@ export function registerInferRoute(app: FastifyInstance, url: string, deps: Infe
     ctx.batchSize = result.batchSize;
     ctx.device = result.device;
     const parameters = Object.fromEntries(Object.entries(req.parameters).filter(([k]) => !RESERVED_PARAMETERS.has(k)));
-    const encoded = encodeInferResponse({
+    const encoded = await encodeInferResponse({
       modelName: resolved.name,
       modelVersion: ctx.version,
       id: ctx.requestId,

@@ -17,20 +17,38 @@ export interface EncodedResponse {
   outputBytes: number;
 }
 
-function jsonData(t: OutputTensor): unknown[] {
-  if (Array.isArray(t.data)) return t.data;
-  const view = typedView(t.datatype, t.data);
+/** Elements encoded per event-loop turn: large JSON outputs are written in slices so one big answer does not stall other requests. */
+const JSON_SLICE = 16_384;
+
+function jsonSlice(t: OutputTensor, view: ArrayLike<unknown> | undefined, from: number, to: number): unknown[] {
+  if (Array.isArray(t.data)) return t.data.slice(from, to);
+  const v = view as never;
   switch (t.datatype) {
     case 'BOOL':
-      return Array.from(view as Uint8Array, (v) => v !== 0);
+      return Array.from((v as Uint8Array).subarray(from, to), (x) => x !== 0);
     case 'FP16':
-      return Array.from(view as Uint16Array, fromHalf);
+      return Array.from((v as Uint16Array).subarray(from, to), fromHalf);
     case 'INT64':
     case 'UINT64':
-      return Array.from(view as BigInt64Array, (v) => Number(v));
+      return Array.from((v as BigInt64Array).subarray(from, to), (x) => Number(x));
     default:
-      return Array.from(view as Float32Array);
+      return Array.from((v as Float32Array).subarray(from, to));
   }
+}
+
+const yieldTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** JSON text of a tensor's flat data, yielding to the event loop between slices. */
+async function jsonDataText(t: OutputTensor): Promise<string> {
+  const view = Array.isArray(t.data) ? undefined : (typedView(t.datatype, t.data) as unknown as ArrayLike<unknown>);
+  const n = Array.isArray(t.data) ? t.data.length : view!.length;
+  if (n <= JSON_SLICE) return JSON.stringify(jsonSlice(t, view, 0, n));
+  const parts: string[] = [];
+  for (let i = 0; i < n; i += JSON_SLICE) {
+    if (i > 0) await yieldTurn();
+    parts.push(JSON.stringify(jsonSlice(t, view, i, Math.min(n, i + JSON_SLICE))).slice(1, -1));
+  }
+  return `[${parts.join(',')}]`;
 }
 
 function binaryData(t: OutputTensor): Buffer {
@@ -45,7 +63,7 @@ function binaryData(t: OutputTensor): Buffer {
   return Buffer.concat(parts);
 }
 
-export function encodeInferResponse(opts: {
+export async function encodeInferResponse(opts: {
   modelName: string;
   modelVersion: string;
   id: string;
@@ -53,8 +71,8 @@ export function encodeInferResponse(opts: {
   requested: RequestedOutput[];
   binaryOutput: boolean;
   tensors: Map<string, OutputTensor>;
-}): EncodedResponse {
-  const outputs: Record<string, unknown>[] = [];
+}): Promise<EncodedResponse> {
+  const outputs: string[] = [];
   const chunks: Buffer[] = [];
   let outputBytes = 0;
   for (const r of opts.requested) {
@@ -63,20 +81,19 @@ export function encodeInferResponse(opts: {
     const binary = r.binary ?? opts.binaryOutput;
     const size = Array.isArray(t.data) ? t.data.reduce((n, s) => n + 4 + Buffer.byteLength(s), 0) : t.data.byteLength;
     outputBytes += size;
+    const head = JSON.stringify({ name: t.name, datatype: t.datatype, shape: t.shape }).slice(0, -1);
     if (binary) {
       const b = binaryData(t);
       chunks.push(b);
-      outputs.push({ name: t.name, datatype: t.datatype, shape: t.shape, parameters: { binary_data_size: b.length } });
+      outputs.push(`${head},"parameters":{"binary_data_size":${b.length}}}`);
     } else {
-      outputs.push({ name: t.name, datatype: t.datatype, shape: t.shape, data: jsonData(t) });
+      outputs.push(`${head},"data":${await jsonDataText(t)}}`);
     }
   }
   const doc: Record<string, unknown> = { model_name: opts.modelName, model_version: opts.modelVersion, id: opts.id };
   if (Object.keys(opts.parameters).length > 0) doc.parameters = opts.parameters;
-  doc.outputs = outputs;
-  const json = JSON.stringify(doc);
+  const json = `${JSON.stringify(doc).slice(0, -1)},"outputs":[${outputs.join(',')}]}`;
   if (chunks.length === 0) return { body: json, contentType: 'application/json', outputBytes };
   const head = Buffer.from(json, 'utf8');
   return { body: Buffer.concat([head, ...chunks]), contentType: 'application/octet-stream', headerLength: head.length, outputBytes };
 }
-
