@@ -107,18 +107,40 @@ export async function priceComponentsByPlanIds(c: pg.ClientBase, planIds: readon
 }
 
 /**
- * The plan that prices a range: the first plan row overlapping [from, to) (the plan in force at
- * `from`, or the tenant's first plan when it started inside the range), and the instant from
- * which its prices are read.
+ * The plan that prices a range and its price components, in one statement: the first plan row
+ * overlapping [from, to) (the plan in force at `from`, or the tenant's first plan when it started
+ * inside the range), with the components in effect at max(from, that plan's start).
  */
-export async function planForRange(c: pg.ClientBase, q: { tenantId: string; from: Date; to: Date }): Promise<{ planId: string; at: Date } | null> {
+export async function pricingForRange(c: pg.ClientBase, q: { tenantId: string; from: Date; to: Date }): Promise<{ planId: string | null; components: PriceComponentRow[] }> {
   const { rows } = await c.query(
-    `SELECT plan_id, GREATEST(effective_from, $2::timestamptz) AS at FROM tenant_plans
-     WHERE tenant_id = $1 AND effective_from < $3 AND (effective_to IS NULL OR effective_to > $2)
-     ORDER BY effective_from LIMIT 1`,
+    `SELECT tp.plan_id AS tp_plan_id, pc.id, pc.plan_id, pc.meter, pc.model, pc.unit_price_micros::text, pc.tiers, pc.package_size::text,
+            pc.included_quantity::text, pc.currency, pc.effective_from, pc.effective_to
+     FROM (SELECT plan_id, GREATEST(effective_from, $2::timestamptz) AS at FROM tenant_plans
+           WHERE tenant_id = $1 AND effective_from < $3 AND (effective_to IS NULL OR effective_to > $2)
+           ORDER BY effective_from LIMIT 1) tp
+     LEFT JOIN price_components pc ON pc.plan_id = tp.plan_id AND pc.effective_from <= tp.at AND (pc.effective_to IS NULL OR pc.effective_to > tp.at)
+     ORDER BY pc.meter`,
     [q.tenantId, q.from, q.to],
   );
-  return rows[0] ? { planId: String(rows[0].plan_id), at: rows[0].at as Date } : null;
+  if (rows.length === 0) return { planId: null, components: [] };
+  return {
+    planId: String(rows[0].tp_plan_id),
+    components: rows
+      .filter((r) => r.id !== null)
+      .map((r) => ({
+        id: r.id,
+        planId: r.plan_id,
+        meter: r.meter,
+        model: r.model,
+        unitPriceMicros: r.unit_price_micros,
+        tiers: r.tiers,
+        packageSize: r.package_size,
+        includedQuantity: r.included_quantity,
+        currency: String(r.currency).trim(),
+        effectiveFrom: r.effective_from,
+        effectiveTo: r.effective_to,
+      })),
+  };
 }
 
 export async function stripeCustomersByTenantIds(c: pg.ClientBase, tenantIds: readonly string[]): Promise<Array<{ tenantId: string; stripeId: string }>> {

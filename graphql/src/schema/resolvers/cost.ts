@@ -3,7 +3,7 @@ import { applyRate, attributeCost, priceComponentFromRow, type UsageSlice } from
 import type { ApiContext } from '../../context.js';
 import { scoped } from '../../context.js';
 import { costRows, costRowsByTag, type CostGroupBy, type CostRow } from '../../data/clickhouse.js';
-import { planForRange, priceComponentsByPlanIds } from '../../data/pg.js';
+import { pricingForRange } from '../../data/pg.js';
 import { CostAttribution, CostSlice, MeterCostType } from '../types.js';
 
 export const COST_MAX_SPAN_MS = 93 * 24 * 3_600_000;
@@ -37,15 +37,12 @@ function toSlices(rows: CostRow[]): Map<string, SliceAcc> {
 
 export async function attributeCosts(ctx: ApiContext, q: { tenantId: string; from: Date; to: Date; groupBy: CostGroupBy; tagKey: string | null }): Promise<CostAttribution> {
   const ch = ctx.services.clickhouse;
-  const [rows, pricing] = await Promise.all([
+  const [rows, pricing, tenant] = await Promise.all([
     q.groupBy === 'TAG' ? costRowsByTag(ch, { tenantId: q.tenantId, from: q.from, to: q.to, tagKey: q.tagKey ?? '' }) : costRows(ch, { tenantId: q.tenantId, from: q.from, to: q.to, groupBy: q.groupBy }),
     // The plan and prices in force at the start of the range (see planForRange).
-    scoped(ctx, async (c) => {
-      const plan = await planForRange(c, q);
-      return { planId: plan?.planId ?? null, components: plan ? await priceComponentsByPlanIds(c, [plan.planId], plan.at) : [] };
-    }),
+    scoped(ctx, (c) => pricingForRange(c, q)),
+    ctx.loaders.tenant.load(q.tenantId),
   ]);
-  const tenant = await ctx.loaders.tenant.load(q.tenantId);
   const acc = toSlices(rows);
   const totalCpuUs = [...acc.values()].reduce((a, s) => a + s.cpuUs, 0n);
   const totalCudaUs = [...acc.values()].reduce((a, s) => a + s.cudaUs, 0n);
