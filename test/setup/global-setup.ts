@@ -43,8 +43,15 @@ export default async function setup(project: TestProject) {
   const { migratePostgres } = await import('../../src/db/migrate.js');
   const { migrateClickHouse } = await import('../../src/clickhouse/migrate.js');
   const config = loadConfig();
-  await migratePostgres({ config });
-  await migrateClickHouse({ config });
+  try {
+    await migratePostgres({ config });
+    await migrateClickHouse({ config });
+  } catch (err) {
+    // Vitest skips teardown when setup throws: drop what this run created before failing.
+    const { dropTestDatabases } = await import('../helpers/teardown.js');
+    await dropTestDatabases(config).catch(() => undefined);
+    throw err;
+  }
 
   for (const key of ['DATABASE_URL', 'CLICKHOUSE_URL', 'CLICKHOUSE_DATABASE', 'REDIS_URL', 'REDIS_PREFIX', 'TOLLGATE_STATE_DIR'] as const) {
     project.provide(key, process.env[key] ?? '');
