@@ -2,7 +2,7 @@
  * Per-model-version dynamic batcher. Requests wait in a bounded TenantQueue (FIFO by default,
  * weighted-fair from quotas when injected). A batch leaves when an instance is free and either
  * enough items wait (the largest preferred size, else max_batch_size) or the oldest request has
- * waited max_queue_delay. Only requests with the same non-batch dimensions share a batch.
+ * waited max_queue_delay (or at once with idle_dispatch). Only requests with the same non-batch dimensions share a batch.
  * Outputs are split back by each request's rows, so batched results equal unbatched ones.
  */
 import { AppError } from '../../../src/shared/errors.js';
@@ -35,8 +35,15 @@ export interface Job {
 export interface Instance {
   worker: PoolWorker;
   device: ExecDevice;
-  running: boolean;
+  /** Batches dispatched to this instance and not yet answered. */
+  running: number;
 }
+
+/**
+ * Batches an instance may hold at once: the second waits in the worker's message queue and
+ * starts the moment the first ends, hiding the main-thread round trip between batches.
+ */
+export const PIPELINE_DEPTH = 2;
 
 export interface BatchEvent {
   batchSize: number;
@@ -116,12 +123,16 @@ export class DynamicBatcher {
 
   private schedule(): void {
     while (this.pending.size > 0) {
-      const instance = this.instances.find((i) => !i.running);
+      let instance: Instance | undefined;
+      for (const i of this.instances) if (i.running < PIPELINE_DEPTH && (!instance || i.running < instance.running)) instance = i;
       if (!instance) return;
+      // With the instance already working, the next batch may as well keep gathering.
+      const gathering = instance.running > 0;
       const oldest = this.pending.values().next().value as Job;
       const waited = nowNs() - oldest.enqueuedAt;
-      const allIdle = this.idleDispatch && this.inflight === 0;
-      if (!this.flushing && !allIdle && this.queuedItems < this.target && waited < this.delayNs) {
+      // idle_dispatch: a free instance takes what is waiting now; batches still form under load
+      // because requests gather while every instance is busy.
+      if (!this.flushing && (!this.idleDispatch || gathering) && this.queuedItems < this.target && waited < this.delayNs) {
         this.arm(this.delayNs - waited);
         return;
       }
@@ -199,13 +210,13 @@ export class DynamicBatcher {
   }
 
   private dispatch(instance: Instance, batch: Job[]): void {
-    instance.running = true;
+    instance.running++;
     this.inflight++;
     const started = nowNs();
     const items = batch.reduce((n, j) => n + j.req.items, 0);
     const live = batch.filter((j) => !j.settled);
     const finish = (ok: boolean, computeUs: number) => {
-      instance.running = false;
+      instance.running--;
       this.inflight--;
       instance.worker.busy--;
       this.onBatch({ batchSize: items, requests: batch.length, computeUs, ok });
@@ -213,7 +224,7 @@ export class DynamicBatcher {
       this.notifyIdle();
     };
     if (live.length === 0) {
-      instance.running = false;
+      instance.running--;
       this.inflight--;
       this.schedule();
       this.notifyIdle();

@@ -30,9 +30,9 @@ export const modelConfigSchema = z
         /** Bounded queue (items waiting); beyond it requests get 503. Default: INFERENCE_MAX_QUEUE. */
         max_queue_size: z.number().int().positive().optional(),
         /**
-         * Start a batch at once when every instance of the model is idle, instead of waiting
-         * max_queue_delay for company: low latency when quiet, batches still form under load
-         * (requests gather while instances are busy). Off = Triton's behaviour.
+         * Start a batch as soon as an instance is free instead of waiting max_queue_delay for
+         * company: low latency when quiet, and batches still form under load because requests
+         * gather while every instance is busy. Off = Triton's behaviour.
          */
         idle_dispatch: z.boolean().default(false),
       })

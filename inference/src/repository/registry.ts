@@ -92,7 +92,7 @@ export class ModelRegistry {
       await Promise.all(workers.map((w) => w.unload(key).catch(() => {})));
       return;
     }
-    const instances: Instance[] = workers.map((worker) => ({ worker, device: this.deps.device, running: false }));
+    const instances: Instance[] = workers.map((worker) => ({ worker, device: this.deps.device, running: 0 }));
     const capacity = spec.config.dynamic_batching?.max_queue_size ?? this.deps.defaultQueueCapacity;
     const queue = this.deps.queueFactory<Job>({ capacity });
     const batcher = new DynamicBatcher(key, spec.config, instances, queue, (e) => this.deps.onBatch(spec.name, spec.version, e));
