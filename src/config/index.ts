@@ -51,6 +51,8 @@ export const envSchema = z.object({
   INFERENCE_MAX_QUEUE: positiveInt.default(1024),
   /** How often the model repository is rescanned for new or changed versions (hot reload); 0 = never. */
   INFERENCE_REPOSITORY_POLL_MS: nonNegativeInt.default(2_000),
+  /** Linux nice value of the session worker threads (0-19): the HTTP thread preempts them, keeping event-loop delay low. */
+  INFERENCE_WORKER_NICE: z.coerce.number().int().min(0).max(19).default(5),
   API_KEY_CACHE_TTL_MS: nonNegativeInt.default(5_000),
 
   // Usage metering (write-ahead log on local disk, flushed to ClickHouse).

@@ -18,7 +18,7 @@ export interface EncodedResponse {
 }
 
 /** Elements encoded per event-loop turn: large JSON outputs are written in slices so one big answer does not stall other requests. */
-const JSON_SLICE = 16_384;
+const JSON_SLICE = 8_192;
 
 function jsonSlice(t: OutputTensor, view: ArrayLike<unknown> | undefined, from: number, to: number): unknown[] {
   if (Array.isArray(t.data)) return t.data.slice(from, to);

@@ -56,12 +56,13 @@ export class PoolWorker {
     private readonly script: string,
     private readonly intraOpThreads: number,
     private readonly logger: Logger,
+    private readonly nice = 0,
   ) {
     this.spawn();
   }
 
   private spawn(): void {
-    const w = new Worker(this.script, { name: `tollgate-session-${this.index}` });
+    const w = new Worker(this.script, { name: `tollgate-session-${this.index}`, workerData: { nice: this.nice } });
     this.worker = w;
     w.on('message', (res: WorkerResponse) => {
       const p = this.pending.get(res.id);
@@ -120,9 +121,9 @@ export class PoolWorker {
 export class WorkerPool {
   readonly workers: PoolWorker[];
 
-  constructor(opts: { size: number; intraOpThreads: number; logger: Logger }) {
+  constructor(opts: { size: number; intraOpThreads: number; logger: Logger; nice?: number }) {
     const script = workerScriptPath();
-    this.workers = Array.from({ length: opts.size }, (_, i) => new PoolWorker(i, script, opts.intraOpThreads, opts.logger));
+    this.workers = Array.from({ length: opts.size }, (_, i) => new PoolWorker(i, script, opts.intraOpThreads, opts.logger, opts.nice ?? 0));
   }
 
   /** Workers for a new model's instances: the ones holding the fewest sessions first. */

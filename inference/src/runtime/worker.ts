@@ -2,7 +2,9 @@
  * A session worker: owns onnxruntime sessions and runs them off the main event loop
  * (session.run is synchronous native work). Runs under plain node as dist/.../worker.js.
  */
-import { parentPort } from 'node:worker_threads';
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 import type { TensorInfo, WireTensor, WorkerRequest, WorkerResponse } from './protocol.js';
 
@@ -12,6 +14,21 @@ if (!port) throw new Error('worker.js must run inside a worker thread');
 // ORT's own logger would print the failed CUDA probe and unused-initializer warnings to stderr;
 // failures reach us as exceptions anyway.
 ort.env.logLevel = 'fatal';
+
+/**
+ * Lower this thread's priority (Linux: nice is per thread; /proc/thread-self names our task id)
+ * so the HTTP thread is scheduled first when cores are scarce. ORT threads inherit it.
+ */
+function renice(nice: number): void {
+  if (!nice) return;
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, nice);
+  } catch {
+    // not Linux, or not permitted: run at normal priority
+  }
+}
+renice(Number((workerData as { nice?: number } | undefined)?.nice ?? 0));
 
 const sessions = new Map<string, ort.InferenceSession>();
 
