@@ -12,7 +12,7 @@ import type { DecodedRequest } from '../oip/decode.js';
 import type { OutputTensor } from '../oip/encode.js';
 import type { ModelConfig } from '../repository/config.js';
 import { WorkerCallError, type PoolWorker } from '../runtime/pool.js';
-import type { ExecDevice, WireTensor } from '../runtime/protocol.js';
+import type { ExecDevice, JsonSpec, WireTensor } from '../runtime/protocol.js';
 
 export interface JobResult {
   tensors: Map<string, OutputTensor>;
@@ -239,10 +239,10 @@ export class DynamicBatcher {
       finish(false, 0);
       return;
     }
-    instance.worker.run(this.key, feeds, this.outputNames).then(
-      ({ outputs, computeUs }) => {
+    instance.worker.run(this.key, feeds, this.outputNames, this.jsonSpecs(batch)).then(
+      ({ outputs, computeUs, json }) => {
         try {
-          this.split(batch, outputs, { started, computeUs, items, device: instance.device });
+          this.split(batch, outputs, { started, computeUs, items, device: instance.device, json });
         } catch (err) {
           for (const j of batch) j.reject(err as Error);
         }
@@ -259,8 +259,36 @@ export class DynamicBatcher {
     );
   }
 
-  private split(batch: Job[], outputs: Record<string, WireTensor>, info: { started: bigint; computeUs: number; items: number; device: ExecDevice }): void {
+  /** Which outputs each request wants as JSON, so the worker formats them (row ranges in batch order). */
+  private jsonSpecs(batch: Job[]): JsonSpec[] | undefined {
+    const specs = new Map<string, JsonSpec>();
     let row = 0;
+    for (const job of batch) {
+      for (const o of job.req.outputs) {
+        if (o.binary ?? job.req.binaryOutput) continue;
+        let spec = specs.get(o.name);
+        if (!spec) specs.set(o.name, (spec = { name: o.name, rows: [] }));
+        spec.rows.push(this.config.max_batch_size > 0 ? [row, job.req.items] : [0, -1]);
+      }
+      row += job.req.items;
+    }
+    return specs.size > 0 ? [...specs.values()] : undefined;
+  }
+
+  private split(
+    batch: Job[],
+    outputs: Record<string, WireTensor>,
+    info: { started: bigint; computeUs: number; items: number; device: ExecDevice; json?: Record<string, string[]> },
+  ): void {
+    let row = 0;
+    const jsonCursor = new Map<string, number>();
+    const jsonFor = (job: Job, name: string): string | undefined => {
+      const o = job.req.outputs.find((x) => x.name === name);
+      if (!o || (o.binary ?? job.req.binaryOutput) || !info.json?.[name]) return undefined;
+      const i = jsonCursor.get(name) ?? 0;
+      jsonCursor.set(name, i + 1);
+      return info.json[name]![i];
+    };
     for (const job of batch) {
       const tensors = new Map<string, OutputTensor>();
       for (const name of this.outputNames) {
@@ -268,7 +296,7 @@ export class DynamicBatcher {
         if (!t) throw new Error(`model ${this.key} produced no output "${name}"`);
         const datatype = datatypeOfOrt(t.type) ?? this.config.outputs.find((o) => o.name === name)!.datatype;
         if (this.config.max_batch_size === 0) {
-          tensors.set(name, { name, datatype, shape: t.dims, data: Array.isArray(t.data) ? t.data : new Uint8Array(t.data) });
+          tensors.set(name, { name, datatype, shape: t.dims, data: Array.isArray(t.data) ? t.data : new Uint8Array(t.data), jsonText: jsonFor(job, name) });
           continue;
         }
         const total = t.dims[0];
@@ -277,10 +305,10 @@ export class DynamicBatcher {
         const shape = [n, ...t.dims.slice(1)];
         if (Array.isArray(t.data)) {
           const per = t.data.length / total;
-          tensors.set(name, { name, datatype, shape, data: t.data.slice(row * per, (row + n) * per) });
+          tensors.set(name, { name, datatype, shape, data: t.data.slice(row * per, (row + n) * per), jsonText: jsonFor(job, name) });
         } else {
           const per = t.data.byteLength / total;
-          tensors.set(name, { name, datatype, shape, data: new Uint8Array(t.data, row * per, n * per) });
+          tensors.set(name, { name, datatype, shape, data: new Uint8Array(t.data, row * per, n * per), jsonText: jsonFor(job, name) });
         }
       }
       row += job.req.items;

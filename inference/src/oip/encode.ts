@@ -7,6 +7,8 @@ export interface OutputTensor {
   datatype: Datatype;
   shape: number[];
   data: Uint8Array | string[];
+  /** JSON text of `data`, when the session worker already formatted it. */
+  jsonText?: string;
 }
 
 export interface EncodedResponse {
@@ -87,7 +89,7 @@ export async function encodeInferResponse(opts: {
       chunks.push(b);
       outputs.push(`${head},"parameters":{"binary_data_size":${b.length}}}`);
     } else {
-      outputs.push(`${head},"data":${await jsonDataText(t)}}`);
+      outputs.push(`${head},"data":${t.jsonText ?? (await jsonDataText(t))}}`);
     }
   }
   const doc: Record<string, unknown> = { model_name: opts.modelName, model_version: opts.modelVersion, id: opts.id };

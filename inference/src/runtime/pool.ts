@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import type { ExecDevice, TensorInfo, WireTensor, WorkerRequest, WorkerResponse } from './protocol.js';
+import type { ExecDevice, JsonSpec, TensorInfo, WireTensor, WorkerRequest, WorkerResponse } from './protocol.js';
 
 /** The worker must be compiled JavaScript: under vitest this module runs from .ts sources, so use dist/. */
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
@@ -106,10 +106,15 @@ export class PoolWorker {
     await this.call({ op: 'unload', key });
   }
 
-  async run(key: string, feeds: Record<string, WireTensor>, outputs: string[]): Promise<{ outputs: Record<string, WireTensor>; computeUs: number }> {
+  async run(
+    key: string,
+    feeds: Record<string, WireTensor>,
+    outputs: string[],
+    json?: JsonSpec[],
+  ): Promise<{ outputs: Record<string, WireTensor>; computeUs: number; json?: Record<string, string[]> }> {
     const transfer = Object.values(feeds).flatMap((t) => (t.data instanceof ArrayBuffer ? [t.data] : []));
-    const res = await this.call<Extract<WorkerResponse, { op: 'run' }>>({ op: 'run', key, feeds, outputs }, transfer);
-    return { outputs: res.outputs, computeUs: res.computeUs };
+    const res = await this.call<Extract<WorkerResponse, { op: 'run' }>>({ op: 'run', key, feeds, outputs, json }, transfer);
+    return { outputs: res.outputs, computeUs: res.computeUs, json: res.json };
   }
 
   async terminate(): Promise<void> {

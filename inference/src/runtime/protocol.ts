@@ -19,10 +19,17 @@ export interface TensorInfo {
 export type WorkerRequest =
   | { op: 'load'; id: number; key: string; file: string; device: ExecDevice; intraOpThreads: number; quiet?: boolean }
   | { op: 'unload'; id: number; key: string }
-  | { op: 'run'; id: number; key: string; feeds: Record<string, WireTensor>; outputs: string[] };
+  | { op: 'run'; id: number; key: string; feeds: Record<string, WireTensor>; outputs: string[]; json?: JsonSpec[] };
+
+/** Outputs some requests of the batch want as JSON: the worker formats those row ranges. */
+export interface JsonSpec {
+  name: string;
+  /** [firstRow, rowCount] per request; [0, -1] = the whole tensor (unbatched models). */
+  rows: [number, number][];
+}
 
 export type WorkerResponse =
   | { id: number; ok: true; op: 'load'; inputs: TensorInfo[]; outputs: TensorInfo[] }
   | { id: number; ok: true; op: 'unload' }
-  | { id: number; ok: true; op: 'run'; outputs: Record<string, WireTensor>; computeUs: number }
+  | { id: number; ok: true; op: 'run'; outputs: Record<string, WireTensor>; computeUs: number; json?: Record<string, string[]> }
   | { id: number; ok: false; error: string; kind: 'load' | 'run' | 'internal' };

@@ -6,7 +6,9 @@ import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
-import type { TensorInfo, WireTensor, WorkerRequest, WorkerResponse } from './protocol.js';
+import { jsonTextOf } from '../oip/json-text.js';
+import type { OrtType } from '../oip/datatypes.js';
+import type { JsonSpec, TensorInfo, WireTensor, WorkerRequest, WorkerResponse } from './protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('worker.js must run inside a worker thread');
@@ -86,6 +88,20 @@ function fromOrt(t: ort.Tensor, transfer: ArrayBuffer[]): WireTensor {
   return { type: t.type as WireTensor['type'], dims, data: buf };
 }
 
+/** JSON text of the requested row ranges, formatted here rather than on the HTTP thread. */
+function formatJson(result: Record<string, ort.Tensor>, specs: JsonSpec[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const spec of specs) {
+    const t = result[spec.name];
+    if (!t) continue;
+    const data = t.data as unknown as ArrayLike<unknown>;
+    const rows = t.dims.length > 0 ? Number(t.dims[0]) : 1;
+    const per = rows > 0 ? data.length / rows : 0;
+    out[spec.name] = spec.rows.map(([first, count]) => (count < 0 ? jsonTextOf(t.type as OrtType, data, 0, data.length) : jsonTextOf(t.type as OrtType, data, first * per, (first + count) * per)));
+  }
+  return out;
+}
+
 async function handle(msg: WorkerRequest): Promise<[WorkerResponse, ArrayBuffer[]]> {
   switch (msg.op) {
     case 'load': {
@@ -125,13 +141,14 @@ async function handle(msg: WorkerRequest): Promise<[WorkerResponse, ArrayBuffer[
       try {
         const result = await session.run(feeds, msg.outputs);
         const computeUs = Number((process.hrtime.bigint() - t0) / 1000n);
+        const json = msg.json ? formatJson(result, msg.json) : undefined;
         const transfer: ArrayBuffer[] = [];
         const outputs: Record<string, WireTensor> = {};
         for (const name of msg.outputs) {
           const t = result[name];
           if (t) outputs[name] = fromOrt(t, transfer);
         }
-        return [{ id: msg.id, ok: true, op: 'run', outputs, computeUs }, transfer];
+        return [{ id: msg.id, ok: true, op: 'run', outputs, computeUs, json }, transfer];
       } catch (err) {
         return [{ id: msg.id, ok: false, kind: 'run', error: (err as Error).message }, []];
       }
