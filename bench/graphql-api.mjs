@@ -8,7 +8,7 @@
  * (tollgate_bench_graphql; the materialized views fill the rollups) — kept between runs unless
  * BENCH_FRESH=1. One of the tenants exists in Postgres (database tollgate_bench_graphql) on the
  * graduated `pro` plan. Measured for that tenant over the 30 days, sequentially, after warm-up:
- *   usage(granularity: HOUR, groupBy: MODEL)  vs  the same usageSeries SQL via the ClickHouse client
+ *   usage(granularity: HOUR|DAY, groupBy: MODEL)  vs  the same usageSeries SQL via the ClickHouse client
  *   costAttribution(groupBy: MODEL)           vs  the same costRows SQL via the ClickHouse client
  * The API numbers include HTTP (fetch in this process), auth (API key), Postgres reads (plan,
  * prices) and pricing. Aim: API p50 <= 1.3 x direct p50 + 5 ms, API p95 <= 50 ms.
@@ -108,8 +108,10 @@ if (fresh) {
   dataStart = Number(meta[0].lo) * 1000;
 }
 const dataEnd = dataStart + DAYS * 86_400_000;
+// Price the measured tenant on `starter` (package + standard charges beyond included usage), so costs are non-zero.
+await db.withPlatform(pools.app, (c) => c.query(`UPDATE tenant_plans SET plan_id = (SELECT id FROM plans WHERE code = 'starter') WHERE tenant_id = $1`, [tenantId]));
 const counts = await clickhouse.query(sql`SELECT count() AS n, uniqExact(tenant_id) AS t FROM usage_events_v1`);
-console.log(`data: ${counts[0].n} events, ${counts[0].t} tenants; measured tenant ${tenantId} (${meta[0]?.n ?? EVENTS / TENANTS} events)`);
+console.log(`data: ${counts[0].n} events, ${counts[0].t} tenants; measured tenant ${tenantId} (${EVENTS / TENANTS} events over ${DAYS} days)`);
 
 const key = await keys.createApiKey({ pools }, { tenantId, role: 'finance', name: 'bench' });
 const authenticator = keys.createApiKeyAuthenticator({ pools, redis, config });
@@ -120,6 +122,7 @@ const from = new Date(dataStart);
 const to = new Date(dataEnd);
 const range = { from: from.toISOString(), to: to.toISOString() };
 const usageDoc = `query($r: TimeRangeInput!) { usage(range: $r, granularity: HOUR, groupBy: MODEL) { series { key points { bucket requests errorRequests items inputBytes outputBytes computeUs } } } }`;
+const usageDayDoc = usageDoc.replace('granularity: HOUR', 'granularity: DAY');
 const costDoc = `query($r: TimeRangeInput!) { costAttribution(range: $r, groupBy: MODEL) { totalMicros meters { meter quantity costMicros } slices { key costMicros meters { meter quantity costMicros } } } }`;
 
 async function viaApi(doc) {
@@ -130,8 +133,10 @@ async function viaApi(doc) {
 }
 
 const cases = [
-  { name: 'usage HOUR by MODEL, 30 d', api: () => viaApi(usageDoc), direct: () => data.usageSeries(clickhouse, { tenantId, from, to, granularity: 'HOUR', groupBy: 'MODEL' }) },
-  { name: 'costAttribution by MODEL, 30 d', api: () => viaApi(costDoc), direct: () => data.costRows(clickhouse, { tenantId, from, to, groupBy: 'MODEL' }) },
+  // Direct = the resolver's exact SQL through the same client, rows as the client returns them (no conversion).
+  { name: 'usage HOUR by MODEL, 30 d', api: () => viaApi(usageDoc), direct: () => clickhouse.query(data.usageSeriesSql({ tenantId, from, to, granularity: 'HOUR', groupBy: 'MODEL' })) },
+  { name: 'usage DAY by MODEL, 30 d', api: () => viaApi(usageDayDoc), direct: () => clickhouse.query(data.usageSeriesSql({ tenantId, from, to, granularity: 'DAY', groupBy: 'MODEL' })) },
+  { name: 'costAttribution by MODEL, 30 d', api: () => viaApi(costDoc), direct: () => clickhouse.query(data.costRowsSql({ tenantId, from, to, groupBy: 'MODEL' })) },
 ];
 
 function pct(xs, p) {

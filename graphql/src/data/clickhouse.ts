@@ -25,6 +25,31 @@ const usageRowSchema = z.object({
 });
 export type UsageRow = z.infer<typeof usageRowSchema>;
 
+/**
+ * Rows of large results: zod checks the shape of the first row (columns and types come from our
+ * own SQL, so one row proves the contract); the rest are converted by a plain loop — per-row zod
+ * parsing of thousands of rows was the largest allocation cost of the API path.
+ */
+function convertRows<T>(rows: Array<Record<string, unknown>>, schema: z.ZodType<T>, convert: (r: Record<string, unknown>) => T): T[] {
+  if (rows.length > 0) schema.parse(rows[0]);
+  return rows.map(convert);
+}
+
+const big = (v: unknown) => BigInt(v as string | number);
+
+function usageRow(r: Record<string, unknown>): UsageRow {
+  return {
+    key: r.key as string,
+    b: Number(r.b),
+    requests: big(r.requests),
+    error_requests: big(r.error_requests),
+    items: big(r.items),
+    input_bytes: big(r.input_bytes),
+    output_bytes: big(r.output_bytes),
+    compute_us: big(r.compute_us),
+  };
+}
+
 const USAGE_SUMS = sql`sum(requests) AS requests, sum(error_requests) AS error_requests, sum(items) AS items,
   sum(input_bytes) AS input_bytes, sum(output_bytes) AS output_bytes, sum(billed_compute_us) AS compute_us`;
 
@@ -54,6 +79,11 @@ export async function usageSeries(
   ch: ClickHouse,
   q: { tenantId: string; from: Date; to: Date; granularity: Granularity; groupBy: UsageGroupBy; tagKey?: string | null },
 ): Promise<UsageRow[]> {
+  return convertRows(await ch.query<Record<string, unknown>>(usageSeriesSql(q)), usageRowSchema, usageRow);
+}
+
+/** The SQL of usageSeries (exported so the benchmark can issue the very same query directly). */
+export function usageSeriesSql(q: { tenantId: string; from: Date; to: Date; granularity: Granularity; groupBy: UsageGroupBy; tagKey?: string | null }): Sql {
   let query: Sql;
   if (q.groupBy === 'TAG') {
     const bucket = q.granularity === 'DAY' ? sql`toStartOfDay(bucket)` : sql`bucket`;
@@ -68,7 +98,7 @@ export async function usageSeries(
       WHERE tenant_id = ${q.tenantId} AND bucket >= ${q.from} AND bucket < ${q.to}
       GROUP BY key, b ORDER BY key, b LIMIT ${MAX_USAGE_ROWS}`;
   }
-  return ch.query(query, { schema: usageRowSchema });
+  return query;
 }
 
 const costRowSchema = z.object({
@@ -80,6 +110,10 @@ const costRowSchema = z.object({
 });
 export type CostRow = z.infer<typeof costRowSchema>;
 
+function costRow(r: Record<string, unknown>): CostRow {
+  return { key: r.key as string, device: r.device as string, requests: big(r.requests), items: big(r.items), compute_us: big(r.compute_us) };
+}
+
 // Billable usage: successful requests and their items; compute as billed (batch cost split by items).
 const COST_SUMS = sql`sum(ok_requests) AS requests, sum(ok_items) AS items, sum(billed_compute_us) AS compute_us`;
 
@@ -90,14 +124,15 @@ const costSliceExpr: Record<'MODEL' | 'API_KEY' | 'DAY', Sql> = {
 };
 
 /** Billable sums per (slice, device) for one tenant over hour buckets starting in [from, to). */
-export async function costRows(ch: ClickHouse, q: { tenantId: string; from: Date; to: Date; groupBy: Exclude<CostGroupBy, 'TAG'> }): Promise<CostRow[]> {
-  return ch.query(
-    sql`SELECT ${costSliceExpr[q.groupBy]} AS key, device, ${COST_SUMS}
+export function costRowsSql(q: { tenantId: string; from: Date; to: Date; groupBy: Exclude<CostGroupBy, 'TAG'> }): Sql {
+  return sql`SELECT ${costSliceExpr[q.groupBy]} AS key, device, ${COST_SUMS}
       FROM usage_hourly_v1
       WHERE tenant_id = ${q.tenantId} AND bucket >= ${q.from} AND bucket < ${q.to}
-      GROUP BY key, device ORDER BY key, device LIMIT ${MAX_USAGE_ROWS}`,
-    { schema: costRowSchema },
-  );
+      GROUP BY key, device ORDER BY key, device LIMIT ${MAX_USAGE_ROWS}`;
+}
+
+export async function costRows(ch: ClickHouse, q: { tenantId: string; from: Date; to: Date; groupBy: Exclude<CostGroupBy, 'TAG'> }): Promise<CostRow[]> {
+  return convertRows(await ch.query<Record<string, unknown>>(costRowsSql(q)), costRowSchema, costRow);
 }
 
 /** Billable sums per (tag value, device) for one tag key, plus the untagged remainder (from the totals). */

@@ -30,7 +30,8 @@ export class BillingPeriod {
   end!: Date;
 }
 
-@ObjectType()
+// No guarded fields: plain property reads, no middleware chain (hot in large lists).
+@ObjectType({ simpleResolvers: true })
 export class PriceTier {
   @Field(() => SafeIntResolver, { nullable: true, description: 'Inclusive cumulative upper bound; null = unbounded.' })
   upTo!: number | null;
@@ -297,7 +298,8 @@ export class QuotaStatusType {
   rate!: RateLimitStatus;
 }
 
-@ObjectType()
+// No guarded fields: plain property reads, no middleware chain (hot in large lists).
+@ObjectType({ simpleResolvers: true })
 export class UsagePoint {
   @Field(() => DateTimeResolver)
   bucket!: Date;
@@ -414,7 +416,8 @@ export class CostAttribution {
   marginMicros!: bigint | null;
 }
 
-@ObjectType()
+// No guarded fields: plain property reads, no middleware chain (hot in large lists).
+@ObjectType({ simpleResolvers: true })
 export class SpanEvent {
   @Field(() => String)
   name!: string;
@@ -423,7 +426,8 @@ export class SpanEvent {
   timeUnixNano!: string;
 }
 
-@ObjectType()
+// No guarded fields: plain property reads, no middleware chain (hot in large lists).
+@ObjectType({ simpleResolvers: true })
 export class Attribute {
   @Field(() => String)
   key!: string;

@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -115,7 +116,14 @@ export async function createApiServer(deps: ApiServerDeps, options: ApiServerOpt
     allowBatchedHttpRequests: false,
     persistedQueries: false,
     validationRules: protection.validationRules,
-    plugins: [...(protection.plugins as ApolloServerPlugin<ApiContext>[]), fastifyApolloDrainPlugin(app), requestIdPlugin],
+    plugins: [
+      ...(protection.plugins as ApolloServerPlugin<ApiContext>[]),
+      fastifyApolloDrainPlugin(app),
+      requestIdPlugin,
+      // Both would wrap every field resolver (willResolveField): real cost on large lists, no use here.
+      ApolloServerPluginCacheControlDisabled(),
+      ApolloServerPluginInlineTraceDisabled(),
+    ],
     formatError(formatted, error) {
       const c = classify(formatted, error);
       const extensions: Record<string, unknown> = { code: c.code };
