@@ -97,7 +97,7 @@ export const envSchema = z.object({
   /** Reconciliation trusts ClickHouse for use older than this (events still in the WAL/flush pipeline are newer). */
   QUOTA_RECONCILE_SETTLE_MS: positiveInt.default(120_000),
   /** How often each process pushes its local use to Redis and refreshes its leases. */
-  QUOTA_SYNC_INTERVAL_MS: positiveInt.default(250),
+  QUOTA_SYNC_INTERVAL_MS: positiveInt.default(1_000),
   /** Leases (tokens, slots, quota units) of a process that stops refreshing them expire after this. */
   QUOTA_LEASE_TTL_MS: positiveInt.default(30_000),
   /** Deadline for one Redis call on the admission path. */

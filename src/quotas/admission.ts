@@ -13,12 +13,13 @@ import type { PgPools } from '../db/pools.js';
 import type { Logger } from '../shared/logger.js';
 import type { Redis } from '../shared/redis.js';
 import { ConcurrencyLimiter } from './concurrency.js';
-import { keyScope, quotaKeys, tenantScope, unitScale } from './keys.js';
+import { keyScope, quotaKeys, tenantScope } from './keys.js';
 import { LimitsCache, postgresLimits, subscribeLimitsChanged, type LoadLimits } from './limits.js';
 import { billingPeriod, type BillingPeriod } from './period.js';
 import { QuotaCounters, type Counter } from './quota-counter.js';
 import { RateLimiter, type RateCheck } from './rate-limiter.js';
 import { RedisGuard, RedisUnavailableError } from './redis-guard.js';
+import { markSeen as markSeenScript, runScript } from './scripts.js';
 import type { Clock, EffectiveLimits, Meter, Notify, ScopeLimits } from './types.js';
 
 export type AdmissionConfig = Pick<
@@ -83,15 +84,16 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
     failureMode: config.QUOTA_REDIS_FAILURE_MODE,
   });
   const rates = new RateLimiter({ guard, key: keys.rate, clock });
-  const slots = new ConcurrencyLimiter({ guard, key: keys.concurrency, clock, procId, leaseTtlMs: config.QUOTA_LEASE_TTL_MS, holdMs: deps.concurrencyHoldMs ?? 50 });
-  const counters = new QuotaCounters({ guard, keys, clock, procId, leaseTtlMs: config.QUOTA_LEASE_TTL_MS, logger, notify: deps.notify });
+  const slots = new ConcurrencyLimiter({ guard, key: keys.concurrency, clock, procId, leaseTtlMs: config.QUOTA_LEASE_TTL_MS, holdMs: deps.concurrencyHoldMs ?? 200 });
+  const counters = new QuotaCounters({ guard, keys, clock, procId, leaseTtlMs: config.QUOTA_LEASE_TTL_MS, syncIntervalMs: config.QUOTA_SYNC_INTERVAL_MS, logger, notify: deps.notify });
   const limits = new LimitsCache({ load: deps.loadLimits ?? postgresLimits(deps), clock, ttlMs: config.QUOTA_LIMITS_CACHE_TTL_MS, logger });
   const unsubscribe = subscribeLimitsChanged(deps.redis, keys.limitsChannel, (t) => (t === '*' ? limits.clear() : limits.invalidate(t)), logger);
-  const seen = new SeenIds(100_000, config.QUOTA_IDEMPOTENCY_WINDOW_SECONDS * 1000);
+  const seen = new SeenIds(20_000, config.QUOTA_IDEMPOTENCY_WINDOW_SECONDS * 1000);
   const periods = new Map<string, { tz: string; anchor: number; period: BillingPeriod }>();
   let closing: Promise<void> | undefined;
 
-  const syncTimer = setInterval(() => void counters.flush().catch(() => {}), config.QUOTA_SYNC_INTERVAL_MS);
+  // Counters sync on staggered schedules: a tick every fifth of the interval handles those due.
+  const syncTimer = setInterval(() => void counters.flush().catch(() => {}), Math.max(20, Math.floor(config.QUOTA_SYNC_INTERVAL_MS / 5)));
   const sweepTimer = setInterval(() => void rates.sweep().catch(() => {}), 1000);
   syncTimer.unref();
   sweepTimer.unref();
@@ -155,12 +157,13 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
       const now = clock();
       const period = periodFor(l, now);
       const minute = Math.floor(now / 60_000);
-      const seenKey = `${req.tenantId}\u0000${req.eventId}`;
-      const duplicate = seen.has(seenKey, now);
+      const duplicate = seen.has(req.tenantId, req.eventId, now);
       const compute: Counter[] = [];
       for (const s of scopes) {
-        for (const q of s.limits.quotas) {
-          const c = counters.counter({ ...q, tenantId: req.tenantId, apiKeyId: s.apiKeyId, scope: s.id, period, scale: unitScale(q.meter) });
+        const cs = scopeCounters(s, req.tenantId, period);
+        for (let i = 0; i < cs.length; i++) {
+          const c = cs[i]!;
+          const q = c.spec;
           if (q.meter === 'requests' || q.meter === 'items') {
             const units = q.meter === 'requests' ? 1 : req.items;
             if (duplicate || units === 0) continue;
@@ -178,9 +181,9 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
           }
         }
       }
-      const ticket = new Ticket(req, minute, held, charges, compute, duplicate, seenKey);
+      const ticket = new Ticket(req, minute, held, charges, compute, duplicate);
       if (!duplicate) {
-        seen.add(seenKey, now);
+        seen.add(req.tenantId, req.eventId, now);
         markSeen(req, ticket);
       }
       return { allowed: true, headers, priority: l.priorityTier, weight: l.priorityTier, ticket };
@@ -193,6 +196,17 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
   }
 
   const minute0 = (c: Clock) => Math.floor(c() / 60_000);
+
+  // The counters of a scope's quotas for a period, remembered on the (cached) limits object so
+  // the hot path builds no keys; a new limits object (plan change) or period rebuilds them.
+  const byLimits = new WeakMap<ScopeLimits, { scope: string; period: BillingPeriod; counters: Counter[] }>();
+  function scopeCounters(s: Scope, tenantId: string, period: BillingPeriod): Counter[] {
+    const hit = byLimits.get(s.limits);
+    if (hit && hit.period === period && hit.scope === s.id && hit.counters.every((c) => !c.retired)) return hit.counters;
+    const list = s.limits.quotas.map((q) => counters.counter(s.id, q, { tenantId, apiKeyId: s.apiKeyId, period }));
+    byLimits.set(s.limits, { scope: s.id, period, counters: list });
+    return list;
+  }
 
   function releaseSlots(held: string[]): void {
     for (const id of held) slots.release(id);
@@ -221,14 +235,29 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
     };
   }
 
-  /** Cross-process idempotency: the first process to mark (tenant, event id) charges it; others refund. */
+  /**
+   * Cross-process idempotency: the first process to mark (tenant, event id) charges it; the
+   * others refund. Marks are batched (one script call per few milliseconds), not one round trip
+   * per request; until a mark lands, a retry racing on another process may be charged and is
+   * then refunded.
+   */
+  let marks: Array<{ key: string; ticket: Ticket }> = [];
+  let markTimer: NodeJS.Timeout | null = null;
   function markSeen(req: AdmissionRequest, ticket: Ticket): void {
     if (!guard.up) return;
+    marks.push({ key: keys.seen(req.tenantId, req.eventId), ticket });
+    if (marks.length >= 1024) flushMarks();
+    else markTimer ??= setTimeout(flushMarks, 10);
+  }
+  function flushMarks(): void {
+    if (markTimer) clearTimeout(markTimer);
+    markTimer = null;
+    const batch = marks;
+    marks = [];
+    if (batch.length === 0) return;
     guard
-      .run('idempotency', (r) => r.set(keys.seen(req.tenantId, req.eventId), '1', 'EX', config.QUOTA_IDEMPOTENCY_WINDOW_SECONDS, 'NX'))
-      .then((res) => {
-        if (res === null) ticket.markDuplicate();
-      })
+      .run('idempotency', (r) => runScript(r, markSeenScript, batch.map((m) => m.key), [config.QUOTA_IDEMPOTENCY_WINDOW_SECONDS]))
+      .then((res) => (res as number[]).forEach((first, i) => first === 0 && batch[i]!.ticket.markDuplicate()))
       .catch(() => {});
   }
 
@@ -241,7 +270,6 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
       private readonly charges: Charge[],
       private readonly compute: Counter[],
       private duplicate: boolean,
-      private readonly seenKey: string,
     ) {}
 
     /** Another process already charged this event id: give back what this admission charged. */
@@ -259,7 +287,7 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
       if (!outcome.ok) {
         // Failed work is not billed, so it does not use quota; a retry of it must be charged.
         refund(this.charges, this.minute);
-        seen.delete(this.seenKey);
+        seen.delete(this.req.tenantId, this.req.eventId);
         if (guard.up) guard.run('idempotency', (r) => r.del(keys.seen(this.req.tenantId, this.req.eventId))).catch(() => {});
         return;
       }
@@ -273,7 +301,7 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
 
   return {
     admit,
-    flush: () => counters.flush(),
+    flush: () => counters.flush(undefined, true),
     invalidate: (tenantId) => limits.invalidate(tenantId),
     close() {
       closing ??= shutdown();
@@ -283,6 +311,7 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
 
   async function shutdown(): Promise<void> {
     {
+      flushMarks();
       clearInterval(syncTimer);
       clearInterval(sweepTimer);
       await unsubscribe();
@@ -318,25 +347,36 @@ export function rateHeaders(r: RateCheck | undefined): RateLimitHeaders {
   };
 }
 
-/** Recently admitted (tenant, event id) pairs in this process, bounded in size and age. */
+/**
+ * Recently admitted (tenant, event id) pairs in this process, bounded in size and age: two
+ * generations of per-tenant Maps (O(1) everything, no key concatenation, no eviction scans);
+ * the batched Redis marks cover other processes and longer gaps.
+ */
 class SeenIds {
-  private readonly ids = new Map<string, number>();
+  private current = new Map<string, Map<string, number>>();
+  private previous = new Map<string, Map<string, number>>();
+  private size = 0;
   constructor(
     private readonly max: number,
     private readonly ttlMs: number,
   ) {}
-  has(id: string, now: number): boolean {
-    const at = this.ids.get(id);
+  has(tenantId: string, eventId: string, now: number): boolean {
+    const at = this.current.get(tenantId)?.get(eventId) ?? this.previous.get(tenantId)?.get(eventId);
     return at !== undefined && now - at < this.ttlMs;
   }
-  add(id: string, now: number): void {
-    if (this.ids.size >= this.max) {
-      const oldest = this.ids.keys().next().value;
-      if (oldest !== undefined) this.ids.delete(oldest);
+  add(tenantId: string, eventId: string, now: number): void {
+    if (this.size >= this.max / 2) {
+      this.previous = this.current;
+      this.current = new Map();
+      this.size = 0;
     }
-    this.ids.set(id, now);
+    let m = this.current.get(tenantId);
+    if (!m) this.current.set(tenantId, (m = new Map()));
+    m.set(eventId, now);
+    this.size++;
   }
-  delete(id: string): void {
-    this.ids.delete(id);
+  delete(tenantId: string, eventId: string): void {
+    this.current.get(tenantId)?.delete(eventId);
+    this.previous.get(tenantId)?.delete(eventId);
   }
 }

@@ -19,6 +19,7 @@ interface Slots {
   inUse: number;
   fullUntil: number;
   timer: NodeJS.Timeout | null;
+  lastRelease: number;
 }
 
 export interface ConcurrencyDeps {
@@ -49,7 +50,7 @@ export class ConcurrencyLimiter {
   /** Takes a slot; true when admitted. Synchronous when a held slot is free. Throws RedisUnavailableError when failing closed. */
   acquire(scope: string, max: number): boolean | Promise<boolean> {
     let s = this.slots.get(scope);
-    if (!s) this.slots.set(scope, (s = { max, held: 0, inUse: 0, fullUntil: 0, timer: null }));
+    if (!s) this.slots.set(scope, (s = { max, held: 0, inUse: 0, fullUntil: 0, timer: null, lastRelease: 0 }));
     s.max = max;
     if (s.inUse < s.held && s.inUse < max) {
       s.inUse++;
@@ -91,13 +92,19 @@ export class ConcurrencyLimiter {
     if (!s || s.inUse === 0) return;
     s.inUse--;
     s.fullUntil = 0;
-    if (s.held > s.inUse && !s.timer) {
-      s.timer = setTimeout(() => {
-        s.timer = null;
-        void this.giveBack(scope, s);
-      }, this.deps.holdMs);
-      s.timer.unref();
-    }
+    s.lastRelease = this.deps.clock();
+    if (s.held > s.inUse && !s.timer) this.armGiveBack(scope, s, this.deps.holdMs);
+  }
+
+  /** Surplus slots go back once the scope has had no release for `holdMs` (a busy scope keeps them). */
+  private armGiveBack(scope: string, s: Slots, delayMs: number): void {
+    s.timer = setTimeout(() => {
+      s.timer = null;
+      const quietFor = this.deps.clock() - s.lastRelease;
+      if (quietFor < this.deps.holdMs) this.armGiveBack(scope, s, this.deps.holdMs - quietFor);
+      else void this.giveBack(scope, s);
+    }, Math.max(1, delayMs));
+    s.timer.unref();
   }
 
   private async giveBack(scope: string, s: Slots): Promise<void> {

@@ -58,8 +58,9 @@ interface Entry {
 }
 
 export class LimitsCache {
-  private readonly entries = new Map<string, Entry>();
-  private readonly byTenant = new Map<string, Set<string>>();
+  /** tenant id -> API key id ('' for none) -> entry: no key strings built per request. */
+  private readonly entries = new Map<string, Map<string, Entry>>();
+  private count = 0;
   private generation = 0;
 
   constructor(
@@ -68,8 +69,8 @@ export class LimitsCache {
 
   /** Cached limits; synchronous on a hit. Rejects only when nothing is cached and loading fails. */
   get(tenantId: string, apiKeyId: string | undefined): EffectiveLimits | null | Promise<EffectiveLimits | null> {
-    const id = `${tenantId}|${apiKeyId ?? ''}`;
-    const e = this.entries.get(id);
+    const id = apiKeyId ?? '';
+    const e = this.entries.get(tenantId)?.get(id);
     const now = this.deps.clock();
     if (e && e.fetchedAt >= 0) {
       if (now - e.fetchedAt > this.deps.ttlMs && !e.refreshing) this.load(id, tenantId, apiKeyId, e).catch(() => {});
@@ -94,18 +95,18 @@ export class LimitsCache {
       },
       (err) => {
         entry.refreshing = null;
-        if (entry.fetchedAt < 0) this.entries.delete(id);
+        if (entry.fetchedAt < 0) this.entries.get(tenantId)?.delete(id);
         else this.deps.logger.warn({ err: (err as Error).message, tenantId }, 'limits refresh failed; keeping the cached limits');
         throw err;
       },
     );
     entry.refreshing = p;
     if (!stale) {
-      if (this.entries.size >= (this.deps.maxEntries ?? 100_000)) this.clear();
-      this.entries.set(id, entry);
-      let set = this.byTenant.get(tenantId);
-      if (!set) this.byTenant.set(tenantId, (set = new Set()));
-      set.add(id);
+      if (this.count >= (this.deps.maxEntries ?? 100_000)) this.clear();
+      let m = this.entries.get(tenantId);
+      if (!m) this.entries.set(tenantId, (m = new Map()));
+      m.set(id, entry);
+      this.count++;
     }
     return p;
   }
@@ -113,14 +114,14 @@ export class LimitsCache {
   /** Drops a tenant's cached limits (all its keys). */
   invalidate(tenantId: string): void {
     this.generation++;
-    for (const id of this.byTenant.get(tenantId) ?? []) this.entries.delete(id);
-    this.byTenant.delete(tenantId);
+    this.count -= this.entries.get(tenantId)?.size ?? 0;
+    this.entries.delete(tenantId);
   }
 
   clear(): void {
     this.generation++;
     this.entries.clear();
-    this.byTenant.clear();
+    this.count = 0;
   }
 }
 

@@ -16,7 +16,7 @@
  */
 import { RedisUnavailableError, type RedisGuard } from './redis-guard.js';
 import { quotaGiveBack, quotaSync, runScript } from './scripts.js';
-import type { QuotaKeys } from './keys.js';
+import { unitScale, type QuotaKeys } from './keys.js';
 import type { BillingPeriod } from './period.js';
 import type { Clock, Meter, Notify, QuotaLimit } from './types.js';
 import type { Logger } from '../shared/logger.js';
@@ -42,6 +42,10 @@ export class Counter {
   lastUse = 0;
   leaseValidUntil = 0;
   exhaustedUntil = 0;
+  /** Set when the counter is dropped from the registry; holders must look it up again. */
+  retired = false;
+  /** Last push to Redis; starts at a random point of the interval so counters do not sync in lockstep. */
+  lastSync = Date.now() - Math.random() * 1000;
   readonly notified = new Set<number>();
   constructor(public spec: CounterSpec) {}
   get leased(): boolean {
@@ -66,6 +70,8 @@ export class Counter {
 
 export interface QuotaCountersDeps {
   guard: RedisGuard;
+  /** Each counter pushes its use at most this often (ms) unless it needs a lease. */
+  syncIntervalMs: number;
   keys: QuotaKeys;
   clock: Clock;
   procId: string;
@@ -78,20 +84,27 @@ export class QuotaCounters {
   private readonly counters = new Map<string, Counter>();
   constructor(private readonly deps: QuotaCountersDeps) {}
 
-  counter(spec: CounterSpec): Counter {
-    const id = `${spec.scope}|${spec.meter}|${spec.period.key}`;
+  /** The counter for (scope, meter, period); hot path: no allocation when it exists with the same limits. */
+  counter(scope: string, q: QuotaLimit, owner: { tenantId: string; apiKeyId: string | undefined; period: BillingPeriod }): Counter {
+    const id = scope + '|' + q.meter + '|' + owner.period.key;
     let c = this.counters.get(id);
+    if (c && c.spec.limit === q.limit && c.spec.hard === q.hard && c.spec.softThresholds === q.softThresholds) return c;
+    const spec: CounterSpec = { meter: q.meter, limit: q.limit, hard: q.hard, softThresholds: q.softThresholds, tenantId: owner.tenantId, apiKeyId: owner.apiKeyId, scope, period: owner.period, scale: unitScale(q.meter) };
     if (!c) this.counters.set(id, (c = new Counter(spec)));
-    else if (c.spec.limit !== spec.limit || c.spec.hard !== spec.hard || c.spec.softThresholds !== spec.softThresholds) {
+    else {
       c.spec = spec; // limits changed (plan change): takes effect at once
       c.exhaustedUntil = 0;
     }
     return c;
   }
 
-  /** Lease target: about a thousandth of the limit, between `need` and 1000 units. */
+  /**
+   * Lease target: a thousandth of the limit (at most 100 000 units, at least `need`), so a busy
+   * tenant refills its lease rarely and in the background, while units a replica may strand in
+   * its lease stay below 0.1% of the limit. Near the limit the script shrinks grants further.
+   */
   private target(c: Counter, need: number): number {
-    return Math.max(need, Math.min(1000, Math.ceil(c.limitUnits / 1000)));
+    return Math.max(need, Math.min(100_000, Math.ceil(c.limitUnits / 1000)));
   }
 
   /**
@@ -216,6 +229,7 @@ export class QuotaCounters {
       throw err;
     }
     const [granted, total, leasedAll] = reply as [number, number, number];
+    c.lastSync = now;
     c.local += granted;
     c.total = total;
     c.leasedAll = leasedAll;
@@ -256,8 +270,11 @@ export class QuotaCounters {
     }
   }
 
-  /** Pushes pending use; refreshes leases in use; gives back leases idle for `idleMs`; forgets idle counters. */
-  async flush(idleMs = 2000): Promise<void> {
+  /**
+   * Pushes pending use of counters due (or of all with `all`); refreshes leases in use; gives back
+   * leases idle for `idleMs`; forgets idle counters. Called often; each counter syncs once per interval.
+   */
+  async flush(idleMs = 2000, all = false): Promise<void> {
     if (!this.deps.guard.up) return;
     const now = this.deps.clock();
     const work: Promise<unknown>[] = [];
@@ -270,17 +287,21 @@ export class QuotaCounters {
         c.local = 0;
         work.push(this.deps.guard.run('quota', (r) => runScript(r, quotaGiveBack, [this.deps.keys.lease(s.scope, s.meter, s.period.key)], [this.deps.procId, n])).catch(() => {}));
       }
+      if (!all && now - c.lastSync < this.deps.syncIntervalMs && !idle) continue;
       const dirty = c.pending.size > 0;
       const leaseAging = c.local > 0 && c.leaseValidUntil - now < this.deps.leaseTtlMs / 2;
       if (dirty || leaseAging) work.push(this.sync(c, 0, 0).catch(() => {}));
-      else if (idle && c.local === 0 && now - c.lastUse > 30 * idleMs) this.counters.delete(id);
+      else if (idle && c.local === 0 && now - c.lastUse > 30 * idleMs) {
+        c.retired = true;
+        this.counters.delete(id);
+      }
     }
     await Promise.all(work);
   }
 
   async close(): Promise<void> {
     await Promise.all([...this.counters.values()].map((c) => c.syncing));
-    await this.flush(-1);
-    await this.flush(-1);
+    await this.flush(-1, true);
+    await this.flush(-1, true);
   }
 }

@@ -46,6 +46,10 @@ export class RedisGuard {
 
   /** Records a decision taken without Redis (logged once per interval like failures). */
   degraded(what: string): void {
+    if (this.opts.clock() - this.lastWarn < this.opts.warnIntervalMs) {
+      this.suppressed++;
+      return;
+    }
     this.warn(what, new Error(this.redis.status === 'ready' ? 'recent Redis failure' : `redis ${this.redis.status}`));
   }
 
@@ -57,7 +61,9 @@ export class RedisGuard {
       return await Promise.race([
         fn(this.redis),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`redis call timed out after ${this.opts.timeoutMs} ms`)), this.opts.timeoutMs);
+          // Reject one loop turn later: after an event-loop stall the timer and the reply are both
+          // due, and the reply (read in the poll phase) must win over a false timeout.
+          timer = setTimeout(() => setImmediate(() => reject(new Error(`redis call timed out after ${this.opts.timeoutMs} ms`))), this.opts.timeoutMs);
           timer.unref();
         }),
       ]);

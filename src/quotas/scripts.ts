@@ -214,3 +214,15 @@ redis.call('HSET', KEYS[1], 'total', string.format('%d', total), 'base', string.
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return { before, total }
 `);
+
+/**
+ * Marks (tenant, event id) keys as charged, in one call for a batch. KEYS: seen keys; ARGV[1]: ttl
+ * seconds. Returns 1 per key this call marked first, 0 where another process already had.
+ */
+export const markSeen = script(`
+local out = {}
+for i = 1, #KEYS do
+  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1]) then out[i] = 1 else out[i] = 0 end
+end
+return out
+`);
