@@ -122,6 +122,7 @@ const from = new Date(dataStart);
 const to = new Date(dataEnd);
 const range = { from: from.toISOString(), to: to.toISOString() };
 const usageDoc = `query($r: TimeRangeInput!) { usage(range: $r, granularity: HOUR, groupBy: MODEL) { series { key points { bucket requests errorRequests items inputBytes outputBytes computeUs } } } }`;
+const usageColumnsDoc = `query($r: TimeRangeInput!) { usage(range: $r, granularity: HOUR, groupBy: MODEL) { series { key columns { buckets requests errorRequests items inputBytes outputBytes computeUs } } } }`;
 const usageDayDoc = usageDoc.replace('granularity: HOUR', 'granularity: DAY');
 const costDoc = `query($r: TimeRangeInput!) { costAttribution(range: $r, groupBy: MODEL) { totalMicros meters { meter quantity costMicros } slices { key costMicros meters { meter quantity costMicros } } } }`;
 
@@ -135,6 +136,7 @@ async function viaApi(doc) {
 const cases = [
   // Direct = the resolver's exact SQL through the same client, rows as the client returns them (no conversion).
   { name: 'usage HOUR by MODEL, 30 d', api: () => viaApi(usageDoc), direct: () => clickhouse.query(data.usageSeriesSql({ tenantId, from, to, granularity: 'HOUR', groupBy: 'MODEL' })) },
+  { name: 'usage HOUR by MODEL, columns', api: () => viaApi(usageColumnsDoc), direct: () => clickhouse.query(data.usageSeriesSql({ tenantId, from, to, granularity: 'HOUR', groupBy: 'MODEL' })) },
   { name: 'usage DAY by MODEL, 30 d', api: () => viaApi(usageDayDoc), direct: () => clickhouse.query(data.usageSeriesSql({ tenantId, from, to, granularity: 'DAY', groupBy: 'MODEL' })) },
   { name: 'costAttribution by MODEL, 30 d', api: () => viaApi(costDoc), direct: () => clickhouse.query(data.costRowsSql({ tenantId, from, to, groupBy: 'MODEL' })) },
 ];

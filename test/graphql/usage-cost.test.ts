@@ -81,12 +81,17 @@ describe('usage', () => {
       h.url,
       `query($range: TimeRangeInput!, $g: Granularity!, $by: UsageGroupBy, $tag: String) {
         usage(range: $range, granularity: $g, groupBy: $by, tagKey: $tag) {
-          granularity series { key apiKey { id } points { bucket requests errorRequests items inputBytes outputBytes computeUs } } } }`,
+          granularity series { key apiKey { id } points { bucket requests errorRequests items inputBytes outputBytes computeUs }
+            columns { buckets requests errorRequests items inputBytes outputBytes computeUs } } } }`,
       { token, variables: vars },
     );
     expect(r.errors).toBeUndefined();
     const got: Record<string, Record<string, Point>> = {};
     for (const s of r.data.usage.series) {
+      // The columnar form carries the same points.
+      const cols = s.columns;
+      expect(cols.buckets).toEqual(s.points.map((p: { bucket: string }) => p.bucket));
+      for (const f of ['requests', 'errorRequests', 'items', 'inputBytes', 'outputBytes', 'computeUs']) expect(cols[f]).toEqual(s.points.map((p: Record<string, number>) => p[f]));
       got[s.key] = Object.fromEntries(s.points.map((p: Point & { bucket: string }) => [new Date(p.bucket).toISOString(), { ...p, bucket: undefined }])) as Record<string, Point>;
       for (const p of Object.values(got[s.key]!)) delete (p as { bucket?: string }).bucket;
     }

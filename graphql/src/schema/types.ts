@@ -323,6 +323,31 @@ export class UsagePoint {
   computeUs!: number;
 }
 
+// No guarded fields: plain property reads.
+@ObjectType({ simpleResolvers: true, description: 'The points of a series as parallel arrays (compact, for charts).' })
+export class UsageColumns {
+  @Field(() => [DateTimeResolver])
+  buckets!: Date[];
+
+  @Field(() => [SafeIntResolver])
+  requests!: number[];
+
+  @Field(() => [SafeIntResolver])
+  errorRequests!: number[];
+
+  @Field(() => [SafeIntResolver])
+  items!: number[];
+
+  @Field(() => [SafeIntResolver])
+  inputBytes!: number[];
+
+  @Field(() => [SafeIntResolver])
+  outputBytes!: number[];
+
+  @Field(() => [SafeIntResolver])
+  computeUs!: number[];
+}
+
 @ObjectType()
 export class UsageSeries {
   @Field(() => String, { description: 'The group value (model, API key id or tag value); "" when not grouped.' })

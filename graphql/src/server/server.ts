@@ -5,6 +5,7 @@
  *   await api.listen();            // config.TOLLGATE_API_PORT on config.TOLLGATE_HOST (tests: listen(0))
  *   await api.close();
  */
+import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';

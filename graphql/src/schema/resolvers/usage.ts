@@ -4,7 +4,7 @@ import type { ApiContext } from '../../context.js';
 import { resolveTenant } from '../../context.js';
 import { MAX_SPAN_MS, usageSeries } from '../../data/clickhouse.js';
 import { checkRange, TimeRangeInput } from '../common.js';
-import { ApiKey, UsagePoint, UsageReport, UsageSeries } from '../types.js';
+import { ApiKey, UsageColumns, UsagePoint, UsageReport, UsageSeries } from '../types.js';
 import { toApiKey } from './mappers.js';
 import { attributeCosts, COST_MAX_SPAN_MS } from './cost.js';
 import { CostAttribution } from '../types.js';
@@ -79,6 +79,20 @@ export class UsageResolver {
       );
     }
     return { from, to, granularity, series: [...series.values()] };
+  }
+
+  @FieldResolver(() => UsageColumns, { description: 'The same points as parallel arrays.' })
+  columns(@Root() s: UsageSeries): UsageColumns {
+    const p = s.points;
+    return {
+      buckets: p.map((x) => x.bucket),
+      requests: p.map((x) => x.requests),
+      errorRequests: p.map((x) => x.errorRequests),
+      items: p.map((x) => x.items),
+      inputBytes: p.map((x) => x.inputBytes),
+      outputBytes: p.map((x) => x.outputBytes),
+      computeUs: p.map((x) => x.computeUs),
+    };
   }
 
   @FieldResolver(() => ApiKey, { nullable: true, description: 'The API key of this series (groupBy API_KEY).' })
