@@ -70,6 +70,7 @@ export class ModelRegistry {
     for (const [id, cur] of this.loaded) {
       if (!wanted.has(id)) {
         this.loaded.delete(id);
+        this.reindex();
         this.deps.logger.info({ model: cur.spec.name, version: cur.spec.version }, 'model version removed from the repository; unloading');
         void this.retire(cur);
       }
@@ -97,6 +98,7 @@ export class ModelRegistry {
     const queue = this.deps.queueFactory<Job>({ capacity });
     const batcher = new DynamicBatcher(key, spec.config, instances, queue, (e) => this.deps.onBatch(spec.name, spec.version, e));
     this.loaded.set(id, { spec, batcher });
+    this.reindex();
     this.deps.logger.info({ model: spec.name, version: spec.version, instances: instances.length, device: this.deps.device, file: spec.file }, previous ? 'model version reloaded' : 'model version loaded');
     if (previous) void this.retire(previous);
   }
@@ -112,13 +114,26 @@ export class ModelRegistry {
 
   /** Undefined for a missing model, a missing version and another tenant's private model alike. */
   resolve(name: string, version: string | undefined, tenantId: string): Resolved | undefined {
-    const mine = [...this.loaded.values()].filter((v) => v.spec.name === name && this.visibleTo(v.spec.config, tenantId));
-    if (mine.length === 0) return undefined;
-    const versions = mine.map((v) => v.spec.version).sort(byNumber);
-    const chosen = version === undefined ? versions[versions.length - 1]! : version;
-    const loaded = this.loaded.get(`${name}/${chosen}`);
-    if (!loaded || !versions.includes(chosen)) return undefined;
+    const all = (this.byName.get(name) ?? []).filter((v) => this.visibleTo(v.spec.config, tenantId));
+    if (all.length === 0) return undefined;
+    const versions = all.map((v) => v.spec.version);
+    const loaded = version === undefined ? all[all.length - 1]! : all.find((v) => v.spec.version === version);
+    if (!loaded) return undefined;
     return { name, config: loaded.spec.config, versions, version: loaded };
+  }
+
+  /** name -> loaded versions sorted by number, rebuilt whenever the loaded set changes. */
+  private byName = new Map<string, LoadedVersion[]>();
+
+  private reindex(): void {
+    const m = new Map<string, LoadedVersion[]>();
+    for (const v of this.loaded.values()) {
+      const list = m.get(v.spec.name) ?? [];
+      list.push(v);
+      m.set(v.spec.name, list);
+    }
+    for (const list of m.values()) list.sort((a, b) => byNumber(a.spec.version, b.spec.version));
+    this.byName = m;
   }
 
   /** Model names and versions a tenant may see (for logs and the index). */
