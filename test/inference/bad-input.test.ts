@@ -121,7 +121,12 @@ describe('bad input', () => {
     await expectError(infer(srv.base, 'mlp-demo', body([input({ data: [{}, ...new Array(63).fill(0)] })]), k()), 400);
     const typed = (dt: string, data: unknown[]) =>
       body(
-        ['FP32', 'FP64', 'FP16', 'INT32', 'INT64', 'UINT8', 'INT8', 'BOOL'].map((d) => ({ name: `in_${d}`, datatype: d, shape: [1, 3], data: d === dt ? data : d === 'BOOL' ? [true, true, true] : [1, 2, 3] })),
+        ['FP32', 'FP64', 'FP16', 'INT32', 'INT64', 'UINT8', 'INT8', 'BOOL', 'BYTES'].map((d) => ({
+          name: `in_${d}`,
+          datatype: d,
+          shape: [1, 3],
+          data: d === dt ? data : d === 'BOOL' ? [true, true, true] : d === 'BYTES' ? ['a', 'b', 'c'] : [1, 2, 3],
+        })),
       );
     expect((await infer(srv.base, 'types', typed('INT32', [1, 2, 3]), k())).status).toBe(200);
     await expectError(infer(srv.base, 'types', typed('INT32', [1.5, 2, 3]), k()), 400, /integer/);
@@ -129,6 +134,7 @@ describe('bad input', () => {
     await expectError(infer(srv.base, 'types', typed('INT8', [-129, 2, 3]), k()), 400, /integer/);
     await expectError(infer(srv.base, 'types', typed('BOOL', [2, true, false]), k()), 400, /boolean/);
     await expectError(infer(srv.base, 'types', typed('INT64', ['1', 2, 3]), k()), 400);
+    await expectError(infer(srv.base, 'types', typed('BYTES', ['a', 2, 'c']), k()), 400, /string/);
   });
 
   it('missing or bad API key: 401', async () => {
@@ -190,7 +196,14 @@ describe('fuzz', () => {
     if (which === 1)
       return {
         model: 'types',
-        doc: body(['FP32', 'FP64', 'FP16', 'INT32', 'INT64', 'UINT8', 'INT8', 'BOOL'].map((d) => ({ name: `in_${d}`, datatype: d, shape: [1, 3], data: d === 'BOOL' ? [true, false, true] : [1, 2, 3] }))),
+        doc: body(
+          ['FP32', 'FP64', 'FP16', 'INT32', 'INT64', 'UINT8', 'INT8', 'BOOL', 'BYTES'].map((d) => ({
+            name: `in_${d}`,
+            datatype: d,
+            shape: [1, 3],
+            data: d === 'BOOL' ? [true, false, true] : d === 'BYTES' ? ['x', '', 'yz'] : [1, 2, 3],
+          })),
+        ),
       };
     return {
       model: 'silero-vad',

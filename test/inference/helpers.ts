@@ -200,6 +200,7 @@ export function writeIdentityModel(dir: string, name: string): void {
     ['UINT8', T.UINT8],
     ['INT8', T.INT8],
     ['BOOL', T.BOOL],
+    ['BYTES', T.STRING],
   ];
   const vi = (n: string, elemType: number) =>
     onnx.ValueInfoProto.create({ name: n, type: { tensorType: { elemType, shape: { dim: [{ dimParam: 'batch' }, { dimValue: 3 }] } } } });

@@ -93,7 +93,7 @@ describe('inference over JSON', () => {
     expect(res.json.outputs.map((o: { name: string }) => o.name)).toEqual(['out_INT32']);
   });
 
-  it('round-trips FP32, FP64, FP16, INT32, INT64, UINT8, INT8 and BOOL through JSON', async () => {
+  it('round-trips FP32, FP64, FP16, INT32, INT64, UINT8, INT8, BOOL and BYTES through JSON', async () => {
     const res = await infer(srv.base, 'types', identityRequest(), { key: alice.secret });
     expect(res.status).toBe(200);
     const byName = new Map(res.json.outputs.map((o: { name: string; data: unknown[] }) => [o.name, o]));
@@ -112,6 +112,7 @@ const identityValues: Record<string, unknown[]> = {
   UINT8: [0, 1, 2, 127, 128, 255],
   INT8: [-128, -1, 0, 1, 64, 127],
   BOOL: [true, false, true, true, false, false],
+  BYTES: ['a', 'bc', '', 'déf', 'x y', '0'],
 };
 identityValues.FP32 = identityValues.FP32!.map((v) => Math.fround(v as number));
 
@@ -135,6 +136,15 @@ function bytesOf(dt: string, data: unknown[]): Uint8Array {
       return Uint8Array.from(data as number[]);
     case 'INT8':
       return new Uint8Array(Int8Array.from(data as number[]).buffer);
+    case 'BYTES':
+      return new Uint8Array(Buffer.concat(
+        (data as string[]).map((str) => {
+          const b = Buffer.from(str, 'utf8');
+          const len = Buffer.alloc(4);
+          len.writeUInt32LE(b.length);
+          return Buffer.concat([len, b]);
+        }),
+      ));
     default:
       return Uint8Array.from((data as boolean[]).map((b) => (b ? 1 : 0)));
   }
