@@ -16,6 +16,8 @@
 import { performance } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
 
+// Production mode, as deployed: graphql-js picks its cheap instanceof checks at import time.
+process.env.NODE_ENV ??= 'production';
 const dist = new URL('../dist/', import.meta.url);
 const imp = (p) => import(new URL(p, dist).href);
 const [{ loadConfig }, db, ch, sqlMod, redisMod, loggerMod, tenants, keys, api, data] = await Promise.all([
