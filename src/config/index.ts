@@ -65,8 +65,8 @@ export const envSchema = z.object({
   USAGE_DEDUP_WINDOW_HOURS: positiveInt.default(24),
   /** A WAL segment is sealed past this size; whole segments are deleted once confirmed in ClickHouse. */
   USAGE_WAL_SEGMENT_BYTES: positiveInt.default(64 * 1024 * 1024),
-  /** How far back (before a batch's first event) the flush-time duplicate check looks in usage_events_v1. */
-  USAGE_DEDUP_CHECK_LOOKBACK_MINUTES: positiveInt.default(60),
+  /** Extra look-back (before a batch's first event) of the flush-time duplicate check in usage_events_v1; 0 = the batch's own time range (closes the crash window; Redis covers retries). */
+  USAGE_DEDUP_CHECK_LOOKBACK_MINUTES: nonNegativeInt.default(0),
   /** On shutdown, how long the flusher keeps draining the WAL into ClickHouse before leaving the rest for replay. */
   USAGE_DRAIN_TIMEOUT_MS: positiveInt.default(10_000),
 

@@ -26,15 +26,17 @@ export const MARK_NEW = 1;
 export const MARK_REPLAY = 2;
 export const MARK_DUPLICATE = 0;
 
-// KEYS: dedup keys; ARGV[1]: ttl seconds; ARGV[i+1]: the uid for KEYS[i].
+// KEYS: dedup keys; ARGV[1]: ttl seconds; ARGV[i+1]: the uid for KEYS[i]. SET NX GET (Redis >= 7)
+// sets the key when absent and returns its previous value: nil = new, our uid = replay, else duplicate.
 const MARK_SCRIPT = `
 local ttl = tonumber(ARGV[1])
 local out = {}
 for i, key in ipairs(KEYS) do
   local uid = ARGV[i + 1]
-  if redis.call('SET', key, uid, 'NX', 'EX', ttl) then
+  local old = redis.call('SET', key, uid, 'NX', 'GET', 'EX', ttl)
+  if not old then
     out[i] = 1
-  elseif redis.call('GET', key) == uid then
+  elseif old == uid then
     out[i] = 2
   else
     out[i] = 0
@@ -44,17 +46,17 @@ return out
 `;
 
 const REDIS_CHUNK = 1000;
-const CH_CHUNK = 5000;
+const CH_CHUNK = 10_000;
 
 /** Marks each candidate in Redis; returns MARK_NEW / MARK_REPLAY / MARK_DUPLICATE per candidate (same order). */
 export async function markInRedis(redis: Redis, keyOf: (c: Candidate) => string, candidates: readonly Candidate[], ttlSeconds: number): Promise<number[]> {
-  const out: number[] = [];
+  const chunks: Promise<number[]>[] = [];
   for (let i = 0; i < candidates.length; i += REDIS_CHUNK) {
     const chunk = candidates.slice(i, i + REDIS_CHUNK);
-    const res = (await redis.eval(MARK_SCRIPT, chunk.length, ...chunk.map(keyOf), String(ttlSeconds), ...chunk.map((c) => c.uid))) as number[];
-    out.push(...res);
+    // Sent together (pipelined on the one connection); each script runs atomically in Redis.
+    chunks.push(redis.eval(MARK_SCRIPT, chunk.length, ...chunk.map(keyOf), String(ttlSeconds), ...chunk.map((c) => c.uid)) as Promise<number[]>);
   }
-  return out;
+  return (await Promise.all(chunks)).flat();
 }
 
 function timeBounds(candidates: readonly Candidate[], lookbackMs: number): { from: number; to: number } {
@@ -85,7 +87,7 @@ export async function existingInClickHouse(clickhouse: ClickHouse, candidates: r
     const rows = await clickhouse.query<{ tenant_id: string; event_id: string }>(
       sql`SELECT tenant_id, event_id FROM usage_events_v1
           WHERE tenant_id IN ${inList(tenants)} AND ts >= toDateTime(${from}) AND ts <= toDateTime(${to}) AND event_id IN ${inList(ids)}`,
-      { settings: { max_query_size: '8388608' } },
+      { settings: { max_query_size: '16777216' } },
     );
     for (const r of rows) found.add(pairKey(r.tenant_id, r.event_id));
   }

@@ -15,7 +15,7 @@ import { redisKey } from '../shared/redis.js';
 import type { Config } from '../config/index.js';
 import type { ClickHouse } from '../clickhouse/client.js';
 import { sql } from '../clickhouse/sql.js';
-import { usageRecordSchema, type UsageRecord } from './contract.js';
+import type { UsageRecord } from './contract.js';
 import type { Wal, WalEntry, WalPosition } from './wal.js';
 import { existingInClickHouse, landedWithBatch, markInRedis, MARK_DUPLICATE, pairKey, type Candidate } from './dedup.js';
 import { toUsageRow, USAGE_COLUMNS, USAGE_TABLE } from './rows.js';
@@ -42,6 +42,12 @@ export interface FlusherStats {
   ambiguousChecks: number;
   backlog: number;
   lastError: string | null;
+  /** Cumulative milliseconds spent reading+parsing the WAL, in the dedup checks and in inserts. */
+  readMs: number;
+  dedupMs: number;
+  redisMs: number;
+  checkMs: number;
+  insertMs: number;
 }
 
 export interface UsageFlusher {
@@ -62,7 +68,7 @@ interface Parsed extends Candidate {
 export function createUsageFlusher(deps: UsageFlusherDeps): UsageFlusher {
   const { wal, clickhouse, config, logger } = deps;
   const redis = deps.redis ?? null;
-  const stats: FlusherStats = { batches: 0, inserted: 0, duplicatesDropped: 0, failedAttempts: 0, ambiguousChecks: 0, backlog: 0, lastError: null };
+  const stats: FlusherStats = { batches: 0, inserted: 0, duplicatesDropped: 0, failedAttempts: 0, ambiguousChecks: 0, backlog: 0, lastError: null, readMs: 0, dedupMs: 0, redisMs: 0, checkMs: 0, insertMs: 0 };
   const ttlSeconds = config.USAGE_DEDUP_WINDOW_HOURS * 3600;
   const keyOf = (c: Candidate) => redisKey(config, 'usage', 'eid', c.tenantId, c.eventId);
 
@@ -72,33 +78,37 @@ export function createUsageFlusher(deps: UsageFlusherDeps): UsageFlusher {
   let stopping = false; // abandon retries at once
   let draining = false; // send everything without waiting for the interval
   let loop: Promise<void> | null = null;
-  let wake: (() => void) | null = null;
   let lastFlush = Date.now();
   const waiters: Array<{ target: number; resolve: () => void; reject: (e: Error) => void }> = [];
 
   const backlog = () => Math.max(0, wal.durableRecords() - consumed);
-  const poke = () => wake?.();
   const unsubscribe = wal.onDurable(() => {
     if (backlog() >= config.USAGE_FLUSH_MAX_ROWS) poke();
   });
 
+  const wakers = new Set<() => void>();
+  const poke = () => {
+    for (const w of [...wakers]) w();
+  };
   function sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const t = setTimeout(done, ms);
       function done() {
         clearTimeout(t);
-        wake = null;
+        wakers.delete(done);
         resolve();
       }
-      wake = done;
+      wakers.add(done);
     });
   }
 
+  /** WAL payloads were validated by the sink before the append and are CRC-checked: only their keys are checked here. */
   function parse(entries: WalEntry[]): Parsed[] {
     const out: Parsed[] = [];
     for (const e of entries) {
       try {
-        const rec = usageRecordSchema.parse(JSON.parse(e.payload.toString('utf8')));
+        const rec = JSON.parse(e.payload.toString('utf8')) as UsageRecord;
+        if (typeof rec.tenantId !== 'string' || typeof rec.eventId !== 'string' || typeof rec.ts !== 'number') throw new Error('not a usage record');
         out.push({ rec, tenantId: rec.tenantId, eventId: rec.eventId, ts: rec.ts, uid: `${wal.id}:${e.segment}:${e.offset}` });
       } catch (err) {
         logger.error({ err, segment: e.segment, offset: e.offset }, 'usage flusher: unparseable WAL record skipped');
@@ -107,29 +117,27 @@ export function createUsageFlusher(deps: UsageFlusherDeps): UsageFlusher {
     return out;
   }
 
-  async function dropDuplicates(batch: Parsed[]): Promise<Parsed[]> {
-    const seen = new Set<string>();
+  async function dropDuplicates(batch: Parsed[], inFlight: ReadonlySet<string>): Promise<Parsed[]> {
+    const seen = new Set<string>(inFlight); // ids of the batch still being inserted count as seen
     let kept = batch.filter((p) => {
       const k = pairKey(p.tenantId, p.eventId);
       if (seen.has(k)) return false;
       seen.add(k);
       return true;
     });
-    let lookbackMs = config.USAGE_DEDUP_CHECK_LOOKBACK_MINUTES * 60_000;
-    if (redis) {
-      try {
-        const marks = await markInRedis(redis, keyOf, kept, ttlSeconds);
-        kept = kept.filter((_, i) => marks[i] !== MARK_DUPLICATE);
-      } catch (err) {
-        // Without Redis the ClickHouse check must cover the whole window by itself.
-        logger.warn({ err }, 'usage flusher: Redis dedup unavailable; checking ClickHouse over the full window');
-        lookbackMs = ttlSeconds * 1000;
-      }
-    } else {
-      lookbackMs = ttlSeconds * 1000;
-    }
-    const existing = await existingInClickHouse(clickhouse, kept, lookbackMs);
-    if (existing.size > 0) kept = kept.filter((p) => !existing.has(pairKey(p.tenantId, p.eventId)));
+    // Redis marks and the ClickHouse check run side by side; either one can drop a record.
+    const t0 = performance.now();
+    const marking: Promise<number[] | null> = redis
+      ? markInRedis(redis, keyOf, kept, ttlSeconds).finally(() => (stats.redisMs += performance.now() - t0)).catch((err: unknown) => {
+          logger.warn({ err }, 'usage flusher: Redis dedup unavailable; checking ClickHouse over the full window');
+          return null;
+        })
+      : Promise.resolve(null);
+    const checking = existingInClickHouse(clickhouse, kept, config.USAGE_DEDUP_CHECK_LOOKBACK_MINUTES * 60_000).finally(() => (stats.checkMs += performance.now() - t0));
+    const [marks, recent] = await Promise.all([marking, checking]);
+    // Without Redis the ClickHouse check must cover the whole dedup window by itself.
+    const existing = marks ? recent : await existingInClickHouse(clickhouse, kept, ttlSeconds * 1000);
+    kept = kept.filter((p, i) => (!marks || marks[i] !== MARK_DUPLICATE) && !existing.has(pairKey(p.tenantId, p.eventId)));
     stats.duplicatesDropped += batch.length - kept.length;
     return kept;
   }
@@ -158,15 +166,26 @@ export function createUsageFlusher(deps: UsageFlusherDeps): UsageFlusher {
     throw new Error(`insert ${queryId} still running on the server`);
   }
 
-  async function sendBatch(entries: WalEntry[], batchId: string): Promise<void> {
+  async function prepare(entries: WalEntry[], inFlight: ReadonlySet<string>): Promise<Parsed[]> {
+    let t = performance.now();
     const parsed = parse(entries);
-    let todo = await persist('dedup check', () => dropDuplicates(parsed));
+    stats.readMs += performance.now() - t;
+    t = performance.now();
+    const todo = await persist('dedup check', () => dropDuplicates(parsed, inFlight));
+    stats.dedupMs += performance.now() - t;
+    return todo;
+  }
+
+  async function insertBatch(batch: Parsed[], batchId: string): Promise<void> {
+    let todo = batch;
     for (let attempt = 0; todo.length > 0; attempt++) {
       if (stopping) throw new Stopped();
       const queryId = `tollgate-usage-${batchId}-${attempt}`;
       const rows = todo.map((p) => toUsageRow(p.rec, batchId));
       try {
+        const started = performance.now();
         await clickhouse.insert(USAGE_TABLE, rows, { queryId, columns: USAGE_COLUMNS });
+        stats.insertMs += performance.now() - started;
         stats.inserted += rows.length;
         return;
       } catch (err) {
@@ -195,39 +214,70 @@ export function createUsageFlusher(deps: UsageFlusherDeps): UsageFlusher {
     }
   }
 
+  /**
+   * One batch is prepared (parsed, deduplicated) while the previous one is being inserted;
+   * confirmations stay in WAL order. The in-flight batch's ids are excluded from the next one.
+   */
   async function run(): Promise<void> {
+    let readCursor = cursor;
+    let readCount = consumed;
+    let inflight: { done: Promise<void>; keys: Set<string> } | null = null;
+    const finishInflight = async () => {
+      const f = inflight;
+      inflight = null;
+      if (f) await f.done;
+    };
     while (running) {
-      const pending = backlog();
-      const due = draining || waiters.length > 0 || pending >= config.USAGE_FLUSH_MAX_ROWS || Date.now() - lastFlush >= config.USAGE_FLUSH_INTERVAL_MS;
-      if (pending === 0 || !due) {
-        if (draining && pending === 0) return;
-        settleWaiters();
-        await sleep(pending === 0 ? config.USAGE_FLUSH_INTERVAL_MS : Math.max(1, config.USAGE_FLUSH_INTERVAL_MS - (Date.now() - lastFlush)));
-        continue;
-      }
       try {
-        const { entries, next } = await wal.read(cursor, config.USAGE_FLUSH_MAX_ROWS);
+        const unread = wal.durableRecords() - readCount;
+        const due = draining || waiters.length > 0 || unread >= config.USAGE_FLUSH_MAX_ROWS || Date.now() - lastFlush >= config.USAGE_FLUSH_INTERVAL_MS;
+        if (unread <= 0 || !due) {
+          if (inflight) {
+            await finishInflight();
+            continue;
+          }
+          if (draining && unread <= 0) return;
+          settleWaiters();
+          await sleep(unread <= 0 ? config.USAGE_FLUSH_INTERVAL_MS : Math.max(1, config.USAGE_FLUSH_INTERVAL_MS - (Date.now() - lastFlush)));
+          continue;
+        }
+        const { entries, next } = await wal.read(readCursor, config.USAGE_FLUSH_MAX_ROWS);
         if (entries.length === 0) {
-          consumed = wal.durableRecords(); // skipped unreadable frames: nothing left to send
-          cursor = next;
+          await finishInflight();
+          consumed = readCount = wal.durableRecords(); // skipped unreadable frames: nothing left to send
+          cursor = readCursor = next;
           settleWaiters();
           continue;
         }
-        const batchId = `${wal.id}-${cursor.segment}-${entries[0]!.offset}`.replace(/[^A-Za-z0-9-]/g, '');
-        await sendBatch(entries, batchId);
-        await wal.confirm(next);
-        cursor = next;
-        consumed += entries.length;
-        lastFlush = Date.now();
-        stats.batches++;
-        settleWaiters();
+        const first = entries[0]!;
+        const batchId = `${wal.id}-${first.segment}-${first.offset}`.replace(/[^A-Za-z0-9-]/g, '');
+        const todo = await prepare(entries, inflight?.keys ?? new Set());
+        readCursor = next;
+        readCount += entries.length;
+        await finishInflight();
+        const count = entries.length;
+        const done = insertBatch(todo, batchId).then(async () => {
+          await wal.confirm(next);
+          cursor = next;
+          consumed += count;
+          lastFlush = Date.now();
+          stats.batches++;
+          settleWaiters();
+        });
+        done.catch(() => undefined); // awaited by finishInflight; avoid an unhandled rejection meanwhile
+        inflight = { done, keys: new Set(todo.map((p) => pairKey(p.tenantId, p.eventId))) };
       } catch (err) {
-        if (err instanceof Stopped) return;
+        if (err instanceof Stopped) break;
         stats.lastError = (err as Error).message;
-        logger.error({ err }, 'usage flusher: unexpected error; retrying');
+        logger.error({ err }, 'usage flusher: unexpected error; retrying from the last confirmed record');
+        await inflight?.done.catch(() => undefined);
+        inflight = null;
+        readCursor = cursor;
+        readCount = consumed;
         await sleep(1_000);
       }
     }
+    await inflight?.done.catch(() => undefined);
   }
 
   return {
