@@ -8,36 +8,10 @@
 #   4. exec tollgate serve (all roles)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-export ONNXRUNTIME_NODE_INSTALL=skip
-
 say() { printf '[up] %s\n' "$*" >&2; }
 
-deps_stale() {
-  [ -f node_modules/.package-lock.json ] || return 0
-  [ package-lock.json -nt node_modules/.package-lock.json ] || return 1
-  node -e '
-    const fs = require("fs");
-    const want = JSON.parse(fs.readFileSync("package-lock.json", "utf8")).packages;
-    const have = JSON.parse(fs.readFileSync("node_modules/.package-lock.json", "utf8")).packages;
-    const stale = Object.entries(want).filter(([p, w]) => p && !w.optional && !w.link && have[p]?.version !== w.version);
-    process.exit(stale.length ? 0 : 1);'
-}
-if deps_stale; then
-  say "installing dependencies (npm ci)"
-  npm ci --no-audit --no-fund
-fi
-
-say "building"
-npm run -s build
-
-services_env="$(node scripts/services.mjs)"
-set -a
-eval "$services_env"
-set +a
-
-if [ -f scripts/prepare-models.mjs ]; then
-  node scripts/prepare-models.mjs
-fi
+. scripts/prepare.sh
+tollgate_prepare up
 
 say "migrating"
 node bin/tollgate.js migrate
@@ -61,7 +35,7 @@ demo_json="$(DEMO_FILE="$state_dir/demo.json" node -e '
   }
   const keys = tenant.id === demo.tenantId && demo.secret ? cli("key", "list", "--tenant", tenant.id).keys : [];
   if (!keys.some((k) => k.id === demo.keyId && !k.revokedAt)) {
-    const k = cli("key", "create", "--tenant", tenant.id, "--name", "demo");
+    const k = cli("key", "create", "--tenant", tenant.id, "--name", "demo", "--role", "admin");
     demo = { keyId: k.keyId, secret: k.secret };
     process.stderr.write(`[up] created API key ${k.keyId} for the demo tenant\n`);
   }

@@ -6,15 +6,14 @@
  * refused: change a schema by adding a new numbered file.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import type { Config } from '../config/index.js';
 import { createClickHouse, createMigrationExecutor } from './client.js';
 import { rewriteMigration, splitStatements } from './migration-text.js';
 import { ident, sql } from './sql.js';
+import { packageRoot } from '../shared/package-root.js';
 
 export interface MigrateClickHouseOptions {
   config: Config;
@@ -39,16 +38,7 @@ export class MigrationError extends Error {
 
 const FILE_RE = /^(\d{3})_([a-z0-9_]+)\.sql$/;
 
-/** The package root: the nearest folder above this module holding package.json (works from src/ and dist/). */
-export function packageRoot(from: string = path.dirname(fileURLToPath(import.meta.url))): string {
-  let dir = from;
-  for (;;) {
-    if (existsSync(path.join(dir, 'package.json'))) return dir;
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new MigrationError(`no package.json above ${from}`);
-    dir = parent;
-  }
-}
+export { packageRoot };
 
 export function defaultMigrationsDir(): string {
   return path.join(packageRoot(), 'clickhouse', 'migrations');

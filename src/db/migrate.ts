@@ -9,9 +9,9 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { Config } from '../config/index.js';
+import { packageRoot } from '../shared/package-root.js';
 
 export class MigrationError extends Error {
   override readonly name = 'MigrationError';
@@ -40,16 +40,7 @@ export interface MigrateOptions {
 const LOCK_KEY = 7_243_401_118;
 const FILE_RE = /^(\d{3})_([a-z0-9_]+)\.sql$/;
 
-/** Walks up from this module (src/db or dist/src/db) to the folder holding package.json. */
-export function packageRoot(from: string = path.dirname(fileURLToPath(import.meta.url))): string {
-  let dir = from;
-  for (;;) {
-    if (existsSync(path.join(dir, 'package.json'))) return dir;
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new MigrationError(`no package.json above ${from}`);
-    dir = parent;
-  }
-}
+export { packageRoot };
 
 export function defaultMigrationsDir(): string {
   return path.join(packageRoot(), 'src/db/migrations');
