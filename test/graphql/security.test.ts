@@ -114,6 +114,13 @@ const ops: Op[] = [
   },
   { name: 'setTenantPlan', doc: 'mutation($tenantId: ID!) { setTenantPlan(tenantId: $tenantId, plan: "pro") { id } }', vars: (t) => ({ tenantId: t.tenantId }), crossTenant: false, roles: ['platform'] },
   {
+    name: 'tenantMargins',
+    doc: 'query($range: TimeRangeInput!) { tenantMargins(range: $range, first: 5) { edges { node { tenant { id } } } } }',
+    vars: () => ({ range }),
+    crossTenant: false,
+    roles: ['platform'],
+  },
+  {
     name: 'setQuotaOverride',
     doc: 'mutation($tenantId: ID!) { setQuotaOverride(input: { tenantId: $tenantId, meter: "requests", limit: 5 }) { override { id } } }',
     vars: (t) => ({ tenantId: t.tenantId }),

@@ -223,6 +223,22 @@ describe('costAttribution', () => {
     expect(c.marginMicros).toBe(String(8666 - 366));
   });
 
+  it('tenantMargins (platform) reports the same totals, provider cost and margin per tenant', async () => {
+    const p = await createUser({});
+    const token = await mintJwt(h.config, { sub: p.id, tid: null, role: 'platform' });
+    const empty = await createTenant({ plan: 'free' });
+    const r = await gql(
+      h.url,
+      'query($range: TimeRangeInput!, $ids: [ID!]) { tenantMargins(range: $range, first: 10, tenantIds: $ids) { edges { node { tenant { id } totalMicros providerCostMicros marginMicros meters { meter quantity costMicros } } } } }',
+      { token, variables: { range, ids: [tenantId, empty.id] } },
+    );
+    expect(r.errors).toBeUndefined();
+    const byTenant = Object.fromEntries(r.data.tenantMargins.edges.map((e: { node: { tenant: { id: string } } }) => [e.node.tenant.id, e.node]));
+    expect(byTenant[tenantId]).toMatchObject({ totalMicros: '8666', providerCostMicros: '366', marginMicros: '8300' });
+    expect(byTenant[tenantId].meters.map((m: { costMicros: string }) => m.costMicros)).toEqual(['2540', '110', '6000', '16']);
+    expect(byTenant[empty.id]).toMatchObject({ totalMicros: '0', providerCostMicros: '0', marginMicros: '0' });
+  });
+
   it('a tenant without price components costs zero but still reports quantities', async () => {
     const t = await createTenant({ plan: 'free' });
     await insertEvents(h.clickhouse, [{ tenantId: t.id, ts: new Date(H + 60_000), items: 4 }]);

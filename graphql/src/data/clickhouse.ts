@@ -135,6 +135,21 @@ export async function costRows(ch: ClickHouse, q: { tenantId: string; from: Date
   return convertRows(await ch.query<Record<string, unknown>>(costRowsSql(q)), costRowSchema, costRow);
 }
 
+/** Billable sums per (tenant, device) for a page of tenants (platform margins); key = tenant id. */
+export async function costRowsByTenant(ch: ClickHouse, q: { tenantIds: readonly string[]; from: Date; to: Date }): Promise<CostRow[]> {
+  if (q.tenantIds.length === 0) return [];
+  return convertRows(
+    await ch.query<Record<string, unknown>>(
+      sql`SELECT tenant_id AS key, device, ${COST_SUMS}
+        FROM usage_hourly_v1
+        WHERE tenant_id IN (SELECT arrayJoin(${q.tenantIds})) AND bucket >= ${q.from} AND bucket < ${q.to}
+        GROUP BY key, device ORDER BY key, device LIMIT ${MAX_USAGE_ROWS}`,
+    ),
+    costRowSchema,
+    costRow,
+  );
+}
+
 /** Billable sums per (tag value, device) for one tag key, plus the untagged remainder (from the totals). */
 export async function costRowsByTag(ch: ClickHouse, q: { tenantId: string; from: Date; to: Date; tagKey: string }): Promise<CostRow[]> {
   const [tagged, totals] = await Promise.all([

@@ -143,6 +143,42 @@ export async function pricingForRange(c: pg.ClientBase, q: { tenantId: string; f
   };
 }
 
+/** pricingForRange for many tenants in one statement (platform margin reports). */
+export async function pricingForTenants(c: pg.ClientBase, q: { tenantIds: readonly string[]; from: Date; to: Date }): Promise<Map<string, { planId: string | null; components: PriceComponentRow[] }>> {
+  const { rows } = await c.query(
+    `SELECT t.id AS tenant_id, tp.plan_id AS tp_plan_id, pc.id, pc.plan_id, pc.meter, pc.model, pc.unit_price_micros::text, pc.tiers, pc.package_size::text,
+            pc.included_quantity::text, pc.currency, pc.effective_from, pc.effective_to
+     FROM unnest($1::uuid[]) AS t(id)
+     LEFT JOIN LATERAL (SELECT plan_id, GREATEST(effective_from, $2::timestamptz) AS at FROM tenant_plans
+                        WHERE tenant_id = t.id AND effective_from < $3 AND (effective_to IS NULL OR effective_to > $2)
+                        ORDER BY effective_from LIMIT 1) tp ON true
+     LEFT JOIN price_components pc ON pc.plan_id = tp.plan_id AND pc.effective_from <= tp.at AND (pc.effective_to IS NULL OR pc.effective_to > tp.at)
+     ORDER BY t.id, pc.meter`,
+    [q.tenantIds, q.from, q.to],
+  );
+  const out = new Map<string, { planId: string | null; components: PriceComponentRow[] }>();
+  for (const r of rows) {
+    const id = String(r.tenant_id);
+    let entry = out.get(id);
+    if (!entry) out.set(id, (entry = { planId: r.tp_plan_id ? String(r.tp_plan_id) : null, components: [] }));
+    if (r.id === null) continue;
+    entry.components.push({
+      id: r.id,
+      planId: r.plan_id,
+      meter: r.meter,
+      model: r.model,
+      unitPriceMicros: r.unit_price_micros,
+      tiers: r.tiers,
+      packageSize: r.package_size,
+      includedQuantity: r.included_quantity,
+      currency: String(r.currency).trim(),
+      effectiveFrom: r.effective_from,
+      effectiveTo: r.effective_to,
+    });
+  }
+  return out;
+}
+
 export async function stripeCustomersByTenantIds(c: pg.ClientBase, tenantIds: readonly string[]): Promise<Array<{ tenantId: string; stripeId: string }>> {
   const { rows } = await c.query(
     `SELECT tenant_id, stripe_id FROM stripe_mappings WHERE object_type = 'customer' AND tenant_id = ANY($1::uuid[]) AND local_id = tenant_id::text`,

@@ -544,3 +544,54 @@ export class SetQuotaOverridePayload {
   @Field(() => QuotaOverrideType, { nullable: true, description: 'null when the override was cleared.' })
   override!: QuotaOverrideType | null;
 }
+
+@ObjectType({ description: "One tenant's charges, provider-side cost and margin over a range (platform)." })
+export class TenantMargin {
+  @Field(() => Tenant)
+  tenant!: Tenant;
+
+  @Field(() => ID, { nullable: true })
+  planId!: string | null;
+
+  @Field(() => String)
+  currency!: string;
+
+  @Field(() => [MeterCostType])
+  meters!: MeterCostType[];
+
+  @Authorized(...MONEY)
+  @Field(() => MicrosScalar, { nullable: true })
+  totalMicros!: bigint | null;
+
+  @Authorized(...PLATFORM)
+  @Field(() => MicrosScalar, { nullable: true })
+  providerCostMicros!: bigint | null;
+
+  @Authorized(...PLATFORM)
+  @Field(() => MicrosScalar, { nullable: true })
+  marginMicros!: bigint | null;
+}
+
+@ObjectType()
+export class TenantMarginEdge {
+  @Field(() => String)
+  cursor!: string;
+
+  @Field(() => TenantMargin)
+  node!: TenantMargin;
+}
+
+@ObjectType()
+export class TenantMarginConnection {
+  @Field(() => DateTimeResolver)
+  from!: Date;
+
+  @Field(() => DateTimeResolver)
+  to!: Date;
+
+  @Field(() => [TenantMarginEdge])
+  edges!: TenantMarginEdge[];
+
+  @Field(() => PageInfo)
+  pageInfo!: PageInfo;
+}

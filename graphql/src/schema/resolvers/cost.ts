@@ -2,9 +2,10 @@
 import { applyRate, attributeCost, priceComponentFromRow, type UsageSlice } from '../../../../src/billing/index.js';
 import type { ApiContext } from '../../context.js';
 import { scoped } from '../../context.js';
-import { costRows, costRowsByTag, type CostGroupBy, type CostRow } from '../../data/clickhouse.js';
-import { pricingForRange } from '../../data/pg.js';
-import { CostAttribution, CostSlice, MeterCostType } from '../types.js';
+import { costRows, costRowsByTag, costRowsByTenant, type CostGroupBy, type CostRow } from '../../data/clickhouse.js';
+import { pricingForRange, pricingForTenants, type TenantRow } from '../../data/pg.js';
+import { CostAttribution, CostSlice, MeterCostType, TenantMargin } from '../types.js';
+import { toTenant } from './mappers.js';
 
 export const COST_MAX_SPAN_MS = 93 * 24 * 3_600_000;
 
@@ -95,5 +96,33 @@ export async function attributeCosts(ctx: ApiContext, q: { tenantId: string; fro
     totalMicros: attribution.totalMicros,
     providerCostMicros,
     marginMicros: attribution.totalMicros - providerCostMicros,
+  });
+}
+
+/** Charges, provider cost and margin for each tenant of a page (platform): one ClickHouse and one Postgres statement. */
+export async function tenantMargins(ctx: ApiContext, q: { tenants: TenantRow[]; from: Date; to: Date }): Promise<TenantMargin[]> {
+  const ids = q.tenants.map((t) => t.id);
+  const [rows, pricing] = await Promise.all([
+    costRowsByTenant(ctx.services.clickhouse, { tenantIds: ids, from: q.from, to: q.to }),
+    scoped(ctx, (c) => pricingForTenants(c, { tenantIds: ids, from: q.from, to: q.to })),
+  ]);
+  const usage = toSlices(rows);
+  const rates = ctx.services.costRates;
+  return q.tenants.map((t) => {
+    const s = usage.get(t.id) ?? { requests: 0n, items: 0n, cpuUs: 0n, cudaUs: 0n };
+    const p = pricing.get(t.id) ?? { planId: null, components: [] };
+    const quantities = { requests: s.requests, items: s.items, compute_ms_cpu: s.cpuUs / 1000n, compute_ms_cuda: s.cudaUs / 1000n };
+    const a = attributeCost({ components: p.components.map((r) => priceComponentFromRow(r as unknown as Record<string, unknown>)), slices: [{ key: t.id, quantities }] });
+    const byMeter = new Map(a.meters.map((m) => [m.meter, m]));
+    const provider = applyRate(s.cpuUs, rates.cpu, 1000n) + applyRate(s.cudaUs, rates.cuda, 1000n);
+    return Object.assign(new TenantMargin(), {
+      tenant: toTenant(t),
+      planId: p.planId,
+      currency: p.components[0]?.currency ?? t.currency,
+      meters: METERS.map((meter) => Object.assign(new MeterCostType(), { meter, quantity: Number(quantities[meter]), costMicros: byMeter.get(meter)?.costMicros ?? 0n })),
+      totalMicros: a.totalMicros,
+      providerCostMicros: provider,
+      marginMicros: a.totalMicros - provider,
+    });
   });
 }

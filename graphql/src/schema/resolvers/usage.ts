@@ -3,11 +3,16 @@ import { badInput } from '../../../../src/shared/errors.js';
 import type { ApiContext } from '../../context.js';
 import { resolveTenant } from '../../context.js';
 import { MAX_SPAN_MS, usageSeries } from '../../data/clickhouse.js';
-import { checkRange, TimeRangeInput } from '../common.js';
+import { checkRange, decodeCursor, encodeCursor, TimeRangeInput } from '../common.js';
 import { ApiKey, UsageColumns, UsagePoint, UsageReport, UsageSeries } from '../types.js';
 import { toApiKey } from './mappers.js';
-import { attributeCosts, COST_MAX_SPAN_MS } from './cost.js';
-import { CostAttribution } from '../types.js';
+import { attributeCosts, COST_MAX_SPAN_MS, tenantMargins } from './cost.js';
+import { PLATFORM } from '../../auth/checker.js';
+import { scoped } from '../../context.js';
+import { tenantsByIds, tenantsPage } from '../../data/pg.js';
+import { isUuid } from '../../../../src/db/tx.js';
+import { PageSizeScalar } from '../scalars.js';
+import { CostAttribution, TenantMarginConnection } from '../types.js';
 
 export enum GranularityEnum {
   MINUTE = 'MINUTE',
@@ -100,6 +105,31 @@ export class UsageResolver {
     if (!s.apiKeyId) return null;
     const row = await ctx.loaders.apiKey.load(s.apiKeyId);
     return row && row.tenantId === s.tenantId ? toApiKey(row) : null;
+  }
+
+  @Authorized(...PLATFORM)
+  @Query(() => TenantMarginConnection, {
+    description: 'Per tenant (by name): charges under its plan, provider-side compute cost and margin over the range (platform; same rules as costAttribution).',
+  })
+  async tenantMargins(
+    @Arg('range', () => TimeRangeInput) range: TimeRangeInput,
+    @Arg('first', () => PageSizeScalar) first: number,
+    @Arg('after', () => String, { nullable: true }) afterCursor: string | null,
+    @Arg('tenantIds', () => [ID], { nullable: true, description: 'Only these tenants (at most `first`), instead of paging through all.' }) tenantIds: string[] | null,
+    @Ctx() ctx: ApiContext,
+  ): Promise<TenantMarginConnection> {
+    const hour = 3_600_000;
+    const floored = { from: new Date(Math.floor(range.from.getTime() / hour) * hour), to: new Date(Math.floor(range.to.getTime() / hour) * hour) };
+    const { from, to } = checkRange(floored, COST_MAX_SPAN_MS, 'tenantMargins');
+    if (tenantIds && tenantIds.length > first) throw badInput('tenantIds: at most `first` ids');
+    const after = decodeCursor(afterCursor, 1);
+    const rows = tenantIds
+      ? (await scoped(ctx, (c) => tenantsByIds(c, tenantIds.filter(isUuid)))).sort((a, b) => (a.name < b.name ? -1 : 1))
+      : await scoped(ctx, (c) => tenantsPage(c, { limit: first, afterName: after ? String(after[0]) : null, status: null }));
+    const page = rows.slice(0, first);
+    const margins = await tenantMargins(ctx, { tenants: page, from, to });
+    const edges = margins.map((m) => ({ cursor: encodeCursor([m.tenant.name]), node: m }));
+    return { from, to, edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null } };
   }
 
   @Authorized()
