@@ -77,8 +77,9 @@ Try it (the key is the tenant's; every call is metered):
   #   or in your app: OTEL_EXPORTER_OTLP_ENDPOINT=$otlp
   #                   OTEL_EXPORTER_OTLP_HEADERS='Authorization=Bearer%20$secret'
 
-  # GraphQL API (usage, costs, invoices; Bearer JWT, see README): $api/graphql
-  curl -s -H 'Content-Type: application/json' $api/graphql -d '{"query":"{ __typename }"}'
+  # GraphQL API (the same key is an admin key; a JWT works too, see README): $api/graphql
+  curl -s -H 'Authorization: Bearer $secret' -H 'Content-Type: application/json' $api/graphql \\
+    -d '{"query":"{ viewer { tenant { name } } quotas { meters { meter limit used remaining resetAt } } }"}'
 
 Stop the databases started for you with: node scripts/services.mjs down
 
