@@ -1,6 +1,6 @@
 /** Dynamic batching: batched results equal unbatched ones, shape-compatible grouping, bounded queues, timeouts. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TenantQueueFactory } from '../../src/quotas/contract.js';
+import type { TenantQueue, TenantQueueFactory } from '../../src/quotas/contract.js';
 import { FifoQueue } from '../../inference/src/index.js';
 import { infer, makeRepo, mlpRequest, prng, staticKeys, startServer, type Running } from './helpers.js';
 
@@ -10,11 +10,12 @@ const pushes: { tenantId: string; weight: number; cost: number }[] = [];
 const recordingFactory: TenantQueueFactory = <T>(opts: { capacity: number }) => {
   const q = new FifoQueue<T>(opts.capacity);
   const push = q.push.bind(q);
-  q.push = (item: T, owner: { tenantId: string; weight: number; cost: number }) => {
+  const queue: TenantQueue<T> = q;
+  queue.push = (item: T, owner: { tenantId: string; weight: number; cost: number }) => {
     pushes.push(owner);
     return push(item);
   };
-  return q;
+  return queue;
 };
 
 const repo = makeRepo([
