@@ -83,7 +83,12 @@ export async function createInferenceServer(deps: InferenceServerDeps): Promise<
       }
     },
   });
-  await registry.sync();
+  try {
+    await registry.sync();
+  } catch (err) {
+    await pool.terminate();
+    throw err;
+  }
   log.info({ models: registry.list(), device }, 'inference model repository loaded');
 
   let accepting = true;
