@@ -1,0 +1,201 @@
+/** Object types: usage series, cost attribution and margins. Guarded fields are nullable so a denial nulls only that field. */
+import { Authorized, Field, ID, ObjectType } from 'type-graphql';
+import { DateTimeResolver, SafeIntResolver } from 'graphql-scalars';
+import { MONEY, PLATFORM } from '../../auth/checker.js';
+import { MicrosScalar } from '../scalars.js';
+import { PageInfo } from '../common.js';
+import { Tenant } from './tenant.js';
+
+// No guarded fields: plain property reads, no middleware chain (hot in large lists).
+@ObjectType({ simpleResolvers: true })
+export class UsagePoint {
+  @Field(() => DateTimeResolver)
+  bucket!: Date;
+
+  @Field(() => SafeIntResolver)
+  requests!: number;
+
+  @Field(() => SafeIntResolver)
+  errorRequests!: number;
+
+  @Field(() => SafeIntResolver)
+  items!: number;
+
+  @Field(() => SafeIntResolver)
+  inputBytes!: number;
+
+  @Field(() => SafeIntResolver)
+  outputBytes!: number;
+
+  @Field(() => SafeIntResolver, { description: 'Billed compute, microseconds.' })
+  computeUs!: number;
+}
+
+// No guarded fields: plain property reads.
+@ObjectType({ simpleResolvers: true, description: 'The points of a series as parallel arrays (compact, for charts).' })
+export class UsageColumns {
+  @Field(() => [DateTimeResolver])
+  buckets!: Date[];
+
+  @Field(() => [SafeIntResolver])
+  requests!: number[];
+
+  @Field(() => [SafeIntResolver])
+  errorRequests!: number[];
+
+  @Field(() => [SafeIntResolver])
+  items!: number[];
+
+  @Field(() => [SafeIntResolver])
+  inputBytes!: number[];
+
+  @Field(() => [SafeIntResolver])
+  outputBytes!: number[];
+
+  @Field(() => [SafeIntResolver])
+  computeUs!: number[];
+}
+
+@ObjectType()
+export class UsageSeries {
+  @Field(() => String, { description: 'The group value (model, API key id or tag value); "" when not grouped.' })
+  key!: string;
+
+  @Field(() => [UsagePoint])
+  points!: UsagePoint[];
+
+  apiKeyId!: string | null;
+  tenantId!: string;
+}
+
+@ObjectType()
+export class UsageReport {
+  @Field(() => DateTimeResolver)
+  from!: Date;
+
+  @Field(() => DateTimeResolver)
+  to!: Date;
+
+  @Field(() => String)
+  granularity!: string;
+
+  @Field(() => [UsageSeries])
+  series!: UsageSeries[];
+}
+
+@ObjectType('MeterCost')
+export class MeterCostType {
+  @Field(() => String)
+  meter!: string;
+
+  @Field(() => SafeIntResolver)
+  quantity!: number;
+
+  @Authorized(...MONEY)
+  @Field(() => MicrosScalar, { nullable: true })
+  costMicros!: bigint | null;
+}
+
+@ObjectType()
+export class CostSlice {
+  @Field(() => String, { description: 'Model, API key id, tag value or day (YYYY-MM-DD).' })
+  key!: string;
+
+  @Field(() => [MeterCostType])
+  meters!: MeterCostType[];
+
+  @Authorized(...MONEY)
+  @Field(() => MicrosScalar, { nullable: true })
+  costMicros!: bigint | null;
+
+  @Authorized(...PLATFORM)
+  @Field(() => MicrosScalar, { nullable: true, description: 'Provider-side compute cost (platform).' })
+  providerCostMicros!: bigint | null;
+}
+
+@ObjectType()
+export class CostAttribution {
+  @Field(() => DateTimeResolver)
+  from!: Date;
+
+  @Field(() => DateTimeResolver)
+  to!: Date;
+
+  @Field(() => String)
+  groupBy!: string;
+
+  @Field(() => String)
+  currency!: string;
+
+  @Field(() => ID, { nullable: true })
+  planId!: string | null;
+
+  @Field(() => [MeterCostType])
+  meters!: MeterCostType[];
+
+  @Field(() => [CostSlice])
+  slices!: CostSlice[];
+
+  @Authorized(...MONEY)
+  @Field(() => MicrosScalar, { nullable: true, description: 'Sum of slices = charge of the whole range.' })
+  totalMicros!: bigint | null;
+
+  @Authorized(...PLATFORM)
+  @Field(() => MicrosScalar, { nullable: true, description: 'compute-ms × configured cost rate per device (platform).' })
+  providerCostMicros!: bigint | null;
+
+  @Authorized(...PLATFORM)
+  @Field(() => MicrosScalar, { nullable: true, description: 'totalMicros − providerCostMicros (platform).' })
+  marginMicros!: bigint | null;
+}
+
+@ObjectType({ description: "One tenant's charges, provider-side cost and margin over a range (platform)." })
+export class TenantMargin {
+  @Field(() => Tenant)
+  tenant!: Tenant;
+
+  @Field(() => ID, { nullable: true })
+  planId!: string | null;
+
+  @Field(() => String)
+  currency!: string;
+
+  @Field(() => [MeterCostType])
+  meters!: MeterCostType[];
+
+  @Authorized(...MONEY)
+  @Field(() => MicrosScalar, { nullable: true })
+  totalMicros!: bigint | null;
+
+  @Authorized(...PLATFORM)
+  @Field(() => MicrosScalar, { nullable: true })
+  providerCostMicros!: bigint | null;
+
+  @Authorized(...PLATFORM)
+  @Field(() => MicrosScalar, { nullable: true })
+  marginMicros!: bigint | null;
+}
+
+@ObjectType()
+export class TenantMarginEdge {
+  @Field(() => String)
+  cursor!: string;
+
+  @Field(() => TenantMargin)
+  node!: TenantMargin;
+}
+
+@ObjectType()
+export class TenantMarginConnection {
+  @Field(() => DateTimeResolver)
+  from!: Date;
+
+  @Field(() => DateTimeResolver)
+  to!: Date;
+
+  @Field(() => [TenantMarginEdge])
+  edges!: TenantMarginEdge[];
+
+  @Field(() => PageInfo)
+  pageInfo!: PageInfo;
+}
