@@ -7,7 +7,7 @@
  * With OTEL_SDK_DISABLED the tracer is the API's no-op tracer.
  */
 import { trace, type Tracer } from '@opentelemetry/api';
-import { NodeSDK, resources } from '@opentelemetry/sdk-node';
+import { NodeSDK, resources, tracing } from '@opentelemetry/sdk-node';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../shared/logger.js';
@@ -53,7 +53,9 @@ export function startTracing(opts: StartTracingOptions): Tracing {
     serviceName: config.OTEL_SERVICE_NAME,
     autoDetectResources: false,
     resource: resources.resourceFromAttributes({ 'service.name': config.OTEL_SERVICE_NAME, ...opts.resourceAttributes }),
-    traceExporter: exporter,
+    // Batched export; a queue deep enough for a busy inference role (the SDK default, 2048
+    // spans per 5 s, drops spans above ~400 requests/s).
+    spanProcessors: [new tracing.BatchSpanProcessor(exporter, { maxQueueSize: 32_768, maxExportBatchSize: 2_048, scheduledDelayMillis: 1_000, exportTimeoutMillis: 10_000 })],
     instrumentations: [],
   });
   sdk.start();
