@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../src/shared/logger.js';
 import { createRedis, type Redis } from '../../src/shared/redis.js';
-import { createClickHouse, type ClickHouse } from '../../src/clickhouse/index.js';
+import { createClickHouse, sql, type ClickHouse } from '../../src/clickhouse/index.js';
 import { createWalUsageSink, type WalUsageSink } from '../../src/usage/sink.js';
 import { directClickHouse, silentLogger, startTcpProxy, tempStateDir, tenantTotals, testConfig, usageRecord, type TcpProxy } from './helpers.js';
 
@@ -78,6 +78,55 @@ describe('usage flusher', () => {
     expect(t.rollupRequests).toEqual({ minute: 1200, hourly: 1200, daily: 1200 });
     expect(t.rollupItems).toEqual({ minute: items, hourly: items, daily: items });
     expect(sink.stats().flusher?.batches).toBeGreaterThan(1);
+  });
+
+  it('after a stream of flushed batches, every hourly/daily rollup sum equals the raw table and the latency quantiles match within t-digest error', async () => {
+    const tenantId = randomUUID();
+    const { sink } = await makeSink({ overrides: { USAGE_FLUSH_MAX_ROWS: '300' } });
+    // Several models and statuses, latencies spread over two orders of magnitude.
+    let i = 0;
+    const recs = Array.from({ length: 3000 }, () => {
+      i++;
+      return usageRecord(tenantId, { model: `m${i % 3}`, status: i % 17 === 0 ? 'error' : 'ok', computeUs: 100 + ((i * 7919) % 20_000), queueUs: (i * 31) % 500 });
+    });
+    for (let k = 0; k < recs.length; k += 100) await Promise.all(recs.slice(k, k + 100).map((r) => sink.record(r)));
+    await sink.flushNow();
+    const from = Math.floor(Date.now() / 1000) - 2 * 86400;
+    const cols = ['requests', 'ok_requests', 'error_requests', 'items', 'ok_items', 'input_bytes', 'output_bytes', 'compute_us', 'billed_compute_us', 'queue_us'] as const;
+    const raw = await ch.query<Record<string, string>>(
+      sql`SELECT model, count() AS s_requests, countIf(status = 'ok') AS s_ok_requests, countIf(status != 'ok') AS s_error_requests, sum(items) AS s_items,
+                 sumIf(items, status = 'ok') AS s_ok_items, sum(input_bytes) AS s_input_bytes, sum(output_bytes) AS s_output_bytes, sum(compute_us) AS s_compute_us,
+                 sum(billed_compute_us) AS s_billed_compute_us, sum(queue_us) AS s_queue_us
+          FROM usage_events_v1 WHERE tenant_id = ${tenantId} AND ts >= toDateTime(${from}) GROUP BY model ORDER BY model`,
+    );
+    for (const table of ['hourly', 'daily'] as const) {
+      const q =
+        table === 'hourly'
+          ? sql`SELECT model, sum(requests) AS s_requests, sum(ok_requests) AS s_ok_requests, sum(error_requests) AS s_error_requests, sum(items) AS s_items, sum(ok_items) AS s_ok_items,
+                       sum(input_bytes) AS s_input_bytes, sum(output_bytes) AS s_output_bytes, sum(compute_us) AS s_compute_us, sum(billed_compute_us) AS s_billed_compute_us, sum(queue_us) AS s_queue_us
+                FROM usage_hourly_v1 WHERE tenant_id = ${tenantId} AND bucket >= toDateTime(${from - 86400}) GROUP BY model ORDER BY model`
+          : sql`SELECT model, sum(requests) AS s_requests, sum(ok_requests) AS s_ok_requests, sum(error_requests) AS s_error_requests, sum(items) AS s_items, sum(ok_items) AS s_ok_items,
+                       sum(input_bytes) AS s_input_bytes, sum(output_bytes) AS s_output_bytes, sum(compute_us) AS s_compute_us, sum(billed_compute_us) AS s_billed_compute_us, sum(queue_us) AS s_queue_us
+                FROM usage_daily_v1 WHERE tenant_id = ${tenantId} AND bucket >= toDateTime(${from - 86400}) GROUP BY model ORDER BY model`;
+      const rolled = await ch.query<Record<string, string>>(q);
+      expect(rolled.map((r) => [r.model, ...cols.map((c) => Number(r[`s_${c}`]))])).toEqual(raw.map((r) => [r.model, ...cols.map((c) => Number(r[`s_${c}`]))]));
+    }
+    expect(raw.reduce((s, r) => s + Number(r.s_requests), 0)).toBe(3000);
+    const exact = await ch.query<{ model: string; q: number[] }>(
+      sql`SELECT model, quantilesExact(0.5, 0.9, 0.99)(queue_us + compute_us) AS q FROM usage_events_v1
+          WHERE tenant_id = ${tenantId} AND ts >= toDateTime(${from}) AND status = 'ok' GROUP BY model ORDER BY model`,
+    );
+    const digest = await ch.query<{ model: string; q: number[] }>(
+      sql`SELECT model, quantilesTDigestMerge(0.5, 0.9, 0.95, 0.99)(latency_us) AS q FROM usage_latency_hourly_v1
+          WHERE tenant_id = ${tenantId} AND bucket >= toDateTime(${from - 86400}) GROUP BY model ORDER BY model`,
+    );
+    expect(digest.map((d) => d.model)).toEqual(exact.map((e) => e.model));
+    digest.forEach((d, m) => {
+      const e = exact[m]!.q;
+      const approx = [d.q[0]!, d.q[1]!, d.q[3]!];
+      // t-digest: a small relative error on this spread (values 100..20,600 µs).
+      approx.forEach((v, k) => expect(Math.abs(Number(v) - Number(e[k])) / Number(e[k])).toBeLessThan(0.05));
+    });
   });
 
   it('bills a retried request id once: within a batch, across batches and after the original was flushed', async () => {
