@@ -15,7 +15,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../shared/logger.js';
 import type { ClickHouse } from '../clickhouse/client.js';
@@ -82,7 +82,7 @@ export function createOtlpReceiver(deps: OtlpReceiverDeps): OtlpReceiver {
   const internalDigest = internalToken ? digest(internalToken) : null;
   const maxBody = config.OTLP_MAX_BODY_BYTES;
 
-  const app = Fastify({ loggerInstance: log, disableRequestLogging: true, bodyLimit: maxBody, return503OnClosing: true });
+  const app = Fastify({ loggerInstance: log, logController: new LogController({ disableRequestLogging: true }), bodyLimit: maxBody, return503OnClosing: true });
   app.removeAllContentTypeParsers();
   const raw = (_req: FastifyRequest, body: Buffer, done: (err: Error | null, body?: Buffer) => void) => done(null, body);
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: maxBody }, raw);
