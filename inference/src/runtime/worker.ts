@@ -156,8 +156,14 @@ async function handle(msg: WorkerRequest): Promise<[WorkerResponse, ArrayBuffer[
   }
 }
 
+// Runs one message at a time: the pool pipelines batches, and session.run must neither overlap
+// nor have its compute time include the wait for the previous batch.
+let chain: Promise<unknown> = Promise.resolve();
+
 port.on('message', (msg: WorkerRequest) => {
-  handle(msg).then(
+  const next = chain.then(() => handle(msg));
+  chain = next.catch(() => undefined);
+  next.then(
     ([res, transfer]) => port.postMessage(res, transfer),
     (err: unknown) => port.postMessage({ id: msg.id, ok: false, kind: 'internal', error: String((err as Error)?.message ?? err) } satisfies WorkerResponse),
   );
