@@ -51,6 +51,8 @@ export interface Loaders {
   stripeCustomer: DataLoader<string, string | null>;
   member: DataLoader<string, db.MemberRow | null, string>;
   apiKey: DataLoader<string, db.ApiKeyRow | null>;
+  invoiceLines: DataLoader<string, db.InvoiceLineRow[]>;
+  creditNotes: DataLoader<string, db.CreditNoteRow[]>;
 }
 
 export interface ApiContext {
@@ -98,6 +100,14 @@ export function createLoaders(ctx: Pick<ApiContext, 'principal' | 'services'>): 
       return byKey(keys, rows, (r) => `${r.tenantId}|${r.id}`);
     }),
     apiKey: new DataLoader(async (ids) => byKey(ids, await scoped(ctx, (c) => db.apiKeysByIds(c, uuids(ids))), (r) => r.id)),
+    invoiceLines: new DataLoader(async (ids) => {
+      const rows = await scoped(ctx, (c) => db.linesByInvoiceIds(c, uuids(ids)));
+      return ids.map((id) => rows.filter((r) => r.invoiceId === id));
+    }),
+    creditNotes: new DataLoader(async (ids) => {
+      const rows = await scoped(ctx, (c) => db.creditNotesByInvoiceIds(c, uuids(ids)));
+      return ids.map((id) => rows.filter((r) => r.invoiceId === id));
+    }),
   };
 }
 

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
+import { withPlatform } from '../../src/db/index.js';
 import { closeFactories, createApiKey, createTenant, createUser, uniqueName } from '../factories.js';
 import { codes, gql, mintJwt, startHarness, type Harness } from './harness.js';
 
@@ -142,6 +143,28 @@ describe('DataLoader', () => {
     expect(r.data.apiKeys.edges).toHaveLength(6);
     expect(new Set(r.data.apiKeys.edges.map((e: { node: { createdBy: { id: string } } }) => e.node.createdBy.id))).toEqual(new Set(admins.map((a) => a.id)));
     expect(queries).toBe(8);
+  });
+
+  it('invoices with lines and credit notes: one batch each, amounts as inserted', async () => {
+    const t = await createTenant();
+    const u = await createUser({ tenantId: t.id, role: 'finance' });
+    const token = await mintJwt(h.config, { sub: u.id, tid: t.id, role: 'finance' });
+    await withPlatform(h.pools.app, async (c) => {
+      for (let m = 1; m <= 3; m++) {
+        const start = `2026-0${m}-01T00:00:00Z`;
+        const end = `2026-0${m + 1}-01T00:00:00Z`;
+        const { rows } = await c.query(`INSERT INTO invoices (tenant_id, period_start, period_end, subtotal_micros, total_micros) VALUES ($1, $2, $3, $4, $4) RETURNING id`, [t.id, start, end, m * 1000]);
+        await c.query(`INSERT INTO invoice_lines (invoice_id, tenant_id, line_no, meter, model, quantity, unit_price_micros, amount_micros) VALUES ($1, $2, 1, 'requests', 'standard', $3::numeric, 1, $4::bigint)`, [rows[0].id, t.id, m * 1000, m * 1000]);
+      }
+    });
+    queries = 0;
+    const r = await gql(h.url, '{ invoices(first: 10) { edges { node { periodStart status totalMicros lines { meter quantity amountMicros } creditNotes { number } } } } }', { token });
+    expect(r.errors).toBeUndefined();
+    const nodes = r.data.invoices.edges.map((e: { node: unknown }) => e.node);
+    expect(nodes.map((n: { totalMicros: string }) => n.totalMicros)).toEqual(['3000', '2000', '1000']);
+    expect(nodes[0].lines).toEqual([{ meter: 'requests', quantity: '3000.000000', amountMicros: '3000' }]);
+    expect(nodes[0].creditNotes).toEqual([]);
+    expect(queries).toBe(12);
   });
 
   it('pages through API keys with cursors', async () => {

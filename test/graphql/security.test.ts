@@ -18,7 +18,7 @@ const hourAgo = new Date(Math.floor(now.getTime() / 3_600_000) * 3_600_000 - 3_6
 const range = { from: new Date(hourAgo.getTime() - 3_600_000).toISOString(), to: new Date(hourAgo.getTime() + 3_600_000).toISOString() };
 
 // Tenant A (the caller's) and tenant B (the victim's), with objects of each kind in B.
-const ids = { a: '', b: '', bKey: '', aKey: '', bTrace: randomTraceId(), bRequest: `req-${randomUUID()}`, aTrace: randomTraceId(), aRequest: `req-${randomUUID()}` };
+const ids = { a: '', b: '', bKey: '', aKey: '', aInvoice: '', bInvoice: '', bTrace: randomTraceId(), bRequest: `req-${randomUUID()}`, aTrace: randomTraceId(), aRequest: `req-${randomUUID()}` };
 const tokens: Record<RoleName, string> & { keyMember: string; keyAdmin: string; keyFinance: string } = {} as never;
 const users: Record<string, { id: string; email: string }> = {};
 
@@ -54,8 +54,25 @@ beforeAll(async () => {
   ]);
   await insertSpan(h.clickhouse, { tenantId: a.id, traceId: ids.aTrace, at: hourAgo });
   await insertSpan(h.clickhouse, { tenantId: b.id, traceId: ids.bTrace, at: hourAgo });
+  ids.aInvoice = await createInvoice(a.id);
+  ids.bInvoice = await createInvoice(b.id);
   await withPlatform(h.pools.app, (c) => c.query(`INSERT INTO stripe_mappings (tenant_id, object_type, local_id, stripe_id) VALUES ($1::uuid, 'customer', $2, $3)`, [a.id, a.id, `cus_${uniqueName('s')}`]));
 });
+
+/** A finalized invoice with two lines and a credit note. */
+async function createInvoice(tenantId: string): Promise<string> {
+  return withPlatform(h.pools.app, async (c) => {
+    const { rows } = await c.query(
+      `INSERT INTO invoices (tenant_id, period_start, period_end, subtotal_micros, total_micros) VALUES ($1, '2026-01-01T00:00:00Z', '2026-02-01T00:00:00Z', 1500000, 1500000) RETURNING id`,
+      [tenantId],
+    );
+    const id = rows[0].id;
+    await c.query(`INSERT INTO invoice_lines (invoice_id, tenant_id, line_no, meter, model, quantity, unit_price_micros, amount_micros) VALUES ($1, $2, 1, 'requests', 'standard', 1000, 1000, 1000000), ($1, $2, 2, 'items', 'standard', 500, 1000, 500000)`, [id, tenantId]);
+    await c.query(`UPDATE invoices SET status = 'finalized', number = $2, finalized_at = now() WHERE id = $1`, [id, `INV-${uniqueName('n')}`]);
+    await c.query(`INSERT INTO credit_notes (invoice_id, tenant_id, number, amount_micros, reason) VALUES ($1, $2, $3, 200000, 'goodwill')`, [id, tenantId, `CN-${uniqueName('n')}`]);
+    return id;
+  });
+}
 
 afterAll(async () => {
   await h?.close();
@@ -67,7 +84,7 @@ interface Op {
   name: string;
   doc: string;
   /** Variables aimed at the given tenant id / object ids. */
-  vars: (t: { tenantId: string; keyId: string; traceId: string; requestId: string }) => Record<string, unknown>;
+  vars: (t: { tenantId: string; keyId: string; traceId: string; requestId: string; invoiceId: string }) => Record<string, unknown>;
   /** Accepts an object of another tenant by id (so A -> B must read NOT_FOUND). */
   crossTenant: boolean;
   /** Who may run it at all. */
@@ -97,6 +114,8 @@ const ops: Op[] = [
   { name: 'apiKeys', doc: 'query($tenantId: ID) { apiKeys(first: 10, tenantId: $tenantId) { edges { node { id } } } }', vars: (t) => ({ tenantId: t.tenantId }), crossTenant: true, roles: ALL },
   { name: 'trace', doc: 'query($traceId: String!) { trace(id: $traceId) { traceId spans { spanId } } }', vars: (t) => ({ traceId: t.traceId }), crossTenant: true, roles: ALL },
   { name: 'requestTrace', doc: 'query($requestId: String!) { requestTrace(requestId: $requestId) { traceId } }', vars: (t) => ({ requestId: t.requestId }), crossTenant: true, roles: ALL },
+  { name: 'invoices', doc: 'query($tenantId: ID) { invoices(first: 10, tenantId: $tenantId) { edges { node { id } } } }', vars: (t) => ({ tenantId: t.tenantId }), crossTenant: true, roles: ALL },
+  { name: 'invoice', doc: 'query($invoiceId: ID!) { invoice(id: $invoiceId) { id status lines { meter } } }', vars: (t) => ({ invoiceId: t.invoiceId }), crossTenant: true, roles: ALL },
   {
     name: 'createApiKey',
     doc: 'mutation($tenantId: ID) { createApiKey(input: { name: "x", tenantId: $tenantId }) { secret apiKey { id } } }',
@@ -129,8 +148,9 @@ const ops: Op[] = [
   },
 ];
 
-const bTarget = () => ({ tenantId: ids.b, keyId: ids.bKey, traceId: ids.bTrace, requestId: ids.bRequest });
-const missingTarget = () => ({ tenantId: randomUUID(), keyId: randomUUID(), traceId: randomTraceId(), requestId: `req-${randomUUID()}` });
+const bTarget = () => ({ tenantId: ids.b, keyId: ids.bKey, traceId: ids.bTrace, requestId: ids.bRequest, invoiceId: ids.bInvoice });
+const missingTarget = () => ({ tenantId: randomUUID(), keyId: randomUUID(), traceId: randomTraceId(), requestId: `req-${randomUUID()}`, invoiceId: randomUUID() });
+const aTarget = () => ({ tenantId: ids.a, keyId: randomUUID(), traceId: ids.aTrace, requestId: ids.aRequest, invoiceId: ids.aInvoice });
 
 function errorShape(r: GqlResponse) {
   return { status: r.status, data: r.data, errors: (r.errors ?? []).map((e) => ({ message: e.message, code: e.extensions.code, path: e.path })) };
@@ -161,7 +181,7 @@ describe("tenant A naming tenant B's objects", () => {
   });
 
   it('the same operations reach their own objects (so NOT_FOUND above is the tenant wall)', async () => {
-    const own = { tenantId: ids.a, keyId: randomUUID(), traceId: ids.aTrace, requestId: ids.aRequest };
+    const own = aTarget();
     for (const op of cross.filter((o) => o.name !== 'revokeApiKey')) {
       const token = op.roles.includes('admin') ? tokens.admin : tokens.member;
       const r = await gql(h.url, op.doc, { token, variables: op.vars(own) });
@@ -175,8 +195,7 @@ describe('who may run each operation', () => {
   for (const op of ops) {
     it(`${op.name}: allowed for ${op.roles.join(', ')}; FORBIDDEN for the others`, async () => {
       for (const role of principals) {
-        const target = role === 'platform' ? { tenantId: ids.a, keyId: randomUUID(), traceId: ids.aTrace, requestId: ids.aRequest } : { tenantId: ids.a, keyId: randomUUID(), traceId: ids.aTrace, requestId: ids.aRequest };
-        const r = await gql(h.url, op.doc, { token: tokens[role], variables: op.vars(target) });
+        const r = await gql(h.url, op.doc, { token: tokens[role], variables: op.vars(aTarget()) });
         const got = codes(r);
         if (op.roles.includes(role)) expect([role, got.filter((c) => c === 'FORBIDDEN' || c === 'UNAUTHENTICATED')]).toEqual([role, []]);
         else expect([role, got]).toEqual([role, ['FORBIDDEN']]);
@@ -201,6 +220,9 @@ describe('who may run each operation', () => {
  * | Plan.active (plan internals)            |   F    |   F   |    F    |    Y     |
  * | Tenant.stripeCustomerId (Stripe id)     |   F    |   F   |    F    |    Y     |
  * | User.email of another user              |   F    |   Y   |    F    |    Y     |
+ * | Invoice.totalMicros           (money)   |   F    |   Y   |    Y    |    Y     |
+ * | InvoiceLine.amountMicros      (money)   |   F    |   Y   |    Y    |    Y     |
+ * | CreditNote.amountMicros       (money)   |   F    |   Y   |    Y    |    Y     |
  * | User.email of oneself                   |   Y    |   Y   |    Y    |    -     |
  * API key secrets: no field exposes them after creation (checked on the schema below).
  */
@@ -216,6 +238,9 @@ const matrix: Array<{ field: string; select: string; path: (string | number)[]; 
   { field: 'Plan.priorityTier', select: 'tenant(id: $t) { plan { priorityTier } }', path: ['tenant', 'plan', 'priorityTier'], cells: { member: 'F', admin: 'F', finance: 'F', platform: 'Y' } },
   { field: 'Plan.active', select: 'tenant(id: $t) { plan { active } }', path: ['tenant', 'plan', 'active'], cells: { member: 'F', admin: 'F', finance: 'F', platform: 'Y' } },
   { field: 'Tenant.stripeCustomerId', select: 'tenant(id: $t) { stripeCustomerId }', path: ['tenant', 'stripeCustomerId'], cells: { member: 'F', admin: 'F', finance: 'F', platform: 'Y' } },
+  { field: 'Invoice.totalMicros', select: 'invoice(id: $inv, tenantId: $t) { totalMicros }', path: ['invoice', 'totalMicros'], cells: { member: 'F', admin: 'Y', finance: 'Y', platform: 'Y' } },
+  { field: 'InvoiceLine.amountMicros', select: 'invoice(id: $inv, tenantId: $t) { lines { amountMicros } }', path: ['invoice', 'lines', 0, 'amountMicros'], cells: { member: 'F', admin: 'Y', finance: 'Y', platform: 'Y' } },
+  { field: 'CreditNote.amountMicros', select: 'invoice(id: $inv, tenantId: $t) { creditNotes { amountMicros } }', path: ['invoice', 'creditNotes', 0, 'amountMicros'], cells: { member: 'F', admin: 'Y', finance: 'Y', platform: 'Y' } },
   {
     field: 'User.email (another user)',
     select: 'apiKeys(first: 100, tenantId: $t) { edges { node { id createdBy { id email } } } }',
@@ -240,8 +265,12 @@ describe('role x guarded field matrix', () => {
       it(`${row.field} as ${role}: ${cell === 'Y' ? 'readable' : 'FORBIDDEN on that field only'}`, async () => {
         // `viewer { id }` rides along: a denied field must not take the rest of the query down.
         const usesRange = row.select.includes('$range');
-        const doc = `query($t: ID${usesRange ? ', $range: TimeRangeInput!' : ''}) { viewer { id } ${row.select} }`;
-        const r = await gql(h.url, doc, { token: tokens[role], variables: usesRange ? { t: ids.a, range } : { t: ids.a } });
+        const usesInv = row.select.includes('$inv');
+        const doc = `query($t: ID${usesRange ? ', $range: TimeRangeInput!' : ''}${usesInv ? ', $inv: ID!' : ''}) { viewer { id } ${row.select} }`;
+        const variables: Record<string, unknown> = { t: ids.a };
+        if (usesRange) variables.range = range;
+        if (usesInv) variables.inv = ids.aInvoice;
+        const r = await gql(h.url, doc, { token: tokens[role], variables });
         expect(r.data?.viewer?.id).toBeTruthy();
         let path = row.path;
         if (path.includes('*')) {

@@ -5,6 +5,7 @@ import { lexicographicSortSchema, printSchema } from '../graphql-runtime.js';
 import { buildSchemaSync } from 'type-graphql';
 import { authChecker } from '../auth/checker.js';
 import { ApiKeyResolver } from './resolvers/keys.js';
+import { InvoiceResolver } from './resolvers/invoice.js';
 import { PlanResolver } from './resolvers/plan.js';
 import { QuotaResolver } from './resolvers/quotas.js';
 import { TenantResolver } from './resolvers/tenant.js';
@@ -17,7 +18,7 @@ let cached: GraphQLSchema | undefined;
 /** The schema (built once per process: type-graphql's metadata is global and immutable after import). */
 export function buildApiSchema(): GraphQLSchema {
   cached ??= buildSchemaSync({
-    resolvers: [ViewerResolver, TenantResolver, PlanResolver, ApiKeyResolver, UsageResolver, QuotaResolver, TraceResolver],
+    resolvers: [ViewerResolver, TenantResolver, PlanResolver, ApiKeyResolver, UsageResolver, QuotaResolver, TraceResolver, InvoiceResolver],
     authChecker,
     authMode: 'error',
     validate: false,

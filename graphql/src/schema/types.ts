@@ -4,3 +4,4 @@ export * from './types/keys.js';
 export * from './types/quota.js';
 export * from './types/usage.js';
 export * from './types/trace.js';
+export * from './types/invoice.js';
