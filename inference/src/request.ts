@@ -108,6 +108,11 @@ export class RequestTracker {
     return this.ctxs.get(request) ?? this.begin(request);
   }
 
+  /** The id logs, usage records and the x-request-id response header share (the OIP id when given). */
+  requestIdOf(request: FastifyRequest): string {
+    return this.ctxs.get(request)?.requestId ?? (request.id.length <= 256 ? request.id : '');
+  }
+
   principal(request: FastifyRequest): Principal {
     const p = this.ctxs.get(request)?.principal;
     if (!p) throw unauthenticated();

@@ -113,7 +113,10 @@ export async function createInferenceServer(deps: InferenceServerDeps): Promise<
     device: () => device,
   });
   app.addHook('onResponse', async (request, reply) => tracker.finish(request, { status: reply.statusCode }));
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', async (request, reply) => {
+    const id = tracker.requestIdOf(request);
+    // Client-chosen ids may hold characters a header cannot carry: echo only plain ones.
+    if (/^[\x21-\x7e]{1,256}$/.test(id)) reply.header('x-request-id', id);
     if (!accepting) reply.header('connection', 'close');
   });
 

@@ -73,6 +73,11 @@ describe('inference over JSON', () => {
     expect(a.json.outputs[0].data).toHaveLength(20);
     expect(a.json.outputs[0].data.every(Number.isFinite)).toBe(true);
     expect(b.json.id).toBe('req-nested');
+    expect(b.headers.get('x-request-id')).toBe('req-nested');
+    const odd = await infer(srv.base, 'mlp-demo', { ...req, id: 'line\nbreak é' }, { key: alice.secret });
+    expect(odd.status).toBe(200);
+    expect(odd.json.id).toBe('line\nbreak é');
+    expect(odd.headers.get('x-request-id')).toBeNull();
     expect(b.json.outputs[0].data).toEqual(a.json.outputs[0].data);
   });
 
