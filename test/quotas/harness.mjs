@@ -1,4 +1,4 @@
-// A replica for the multi-process tests: imports the COMPILED quotas module (path in QUOTAS_DIST),
+// A replica for the multi-process tests: imports the compiled (transpiled) quotas module (path in QUOTAS_DIST),
 // waits for "go" on stdin, then hammers admission for one tenant and prints what it was granted.
 import { createInterface } from 'node:readline';
 import path from 'node:path';

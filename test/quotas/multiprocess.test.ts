@@ -3,8 +3,9 @@
  * together they admit exactly the hard quota, and never more than the rate limit allows.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import ts from 'typescript';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { closeFactories, createTenantWithKey } from '../factories.js';
@@ -16,18 +17,15 @@ const h = harness();
 const children = new Set<ChildProcessWithoutNullStreams>();
 
 beforeAll(() => {
-  // Compile src/quotas and what it imports into a private folder (not the shared dist/).
-  mkdirSync(dist, { recursive: true });
-  const tsconfig = path.join(dist, 'tsconfig.json');
-  writeFileSync(
-    tsconfig,
-    JSON.stringify({ extends: path.join(root, 'tsconfig.json'), compilerOptions: { outDir: dist, rootDir: root, sourceMap: false, noCheck: true }, files: [path.join(root, 'src/quotas/index.ts')], include: [] }),
-  );
-  try {
-    execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', tsconfig], { stdio: 'pipe' });
-  } catch (err) {
-    // Type errors elsewhere still emit JavaScript; only a missing output is fatal.
-    if (!existsSync(path.join(dist, 'src/quotas/index.js'))) throw err;
+  // Transpile src/ (TypeScript -> ESM, no type check: tsc checks the same files) into a private
+  // folder under the run's state dir (not the shared dist/), for the child processes.
+  const options = { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ES2022, experimentalDecorators: true, emitDecoratorMetadata: true, esModuleInterop: true };
+  for (const f of readdirSync(path.join(root, 'src'), { recursive: true }) as string[]) {
+    if (!f.endsWith('.ts') || f.endsWith('.d.ts')) continue;
+    const { outputText } = ts.transpileModule(readFileSync(path.join(root, 'src', f), 'utf8'), { compilerOptions: options, fileName: f });
+    const target = path.join(dist, 'src', f.replace(/\.ts$/, '.js'));
+    mkdirSync(path.dirname(target), { recursive: true });
+    writeFileSync(target, outputText);
   }
 }, 120_000);
 
