@@ -100,6 +100,26 @@ describe('audit log', () => {
     expect(q.data.quotas.meters.find((m: { meter: string }) => m.meter === 'requests').limit).toBe(777);
   });
 
+  it('acknowledging and resolving an alert are audited with before/after', async () => {
+    const t = await createTenant();
+    const admin = await createUser({ tenantId: t.id, role: 'admin' });
+    const token = await mintJwt(h.config, { sub: admin.id, tid: t.id, role: 'admin' });
+    const { rows } = await withPlatform(h.pools.app, (c) => c.query(`INSERT INTO alerts (tenant_id, kind, metric, dedup_key, title) VALUES ($1, 'anomaly', 'error_rate', 'k1', 'errors') RETURNING id`, [t.id]));
+    const id = rows[0].id;
+    const ack = await gql(h.url, 'mutation($id: ID!) { acknowledgeAlert(id: $id) { status acknowledgedAt } }', { token, variables: { id } });
+    expect(ack.data.acknowledgeAlert.status).toBe('acknowledged');
+    const [a] = await auditRows(ack.headers.get('x-request-id')!);
+    expect(a).toMatchObject({ action: 'alert.acknowledge', actor_type: 'user', actor_id: admin.id, target_id: id, before: { status: 'open' }, after: { status: 'acknowledged' } });
+    const res = await gql(h.url, 'mutation($id: ID!) { resolveAlert(id: $id) { status resolvedAt } }', { token, variables: { id } });
+    expect(res.data.resolveAlert.status).toBe('resolved');
+    const [b] = await auditRows(res.headers.get('x-request-id')!);
+    expect(b).toMatchObject({ action: 'alert.resolve', before: { status: 'acknowledged' }, after: { status: 'resolved' } });
+    const again = await gql(h.url, 'mutation($id: ID!) { acknowledgeAlert(id: $id) { status } }', { token, variables: { id } });
+    expect(codes(again)).toEqual(['BAD_USER_INPUT']);
+    const list = await gql(h.url, '{ alerts(first: 5, status: "resolved") { edges { node { id title } } } }', { token });
+    expect(list.data.alerts.edges).toEqual([{ node: { id, title: 'errors' } }]);
+  });
+
   it('a failed mutation writes no audit row', async () => {
     const t = await createTenant();
     const admin = await createUser({ tenantId: t.id, role: 'admin' });

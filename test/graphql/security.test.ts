@@ -18,7 +18,7 @@ const hourAgo = new Date(Math.floor(now.getTime() / 3_600_000) * 3_600_000 - 3_6
 const range = { from: new Date(hourAgo.getTime() - 3_600_000).toISOString(), to: new Date(hourAgo.getTime() + 3_600_000).toISOString() };
 
 // Tenant A (the caller's) and tenant B (the victim's), with objects of each kind in B.
-const ids = { a: '', b: '', bKey: '', aKey: '', aInvoice: '', bInvoice: '', bTrace: randomTraceId(), bRequest: `req-${randomUUID()}`, aTrace: randomTraceId(), aRequest: `req-${randomUUID()}` };
+const ids = { a: '', b: '', bKey: '', aKey: '', aInvoice: '', bInvoice: '', aAlert: '', bAlert: '', bTrace: randomTraceId(), bRequest: `req-${randomUUID()}`, aTrace: randomTraceId(), aRequest: `req-${randomUUID()}` };
 const tokens: Record<RoleName, string> & { keyMember: string; keyAdmin: string; keyFinance: string } = {} as never;
 const users: Record<string, { id: string; email: string }> = {};
 
@@ -55,9 +55,16 @@ beforeAll(async () => {
   await insertSpan(h.clickhouse, { tenantId: a.id, traceId: ids.aTrace, at: hourAgo });
   await insertSpan(h.clickhouse, { tenantId: b.id, traceId: ids.bTrace, at: hourAgo });
   ids.aInvoice = await createInvoice(a.id);
+  ids.aAlert = await createAlert(a.id);
+  ids.bAlert = await createAlert(b.id);
   ids.bInvoice = await createInvoice(b.id);
   await withPlatform(h.pools.app, (c) => c.query(`INSERT INTO stripe_mappings (tenant_id, object_type, local_id, stripe_id) VALUES ($1::uuid, 'customer', $2, $3)`, [a.id, a.id, `cus_${uniqueName('s')}`]));
 });
+
+async function createAlert(tenantId: string): Promise<string> {
+  const { rows } = await withPlatform(h.pools.app, (c) => c.query(`INSERT INTO alerts (tenant_id, kind, metric, dedup_key, title) VALUES ($1, 'anomaly', 'request_rate', $2, 'spike') RETURNING id`, [tenantId, uniqueName('d')]));
+  return rows[0].id;
+}
 
 /** A finalized invoice with two lines and a credit note. */
 async function createInvoice(tenantId: string): Promise<string> {
@@ -84,7 +91,7 @@ interface Op {
   name: string;
   doc: string;
   /** Variables aimed at the given tenant id / object ids. */
-  vars: (t: { tenantId: string; keyId: string; traceId: string; requestId: string; invoiceId: string }) => Record<string, unknown>;
+  vars: (t: { tenantId: string; keyId: string; traceId: string; requestId: string; invoiceId: string; alertId: string }) => Record<string, unknown>;
   /** Accepts an object of another tenant by id (so A -> B must read NOT_FOUND). */
   crossTenant: boolean;
   /** Who may run it at all. */
@@ -116,6 +123,9 @@ const ops: Op[] = [
   { name: 'requestTrace', doc: 'query($requestId: String!) { requestTrace(requestId: $requestId) { traceId } }', vars: (t) => ({ requestId: t.requestId }), crossTenant: true, roles: ALL },
   { name: 'invoices', doc: 'query($tenantId: ID) { invoices(first: 10, tenantId: $tenantId) { edges { node { id } } } }', vars: (t) => ({ tenantId: t.tenantId }), crossTenant: true, roles: ALL },
   { name: 'invoice', doc: 'query($invoiceId: ID!) { invoice(id: $invoiceId) { id status lines { meter } } }', vars: (t) => ({ invoiceId: t.invoiceId }), crossTenant: true, roles: ALL },
+  { name: 'alerts', doc: 'query($tenantId: ID) { alerts(first: 10, tenantId: $tenantId) { edges { node { id status } } } }', vars: (t) => ({ tenantId: t.tenantId }), crossTenant: true, roles: ALL },
+  { name: 'acknowledgeAlert', doc: 'mutation($alertId: ID!) { acknowledgeAlert(id: $alertId) { id status } }', vars: (t) => ({ alertId: t.alertId }), crossTenant: true, roles: ['admin', 'platform'] },
+  { name: 'resolveAlert', doc: 'mutation($alertId: ID!) { resolveAlert(id: $alertId) { id status } }', vars: (t) => ({ alertId: t.alertId }), crossTenant: true, roles: ['admin', 'platform'] },
   {
     name: 'createApiKey',
     doc: 'mutation($tenantId: ID) { createApiKey(input: { name: "x", tenantId: $tenantId }) { secret apiKey { id } } }',
@@ -148,9 +158,9 @@ const ops: Op[] = [
   },
 ];
 
-const bTarget = () => ({ tenantId: ids.b, keyId: ids.bKey, traceId: ids.bTrace, requestId: ids.bRequest, invoiceId: ids.bInvoice });
-const missingTarget = () => ({ tenantId: randomUUID(), keyId: randomUUID(), traceId: randomTraceId(), requestId: `req-${randomUUID()}`, invoiceId: randomUUID() });
-const aTarget = () => ({ tenantId: ids.a, keyId: randomUUID(), traceId: ids.aTrace, requestId: ids.aRequest, invoiceId: ids.aInvoice });
+const bTarget = () => ({ tenantId: ids.b, keyId: ids.bKey, traceId: ids.bTrace, requestId: ids.bRequest, invoiceId: ids.bInvoice, alertId: ids.bAlert });
+const missingTarget = () => ({ tenantId: randomUUID(), keyId: randomUUID(), traceId: randomTraceId(), requestId: `req-${randomUUID()}`, invoiceId: randomUUID(), alertId: randomUUID() });
+const aTarget = () => ({ tenantId: ids.a, keyId: randomUUID(), traceId: ids.aTrace, requestId: ids.aRequest, invoiceId: ids.aInvoice, alertId: ids.aAlert });
 
 function errorShape(r: GqlResponse) {
   return { status: r.status, data: r.data, errors: (r.errors ?? []).map((e) => ({ message: e.message, code: e.extensions.code, path: e.path })) };
@@ -173,6 +183,11 @@ describe("tenant A naming tenant B's objects", () => {
     const missing = await gql(h.url, op.doc, { token, variables: op.vars(missingTarget()) });
     expect(codes(b)).toEqual(['NOT_FOUND']);
     expect(errorShape(b)).toEqual(errorShape(missing));
+  });
+
+  it("tenant B's alert is untouched after A tried to acknowledge and resolve it", async () => {
+    const { rows } = await h.pools.owner.query('SELECT status FROM alerts WHERE id = $1', [ids.bAlert]);
+    expect(rows[0].status).toBe('open');
   });
 
   it("tenant B's key is still live after A tried to revoke it", async () => {

@@ -5,3 +5,4 @@ export * from './types/quota.js';
 export * from './types/usage.js';
 export * from './types/trace.js';
 export * from './types/invoice.js';
+export * from './types/alert.js';
