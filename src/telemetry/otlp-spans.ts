@@ -28,15 +28,15 @@ export interface OtelSpanRow {
   Duration: string;
   StatusCode: string;
   StatusMessage: string;
-  'Events.Timestamp': string[];
-  'Events.Name': string[];
-  'Events.AttributesKeys': string[][];
-  'Events.AttributesValues': string[][];
-  'Links.TraceId': string[];
-  'Links.SpanId': string[];
-  'Links.TraceState': string[];
-  'Links.AttributesKeys': string[][];
-  'Links.AttributesValues': string[][];
+  'Events.Timestamp'?: string[];
+  'Events.Name'?: string[];
+  'Events.AttributesKeys'?: string[][];
+  'Events.AttributesValues'?: string[][];
+  'Links.TraceId'?: string[];
+  'Links.SpanId'?: string[];
+  'Links.TraceState'?: string[];
+  'Links.AttributesKeys'?: string[][];
+  'Links.AttributesValues'?: string[][];
 }
 
 /** Who sent the spans: Tollgate itself (spans keep their `tenant.id`) or one tenant (all spans are that tenant's). */
@@ -98,6 +98,20 @@ function id(v: unknown, bytes: number, what: string, optional: boolean): string 
   return hex;
 }
 
+interface LongLike {
+  low: number;
+  high: number;
+  unsigned?: boolean;
+}
+function isLong(v: unknown): v is LongLike {
+  return typeof v === 'object' && v !== null && typeof (v as LongLike).low === 'number' && typeof (v as LongLike).high === 'number';
+}
+/** protobufjs decodes 64-bit fields as Long; its toString() is slow (division loop), the two halves are not. */
+function longToBigInt(v: LongLike): bigint {
+  const u = (BigInt(v.high >>> 0) << 32n) | BigInt(v.low >>> 0);
+  return !v.unsigned && v.high < 0 ? u - (1n << 64n) : u;
+}
+
 /** fixed64/int64 from Long, number or decimal string -> bigint. */
 function u64(v: unknown, what: string): bigint {
   if (v === undefined || v === null || v === '') return 0n;
@@ -106,7 +120,7 @@ function u64(v: unknown, what: string): bigint {
     if (typeof v === 'bigint') n = v;
     else if (typeof v === 'number' && Number.isInteger(v)) n = BigInt(v);
     else if (typeof v === 'string' && /^\d+$/.test(v)) n = BigInt(v);
-    else if (typeof v === 'object' && typeof (v as { toString?: unknown }).toString === 'function' && 'low' in (v as Obj)) n = BigInt((v as { toString(): string }).toString());
+    else if (isLong(v)) n = longToBigInt(v);
     else throw new Error();
   } catch {
     throw new SpanReject(`${what} is not an unsigned 64-bit integer`);
@@ -123,7 +137,7 @@ function anyValue(v: unknown, depth = 0): string {
   const b = field(o, 'boolValue', 'bool_value');
   if (b !== undefined && b !== null) return b ? 'true' : 'false';
   const i = field(o, 'intValue', 'int_value');
-  if (i !== undefined && i !== null) return typeof i === 'object' ? String(i) : String(i);
+  if (i !== undefined && i !== null) return isLong(i) ? longToBigInt(i).toString() : String(i);
   const d = field(o, 'doubleValue', 'double_value');
   if (d !== undefined && d !== null) return String(d);
   const bytes = field(o, 'bytesValue', 'bytes_value');
@@ -240,30 +254,56 @@ function spanRow(
     Duration: (end > start ? end - start : 0n).toString(),
     StatusCode: STATUS[enumValue(status.code, STATUS_NAMES, 2)]!,
     StatusMessage: str(status.message),
-    'Events.Timestamp': [],
-    'Events.Name': [],
-    'Events.AttributesKeys': [],
-    'Events.AttributesValues': [],
-    'Links.TraceId': [],
-    'Links.SpanId': [],
-    'Links.TraceState': [],
-    'Links.AttributesKeys': [],
-    'Links.AttributesValues': [],
+    'Events.Timestamp': undefined,
+    'Events.Name': undefined,
+    'Events.AttributesKeys': undefined,
+    'Events.AttributesValues': undefined,
+    'Links.TraceId': undefined,
+    'Links.SpanId': undefined,
+    'Links.TraceState': undefined,
+    'Links.AttributesKeys': undefined,
+    'Links.AttributesValues': undefined,
   };
-  for (const ev of list(span.events, 'events')) {
-    const a = attributes(ev.attributes, limits, 'event');
-    row['Events.Timestamp'].push(u64(field(ev, 'timeUnixNano', 'time_unix_nano'), 'event timeUnixNano').toString());
-    row['Events.Name'].push(str(ev.name));
-    row['Events.AttributesKeys'].push(a.keys);
-    row['Events.AttributesValues'].push(a.values);
+  // Empty Nested columns are left out of the JSON (undefined is not serialized): ClickHouse fills
+  // omitted JSONEachRow fields with empty arrays, and most spans have no events or links.
+  const events = list(span.events, 'events');
+  if (events.length > 0) {
+    const ts: string[] = [];
+    const names: string[] = [];
+    const keys: string[][] = [];
+    const values: string[][] = [];
+    for (const ev of events) {
+      const a = attributes(ev.attributes, limits, 'event');
+      ts.push(u64(field(ev, 'timeUnixNano', 'time_unix_nano'), 'event timeUnixNano').toString());
+      names.push(str(ev.name));
+      keys.push(a.keys);
+      values.push(a.values);
+    }
+    row['Events.Timestamp'] = ts;
+    row['Events.Name'] = names;
+    row['Events.AttributesKeys'] = keys;
+    row['Events.AttributesValues'] = values;
   }
-  for (const link of list(span.links, 'links')) {
-    const a = attributes(link.attributes, limits, 'link');
-    row['Links.TraceId'].push(id(field(link, 'traceId', 'trace_id'), 16, 'link traceId', false));
-    row['Links.SpanId'].push(id(field(link, 'spanId', 'span_id'), 8, 'link spanId', false));
-    row['Links.TraceState'].push(str(field(link, 'traceState', 'trace_state')));
-    row['Links.AttributesKeys'].push(a.keys);
-    row['Links.AttributesValues'].push(a.values);
+  const links = list(span.links, 'links');
+  if (links.length > 0) {
+    const traceIds: string[] = [];
+    const spanIds: string[] = [];
+    const states: string[] = [];
+    const keys: string[][] = [];
+    const values: string[][] = [];
+    for (const link of links) {
+      const a = attributes(link.attributes, limits, 'link');
+      traceIds.push(id(field(link, 'traceId', 'trace_id'), 16, 'link traceId', false));
+      spanIds.push(id(field(link, 'spanId', 'span_id'), 8, 'link spanId', false));
+      states.push(str(field(link, 'traceState', 'trace_state')));
+      keys.push(a.keys);
+      values.push(a.values);
+    }
+    row['Links.TraceId'] = traceIds;
+    row['Links.SpanId'] = spanIds;
+    row['Links.TraceState'] = states;
+    row['Links.AttributesKeys'] = keys;
+    row['Links.AttributesValues'] = values;
   }
   return row;
 }
