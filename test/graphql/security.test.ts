@@ -118,6 +118,13 @@ const ops: Op[] = [
     crossTenant: true,
     roles: ALL,
   },
+  {
+    name: 'costExportCsv',
+    doc: 'query($tenantId: ID, $range: TimeRangeInput!) { costExportCsv(range: $range, groupBy: DAY, tenantId: $tenantId) }',
+    vars: (t) => ({ tenantId: t.tenantId, range }),
+    crossTenant: true,
+    roles: ['admin', 'finance', 'platform'],
+  },
   { name: 'apiKeys', doc: 'query($tenantId: ID) { apiKeys(first: 10, tenantId: $tenantId) { edges { node { id } } } }', vars: (t) => ({ tenantId: t.tenantId }), crossTenant: true, roles: ALL },
   { name: 'trace', doc: 'query($traceId: String!) { trace(id: $traceId) { traceId spans { spanId } } }', vars: (t) => ({ traceId: t.traceId }), crossTenant: true, roles: ALL },
   { name: 'requestTrace', doc: 'query($requestId: String!) { requestTrace(requestId: $requestId) { traceId } }', vars: (t) => ({ requestId: t.requestId }), crossTenant: true, roles: ALL },

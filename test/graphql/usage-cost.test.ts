@@ -210,6 +210,18 @@ describe('costAttribution', () => {
     if (by === 'DAY') expect(c.slices.map((s: { key: string }) => s.key)).toEqual([new Date(H).toISOString().slice(0, 10)]);
   });
 
+  it('costExportCsv (finance) carries the same numbers as CSV', async () => {
+    const r = await gql(h.url, 'query($range: TimeRangeInput!) { costExportCsv(range: $range, groupBy: MODEL) }', { token: await adminToken(tenantId, 'finance'), variables: { range } });
+    expect(r.errors).toBeUndefined();
+    const rows = (r.data.costExportCsv as string).trim().split('\n').map((l) => l.split(','));
+    expect(rows[0]).toEqual(['slice', 'meter', 'quantity', 'cost_micros']);
+    const body = rows.slice(1);
+    expect(body.filter((x) => x[0] === 'TOTAL').map((x) => x[3])).toEqual(['2540', '110', '6000', '16']);
+    const sliceSum = body.filter((x) => x[0] !== 'TOTAL').reduce((a, x) => a + BigInt(x[3]!), 0n);
+    expect(sliceSum).toBe(8666n);
+    expect(body).toContainEqual(['m1', 'compute_ms_cpu', '12', '3789']);
+  });
+
   it('platform sees provider cost (compute-ms x rate per device) and margin', async () => {
     const p = await createUser({});
     const token = await mintJwt(h.config, { sub: p.id, tid: null, role: 'platform' });

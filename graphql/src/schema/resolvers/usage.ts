@@ -7,7 +7,7 @@ import { checkRange, decodeCursor, encodeCursor, TimeRangeInput } from '../commo
 import { ApiKey, UsageColumns, UsagePoint, UsageReport, UsageSeries } from '../types.js';
 import { toApiKey } from './mappers.js';
 import { attributeCosts, COST_MAX_SPAN_MS, tenantMargins } from './cost.js';
-import { PLATFORM } from '../../auth/checker.js';
+import { MONEY, PLATFORM } from '../../auth/checker.js';
 import { scoped } from '../../context.js';
 import { tenantsByIds, tenantsPage } from '../../data/pg.js';
 import { isUuid } from '../../../../src/db/tx.js';
@@ -35,6 +35,12 @@ export enum CostGroupByEnum {
   DAY = 'DAY',
 }
 registerEnumType(CostGroupByEnum, { name: 'CostGroupBy' });
+
+/** A CSV field: quoted when it holds a comma, quote or line break; leading =,+,-,@ neutralised (spreadsheet formulas). */
+function csvField(v: string): string {
+  const safe = /^[=+\-@]/.test(v) ? `'${v}` : v;
+  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
 
 const TAG_KEY = /^[A-Za-z0-9_.:/-]{1,128}$/;
 
@@ -105,6 +111,25 @@ export class UsageResolver {
     if (!s.apiKeyId) return null;
     const row = await ctx.loaders.apiKey.load(s.apiKeyId);
     return row && row.tenantId === s.tenantId ? toApiKey(row) : null;
+  }
+
+  @Authorized(...MONEY)
+  @Query(() => String, {
+    description:
+      'Finance export: costAttribution as CSV (slice,meter,quantity,cost_micros; a final TOTAL row per meter). Same arguments and rules as costAttribution; admin, finance, platform.',
+  })
+  async costExportCsv(
+    @Arg('range', () => TimeRangeInput) range: TimeRangeInput,
+    @Arg('groupBy', () => CostGroupByEnum) groupBy: CostGroupByEnum,
+    @Arg('tagKey', () => String, { nullable: true }) tagKey: string | null,
+    @Arg('tenantId', () => ID, { nullable: true, description: 'Platform operators only.' }) tenantIdArg: string | null,
+    @Ctx() ctx: ApiContext,
+  ): Promise<string> {
+    const c = await this.costAttribution(range, groupBy, tagKey, tenantIdArg, ctx);
+    const lines = ['slice,meter,quantity,cost_micros'];
+    for (const s of c.slices) for (const m of s.meters) lines.push([csvField(s.key), m.meter, m.quantity, m.costMicros ?? 0n].join(','));
+    for (const m of c.meters) lines.push(['TOTAL', m.meter, m.quantity, m.costMicros ?? 0n].join(','));
+    return `${lines.join('\n')}\n`;
   }
 
   @Authorized(...PLATFORM)
