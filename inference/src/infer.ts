@@ -1,4 +1,5 @@
 /** POST /v2/models/{m}[/versions/{v}]/infer */
+import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Admission } from '../../src/quotas/contract.js';
 import { AppError, unavailable } from '../../src/shared/errors.js';
@@ -43,6 +44,17 @@ function timeoutOf(parameters: Record<string, Scalar>, max: number): number {
   if (t === undefined) return max;
   if (typeof t !== 'number' || !Number.isFinite(t) || t <= 0) throw new AppError('BAD_USER_INPUT', 'parameter timeout_ms must be a positive number');
   return Math.min(max, t);
+}
+
+/** sha256 over (model, version, raw body — JSON header and binary tensors alike), length-prefixed. */
+export function fingerprintOf(model: string, version: string, body: Buffer): string {
+  const h = createHash('sha256');
+  for (const part of [Buffer.from(model, 'utf8'), Buffer.from(version, 'utf8'), body]) {
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64BE(BigInt(part.length));
+    h.update(len).update(part);
+  }
+  return h.digest('hex');
 }
 
 /** Queues the request on its model's batcher and waits for its share of a batch, or times out. */
@@ -93,14 +105,23 @@ export function registerInferRoute(app: FastifyInstance, url: string, deps: Infe
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const { json, binary } = splitBody(body, request.headers['inference-header-content-length']);
     const doc = parseJsonHeader(json);
-    if (typeof doc.id === 'string' && doc.id.length > 0 && doc.id.length <= 256) ctx.requestId = ctx.eventId = doc.id;
+    const clientId = typeof doc.id === 'string' && doc.id.length > 0 && doc.id.length <= 256;
+    if (clientId) ctx.requestId = ctx.eventId = doc.id as string;
     const req = decodeInferRequest(doc, binary, json.length, resolved.config);
     ctx.items = req.items;
     ctx.inputBytes = req.inputBytes;
     ctx.tags = tagsOf(req.parameters);
     const timeoutMs = timeoutOf(req.parameters, deps.requestTimeoutMs);
 
-    const decision = await deps.admission.admit({ tenantId: principal.tenantId, apiKeyId: principal.keyId, model, items: req.items, eventId: ctx.eventId });
+    const decision = await deps.admission.admit({
+      tenantId: principal.tenantId,
+      apiKeyId: principal.keyId,
+      model,
+      items: req.items,
+      eventId: ctx.eventId,
+      // The client's id is bound to the request's content: reusing it for another request is a 409.
+      ...(clientId ? { fingerprint: fingerprintOf(resolved.name, ctx.version, body) } : {}),
+    });
     for (const [k, v] of Object.entries(decision.headers)) reply.header(k, v);
     if (!decision.allowed) {
       if (decision.retryAfterSeconds !== undefined) reply.header('retry-after', String(Math.max(0, Math.ceil(decision.retryAfterSeconds))));

@@ -11,6 +11,7 @@ import { unauthenticated } from '../../src/shared/errors.js';
 import type { UsageRecord, UsageSink, UsageStatus } from '../../src/usage/contract.js';
 import type { InferenceMetrics } from './metrics.js';
 import type { ExecDevice } from './runtime/protocol.js';
+import { truncateCodePoints } from './text.js';
 
 export interface Principal {
   keyId: string;
@@ -60,6 +61,15 @@ function failureReason(http: number): string {
   return 'error';
 }
 
+/**
+ * Only a success owns the idempotency key: a failure's record gets a distinct event id (the
+ * client's id stays in requestId), so metering's per-(tenant, event id) dedup never lets a
+ * failure shadow the successful retry that follows it.
+ */
+export function failureEventId(eventId: string): string {
+  return `${truncateCodePoints(eventId, 256 - 37)}#${randomUUID()}`;
+}
+
 export class RequestTracker {
   private readonly ctxs = new WeakMap<FastifyRequest, RequestCtx>();
   active = 0;
@@ -82,7 +92,9 @@ export class RequestTracker {
       version: (params.version ?? '').slice(0, 64),
       resolved: false,
       requestId,
-      eventId: requestId,
+      // The idempotency key is the client's OIP id (set by the infer route) or a fresh UUID —
+      // never the client's x-request-id header, which is a log correlation id only.
+      eventId: randomUUID(),
       items: 0,
       inputBytes: 0,
       outputBytes: 0,
@@ -179,7 +191,7 @@ export class RequestTracker {
   private record(ctx: RequestCtx, status: number): UsageRecord {
     const sc = ctx.span.spanContext();
     return {
-      eventId: ctx.eventId,
+      eventId: status < 400 ? ctx.eventId : failureEventId(ctx.eventId),
       requestId: ctx.requestId,
       tenantId: ctx.principal!.tenantId,
       apiKeyId: ctx.principal!.keyId,

@@ -16,6 +16,12 @@ export interface AdmissionRequest {
    * checked only for this device's meter (e.g. a plan with no CUDA minutes still runs CPU models).
    */
   device?: 'cpu' | 'cuda';
+  /**
+   * Content fingerprint (added later, optional): sha256 over (model, version, raw request body),
+   * sent when the client chose the event id. The same id with a different fingerprint is denied
+   * with 409 CONFLICT; the same fingerprint is a retry.
+   */
+  fingerprint?: string;
 }
 
 /** Standard IETF RateLimit headers to put on every response (may be empty). */
@@ -25,9 +31,12 @@ export type AdmissionDecision =
   | { allowed: true; headers: RateLimitHeaders; priority: number; weight: number; ticket: AdmissionTicket }
   | {
       allowed: false;
-      /** 429 for rate/concurrency, 402 for an exhausted hard quota, 503 when failing closed. */
-      status: 429 | 402 | 503;
-      code: 'RATE_LIMITED' | 'QUOTA_EXHAUSTED' | 'UNAVAILABLE';
+      /**
+       * 429 for rate/concurrency, 402 for an exhausted hard quota, 503 when failing closed,
+       * 409 (added later) when the request id was already used for a different request.
+       */
+      status: 429 | 402 | 503 | 409;
+      code: 'RATE_LIMITED' | 'QUOTA_EXHAUSTED' | 'UNAVAILABLE' | 'CONFLICT';
       message: string;
       headers: RateLimitHeaders;
       retryAfterSeconds?: number;

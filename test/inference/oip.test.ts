@@ -208,7 +208,8 @@ describe('usage records and metrics', () => {
     expect(r).toMatchObject({ requestId: 'usage-ok', tenantId: alice.principal.tenantId, apiKeyId: alice.principal.keyId, model: 'mlp-demo', modelVersion: '1', status: 'ok', httpStatus: 200, items: 3, inputBytes: 3 * 64 * 4, outputBytes: 3 * 10 * 4, device: 'cpu' });
     expect(r.batchSize).toBeGreaterThanOrEqual(3);
     expect(r.billedComputeUs).toBe(Math.round((r.computeUs * 3) / r.batchSize));
-    expect(recs.find((x) => x.eventId === 'usage-bad')).toMatchObject({ status: 'client_error', httpStatus: 400, items: 0 });
+    // A failure never owns the idempotency key: its event id is the client's id plus a suffix.
+    expect(recs.find((x) => x.requestId === 'usage-bad')).toMatchObject({ eventId: expect.stringMatching(/^usage-bad#[0-9a-f-]{36}$/), status: 'client_error', httpStatus: 400, items: 0 });
   });
 
   it('exposes per-model counters and histograms at /metrics', async () => {
@@ -256,7 +257,7 @@ describe('admission and the usage sink', () => {
     const res = await infer(gated.base, 'mlp-demo', mlpRequest(prng(5), 2, 'adm-1'), { key: alice.secret });
     expect(res.status).toBe(200);
     expect(res.headers.get('ratelimit-remaining')).toBe('9');
-    expect(calls.at(-1)).toEqual({ tenantId: alice.principal.tenantId, apiKeyId: alice.principal.keyId, model: 'mlp-demo', items: 2, eventId: 'adm-1' });
+    expect(calls.at(-1)).toEqual({ tenantId: alice.principal.tenantId, apiKeyId: alice.principal.keyId, model: 'mlp-demo', items: 2, eventId: 'adm-1', fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect(released.at(-1)).toMatchObject({ items: 2, ok: true });
     const n = calls.length;
     expect((await infer(gated.base, 'mlp-demo', { inputs: [{ name: 'input' }] }, { key: alice.secret })).status).toBe(400);
@@ -271,7 +272,7 @@ describe('admission and the usage sink', () => {
       expect(res.json).toEqual({ error: 'rate limit exceeded' });
       expect(res.headers.get('retry-after')).toBe('7');
       expect(res.headers.get('ratelimit-remaining')).toBe('0');
-      expect(sink.records.find((r) => r.eventId === 'adm-denied')).toMatchObject({ status: 'rejected', httpStatus: 429, computeUs: 0 });
+      expect(sink.records.find((r) => r.requestId === 'adm-denied')).toMatchObject({ status: 'rejected', httpStatus: 429, computeUs: 0 });
     } finally {
       deny = false;
     }
