@@ -8,7 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalJWKSet, exportJWK, exportSPKI, generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
 import { withPlatform } from '../../src/db/index.js';
-import { closeFactories, createApiKey, createTenant, createUser, uniqueName } from '../factories.js';
+import { setTenantStatus } from '../../src/tenants/index.js';
+import { closeFactories, createApiKey, createTenant, createUser, testActor, uniqueName } from '../factories.js';
 import { insertEvents, insertSpan, randomTraceId } from './data.js';
 import { codes, gql, mintJwt, startHarness, type GqlResponse, type Harness, type RoleName } from './harness.js';
 
@@ -428,6 +429,68 @@ describe('credentials that must be rejected', () => {
       await new Promise((res) => setTimeout(res, 50));
     }
     expect(codes(last!)).toEqual(['UNAUTHENTICATED']);
+  });
+});
+
+describe('a suspended tenant loses API access', () => {
+  const doc = '{ viewer { id } }';
+
+  /** Retries while the key cache learns the status change through Redis pub/sub. */
+  async function untilForbidden(token: string): Promise<GqlResponse> {
+    let last: GqlResponse | undefined;
+    for (let i = 0; i < 40; i++) {
+      last = await gql(h.url, doc, { token });
+      if (last.errors) break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    return last!;
+  }
+
+  it('API keys and JWT users of the tenant -> FORBIDDEN "tenant suspended" (403); platform unaffected; reactivation restores access', async () => {
+    const s = await createTenant();
+    const key = await createApiKey({ tenantId: s.id, role: 'admin' });
+    const admin = await createUser({ tenantId: s.id, role: 'admin' });
+    const userToken = await mintJwt(h.config, { sub: admin.id, tid: s.id, role: 'admin' });
+    const platformUser = await createUser({});
+    const platformHome = await mintJwt(h.config, { sub: platformUser.id, tid: s.id, role: 'platform' });
+    // Control: all of them work while the tenant is active (and the key is now cached as active).
+    for (const token of [key.secret, userToken, platformHome]) expect((await gql(h.url, doc, { token })).errors).toBeUndefined();
+
+    await setTenantStatus({ pools: h.pools, redis: h.redis, config: h.config }, { tenantId: s.id, status: 'suspended', actor: testActor });
+    for (const token of [key.secret, userToken]) {
+      const r = await untilForbidden(token);
+      expect(codes(r)).toEqual(['FORBIDDEN']);
+      expect(r.errors![0]!.message).toBe('tenant suspended');
+      expect(r.status).toBe(403);
+      expect(r.data ?? null).toBeNull();
+    }
+    // A key sent in X-API-Key is refused the same way; so are mutations.
+    const viaHeader = await gql(h.url, doc, { headers: { 'x-api-key': key.secret } });
+    expect([viaHeader.status, codes(viaHeader)]).toEqual([403, ['FORBIDDEN']]);
+    const mutation = await gql(h.url, 'mutation { createApiKey(input: { name: "while-suspended" }) { apiKey { id } } }', { token: userToken });
+    expect([mutation.status, codes(mutation)]).toEqual([403, ['FORBIDDEN']]);
+    const { rows } = await withPlatform(h.pools.app, (c) => c.query(`SELECT count(*)::int AS n FROM api_keys WHERE tenant_id = $1 AND name = 'while-suspended'`, [s.id]));
+    expect(rows[0].n).toBe(0);
+
+    // Platform operators (with or without that home tenant) still read and manage it.
+    for (const token of [tokens.platform, platformHome]) {
+      const r = await gql(h.url, 'query($id: ID!) { tenant(id: $id) { id status } }', { token, variables: { id: s.id } });
+      expect(r.errors).toBeUndefined();
+      expect(r.data.tenant).toEqual({ id: s.id, status: 'suspended' });
+    }
+    // Another tenant's principals are unaffected.
+    expect((await gql(h.url, doc, { token: tokens.keyMember })).errors).toBeUndefined();
+    expect((await gql(h.url, doc, { token: tokens.member })).errors).toBeUndefined();
+
+    await setTenantStatus({ pools: h.pools, redis: h.redis, config: h.config }, { tenantId: s.id, status: 'active', actor: testActor });
+    let back: GqlResponse | undefined;
+    for (let i = 0; i < 40; i++) {
+      back = await gql(h.url, doc, { token: key.secret });
+      if (!back.errors) break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    expect(back!.errors).toBeUndefined();
+    expect((await gql(h.url, doc, { token: userToken })).errors).toBeUndefined();
   });
 });
 

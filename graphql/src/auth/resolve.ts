@@ -3,8 +3,10 @@
  * - `Authorization: Bearer tg_…` (or `X-API-Key: tg_…`): a Tollgate API key, its role from api_keys.role;
  * - `Authorization: Bearer <jwt>`: a verified JWT.
  * No credentials -> null (every operation then answers UNAUTHENTICATED). Bad credentials -> UNAUTHENTICATED error.
+ * An API key of a suspended tenant -> FORBIDDEN; JWT users of a suspended tenant are checked in the
+ * server's context (one tenant read per request, through the request's tenant loader).
  */
-import { unauthenticated } from '../../../src/shared/errors.js';
+import { forbidden, unauthenticated } from '../../../src/shared/errors.js';
 import type { JwtVerifier } from './jwt.js';
 import { roles, type Principal, type Role } from './principal.js';
 
@@ -12,6 +14,8 @@ export interface ApiKeyIdentity {
   keyId: string;
   tenantId: string;
   role: string;
+  /** The key's tenant status (src/keys reports it); 'suspended' -> FORBIDDEN, as on inference and OTLP. */
+  tenantStatus?: string;
 }
 
 /** The postgres engineer's `createApiKeyAuthenticator(...).authenticate`, or anything with its shape. */
@@ -36,6 +40,7 @@ export function createPrincipalResolver(deps: { jwt: JwtVerifier | null; authent
     const role = identity.role as Role;
     // Platform is an operator role: API keys never carry it (the database refuses it too).
     if (!roles.includes(role) || role === 'platform') throw unauthenticated('API key role does not allow API access');
+    if (identity.tenantStatus === 'suspended') throw forbidden('tenant suspended');
     return { kind: 'api_key', id: identity.keyId, tenantId: identity.tenantId, role };
   }
 

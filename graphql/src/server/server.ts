@@ -146,6 +146,7 @@ export async function createApiServer(deps: ApiServerDeps, options: ApiServerOpt
         principal = await principals.resolve(request.headers);
       } catch (err) {
         if (isAppError(err) && err.code === 'UNAUTHENTICATED') throw withRequestId(apiError('UNAUTHENTICATED', err.message, { status: 401 }), requestId);
+        if (isAppError(err) && err.code === 'FORBIDDEN') throw withRequestId(apiError('FORBIDDEN', err.message, { status: 403 }), requestId);
         throw err;
       }
       if (principal) {
@@ -158,7 +159,14 @@ export async function createApiServer(deps: ApiServerDeps, options: ApiServerOpt
         }
       }
       const base = { principal, services };
-      return { principal, requestId, services, loaders: createLoaders(base) };
+      const loaders = createLoaders(base);
+      // A suspended tenant's users lose access like its API keys (checked in resolve.ts); platform
+      // operators are not tenant-bound. The read primes the request's tenant loader.
+      if (principal && principal.kind === 'user' && principal.role !== 'platform' && principal.tenantId) {
+        const tenant = await loaders.tenant.load(principal.tenantId);
+        if (tenant?.status === 'suspended') throw withRequestId(apiError('FORBIDDEN', 'tenant suspended', { status: 403 }), requestId);
+      }
+      return { principal, requestId, services, loaders };
     },
   });
 
