@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Admission } from '../../src/quotas/contract.js';
-import { AppError, unavailable } from '../../src/shared/errors.js';
+import { AppError, badInput, unavailable } from '../../src/shared/errors.js';
 import type { UsageSink } from '../../src/usage/contract.js';
 import type { Job, JobResult } from './batcher/batcher.js';
 import type { DynamicBatcher } from './batcher/batcher.js';
@@ -12,6 +12,7 @@ import type { InferenceMetrics } from './metrics.js';
 import type { ModelRegistry } from './repository/registry.js';
 import type { RequestTracker } from './request.js';
 import { notFoundModel } from './errors.js';
+import { isWellFormed, toWellFormed, truncateCodePoints } from './text.js';
 
 export interface InferRouteDeps {
   authHook: (request: FastifyRequest) => Promise<void>;
@@ -33,7 +34,10 @@ function tagsOf(parameters: Record<string, Scalar>): Record<string, string> {
   let n = 0;
   for (const [k, v] of Object.entries(parameters)) {
     if (!k.startsWith('tag.') || k.length > 68 || n >= MAX_TAGS) continue;
-    tags[k.slice(4)] = String(v).slice(0, 256);
+    const value = String(v);
+    // Broken UTF-16 would be refused by ClickHouse and stall metering for every tenant.
+    if (!isWellFormed(k) || !isWellFormed(value)) throw badInput(`parameter "${toWellFormed(k)}": tag keys and values must be well-formed Unicode (no lone surrogates)`);
+    tags[k.slice(4)] = truncateCodePoints(value, 256);
     n++;
   }
   return tags;
@@ -105,6 +109,7 @@ export function registerInferRoute(app: FastifyInstance, url: string, deps: Infe
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const { json, binary } = splitBody(body, request.headers['inference-header-content-length']);
     const doc = parseJsonHeader(json);
+    if (typeof doc.id === 'string' && !isWellFormed(doc.id)) throw badInput('"id" must be well-formed Unicode (no lone surrogates)');
     const clientId = typeof doc.id === 'string' && doc.id.length > 0 && doc.id.length <= 256;
     if (clientId) ctx.requestId = ctx.eventId = doc.id as string;
     const req = decodeInferRequest(doc, binary, json.length, resolved.config);

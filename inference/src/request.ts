@@ -11,7 +11,7 @@ import { unauthenticated } from '../../src/shared/errors.js';
 import type { UsageRecord, UsageSink, UsageStatus } from '../../src/usage/contract.js';
 import type { InferenceMetrics } from './metrics.js';
 import type { ExecDevice } from './runtime/protocol.js';
-import { truncateCodePoints } from './text.js';
+import { toWellFormed, truncateCodePoints } from './text.js';
 
 export interface Principal {
   keyId: string;
@@ -88,8 +88,8 @@ export class RequestTracker {
       startedAt: Date.now(),
       startNs: process.hrtime.bigint(),
       span,
-      model: (params.model ?? '').slice(0, 128),
-      version: (params.version ?? '').slice(0, 64),
+      model: truncateCodePoints(toWellFormed(params.model ?? ''), 128),
+      version: truncateCodePoints(toWellFormed(params.version ?? ''), 64),
       resolved: false,
       requestId,
       // The idempotency key is the client's OIP id (set by the infer route) or a fresh UUID —

@@ -12,3 +12,8 @@ export function truncateCodePoints(s: string, max: number): string {
 export function isWellFormed(s: string): boolean {
   return (s as string & { isWellFormed(): boolean }).isWellFormed();
 }
+
+/** `s` with every lone surrogate replaced by U+FFFD (for names that are only echoed or labelled). */
+export function toWellFormed(s: string): string {
+  return s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
+}

@@ -10,15 +10,22 @@ export type UsageStatus = z.infer<typeof usageStatusSchema>;
 export const deviceSchema = z.enum(['cpu', 'cuda']);
 export type Device = z.infer<typeof deviceSchema>;
 
+/**
+ * A string without lone surrogates: ClickHouse and the flusher's SQL binding reject broken
+ * UTF-16, and one such record would stall a replica's flusher (review finding 2).
+ */
+const wellFormed = (s: string) => (s as string & { isWellFormed(): boolean }).isWellFormed();
+const text = (min: number, max: number) => z.string().min(min).max(max).refine(wellFormed, 'must be well-formed Unicode (no lone surrogates)');
+
 export const usageRecordSchema = z.object({
-  /** Idempotency key: the client's OIP request `id` scoped to the tenant, else a generated UUID. */
-  eventId: z.string().min(1).max(256),
+  /** Idempotency key: the client's OIP request `id` scoped to the tenant (successes only; a failure gets `<id>#<uuid>`), else a generated UUID. */
+  eventId: text(1, 256),
   /** The request id as the client sent it (or generated); echoed in responses and logs. */
-  requestId: z.string().min(1).max(256),
+  requestId: text(1, 256),
   tenantId: z.string().uuid(),
   apiKeyId: z.string().uuid(),
-  model: z.string().min(1).max(128),
-  modelVersion: z.string().max(64),
+  model: text(1, 128),
+  modelVersion: text(0, 64),
   /** Wall-clock time the request arrived, epoch milliseconds. */
   ts: z.number().int().nonnegative(),
   status: usageStatusSchema,
@@ -36,7 +43,7 @@ export const usageRecordSchema = z.object({
   billedComputeUs: z.number().int().nonnegative(),
   device: deviceSchema,
   traceId: z.string().max(32).default(''),
-  tags: z.record(z.string(), z.string()).default({}),
+  tags: z.record(z.string().refine(wellFormed, 'tag keys must be well-formed Unicode'), z.string().refine(wellFormed, 'tag values must be well-formed Unicode')).default({}),
 });
 export type UsageRecord = z.infer<typeof usageRecordSchema>;
 
