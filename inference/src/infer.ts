@@ -136,12 +136,15 @@ export function registerInferRoute(app: FastifyInstance, url: string, deps: Infe
 
     const result = await runJob(resolved.version.batcher, req, principal.tenantId, decision.weight, timeoutMs);
     ctx.queueUs = result.queueUs;
+    // The device the model's sessions run on: admission checks that device's compute quota.
+    ctx.device = resolved.version.batcher.instances[0]?.device ?? ctx.device;
     ctx.computeUs = result.computeUs;
     ctx.batchSize = result.batchSize;
     ctx.device = result.device;
     const parameters = Object.fromEntries(Object.entries(req.parameters).filter(([k]) => !RESERVED_PARAMETERS.has(k)));
     const encoded = await encodeInferResponse({
       modelName: resolved.name,
+      device: ctx.device,
       modelVersion: ctx.version,
       id: ctx.requestId,
       parameters,

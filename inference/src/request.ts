@@ -156,7 +156,8 @@ export class RequestTracker {
       } else this.deps.metrics.failure.inc({ ...labels, reason: failureReason(status) });
       this.deps.metrics.requestDuration.observe(labels, Number(process.hrtime.bigint() - ctx.startNs) / 1e9);
     }
-    ctx.ticket?.release({ computeUs: this.billedComputeUs(ctx), items: ctx.items, ok });
+    // The batch's device picks the compute meter (CUDA time is not CPU time).
+    ctx.ticket?.release({ computeUs: this.billedComputeUs(ctx), items: ctx.items, ok, device: ctx.device });
     ctx.span.setAttributes({
       model: ctx.model,
       'model.version': ctx.version,

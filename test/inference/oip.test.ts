@@ -227,7 +227,7 @@ describe('usage records and metrics', () => {
 
 describe('admission and the usage sink', () => {
   const calls: AdmissionRequest[] = [];
-  const released: { items: number; ok: boolean }[] = [];
+  const released: { items: number; ok: boolean; device?: string }[] = [];
   let deny = false;
   const admission: Admission = {
     async admit(req) {
@@ -257,8 +257,8 @@ describe('admission and the usage sink', () => {
     const res = await infer(gated.base, 'mlp-demo', mlpRequest(prng(5), 2, 'adm-1'), { key: alice.secret });
     expect(res.status).toBe(200);
     expect(res.headers.get('ratelimit-remaining')).toBe('9');
-    expect(calls.at(-1)).toEqual({ tenantId: alice.principal.tenantId, apiKeyId: alice.principal.keyId, model: 'mlp-demo', items: 2, eventId: 'adm-1', fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/) });
-    expect(released.at(-1)).toMatchObject({ items: 2, ok: true });
+    expect(calls.at(-1)).toEqual({ tenantId: alice.principal.tenantId, apiKeyId: alice.principal.keyId, model: 'mlp-demo', items: 2, eventId: 'adm-1', device: 'cpu', fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(released.at(-1)).toMatchObject({ items: 2, ok: true, device: 'cpu' });
     const n = calls.length;
     expect((await infer(gated.base, 'mlp-demo', { inputs: [{ name: 'input' }] }, { key: alice.secret })).status).toBe(400);
     expect(calls.length).toBe(n); // invalid requests never reach admission
