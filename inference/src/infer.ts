@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Admission } from '../../src/quotas/contract.js';
 import { AppError, badInput, unavailable } from '../../src/shared/errors.js';
 import type { UsageSink } from '../../src/usage/contract.js';
-import type { Job, JobResult } from './batcher/batcher.js';
+import type { BatchOutcome, Job, JobResult } from './batcher/batcher.js';
 import type { DynamicBatcher } from './batcher/batcher.js';
 import { decodeInferRequest, parseJsonHeader, splitBody, type DecodedRequest, type Scalar } from './oip/decode.js';
 import { encodeInferResponse } from './oip/encode.js';
@@ -43,11 +43,14 @@ function tagsOf(parameters: Record<string, Scalar>): Record<string, string> {
   return tags;
 }
 
+/** Shortest per-request timeout a client may ask for (shorter ones are raised to it). */
+export const MIN_TIMEOUT_MS = 100;
+
 function timeoutOf(parameters: Record<string, Scalar>, max: number): number {
   const t = parameters.timeout_ms;
   if (t === undefined) return max;
   if (typeof t !== 'number' || !Number.isFinite(t) || t <= 0) throw new AppError('BAD_USER_INPUT', 'parameter timeout_ms must be a positive number');
-  return Math.min(max, t);
+  return Math.min(max, Math.max(MIN_TIMEOUT_MS, t));
 }
 
 /** sha256 over (model, version, raw body — JSON header and binary tensors alike), length-prefixed. */
@@ -61,11 +64,26 @@ export function fingerprintOf(model: string, version: string, body: Buffer): str
   return h.digest('hex');
 }
 
-/** Queues the request on its model's batcher and waits for its share of a batch, or times out. */
-function runJob(batcher: DynamicBatcher, req: DecodedRequest, tenantId: string, weight: number, timeoutMs: number): Promise<JobResult> {
+/**
+ * Queues the request on its model's batcher and waits for its share of a batch, or times out.
+ * A timeout while the job is already on a worker cannot stop it: `onRunningTimeout` gets the
+ * batch's end, so the caller keeps the admission ticket and bills the compute until then.
+ */
+function runJob(
+  batcher: DynamicBatcher,
+  req: DecodedRequest,
+  tenantId: string,
+  weight: number,
+  timeoutMs: number,
+  onRunningTimeout: (batchEnd: Promise<BatchOutcome>) => void,
+): Promise<JobResult> {
   return new Promise<JobResult>((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
+    let late: ((o: BatchOutcome) => void) | undefined;
     const job: Job = {
+      done(o) {
+        late?.(o);
+      },
       req,
       tenantId,
       enqueuedAt: process.hrtime.bigint(),
@@ -84,7 +102,7 @@ function runJob(batcher: DynamicBatcher, req: DecodedRequest, tenantId: string, 
       },
     };
     timer = setTimeout(() => {
-      batcher.cancel(job);
+      if (!batcher.cancel(job) && job.running) onRunningTimeout(new Promise<BatchOutcome>((r) => (late = r)));
       job.reject(new AppError('TIMEOUT', `inference did not complete within ${timeoutMs} ms`));
     }, timeoutMs);
     if (!batcher.submit(job, { tenantId, weight })) {
@@ -118,12 +136,15 @@ export function registerInferRoute(app: FastifyInstance, url: string, deps: Infe
     ctx.tags = tagsOf(req.parameters);
     const timeoutMs = timeoutOf(req.parameters, deps.requestTimeoutMs);
 
+    // The device the model's sessions run on: admission checks that device's compute quota.
+    ctx.device = resolved.version.batcher.instances[0]?.device ?? ctx.device;
     const decision = await deps.admission.admit({
       tenantId: principal.tenantId,
       apiKeyId: principal.keyId,
       model,
       items: req.items,
       eventId: ctx.eventId,
+      device: ctx.device,
       // The client's id is bound to the request's content: reusing it for another request is a 409.
       ...(clientId ? { fingerprint: fingerprintOf(resolved.name, ctx.version, body) } : {}),
     });
@@ -134,17 +155,16 @@ export function registerInferRoute(app: FastifyInstance, url: string, deps: Infe
     }
     ctx.ticket = decision.ticket;
 
-    const result = await runJob(resolved.version.batcher, req, principal.tenantId, decision.weight, timeoutMs);
+    const result = await runJob(resolved.version.batcher, req, principal.tenantId, decision.weight, timeoutMs, (batchEnd) => {
+      ctx.batchEnd = batchEnd;
+    });
     ctx.queueUs = result.queueUs;
-    // The device the model's sessions run on: admission checks that device's compute quota.
-    ctx.device = resolved.version.batcher.instances[0]?.device ?? ctx.device;
     ctx.computeUs = result.computeUs;
     ctx.batchSize = result.batchSize;
     ctx.device = result.device;
     const parameters = Object.fromEntries(Object.entries(req.parameters).filter(([k]) => !RESERVED_PARAMETERS.has(k)));
     const encoded = await encodeInferResponse({
       modelName: resolved.name,
-      device: ctx.device,
       modelVersion: ctx.version,
       id: ctx.requestId,
       parameters,

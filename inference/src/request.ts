@@ -11,6 +11,7 @@ import { unauthenticated } from '../../src/shared/errors.js';
 import type { UsageRecord, UsageSink, UsageStatus } from '../../src/usage/contract.js';
 import type { InferenceMetrics } from './metrics.js';
 import type { ExecDevice } from './runtime/protocol.js';
+import type { BatchOutcome } from './batcher/batcher.js';
 import { toWellFormed, truncateCodePoints } from './text.js';
 
 export interface Principal {
@@ -42,6 +43,8 @@ export interface RequestCtx {
   device: ExecDevice;
   tags: Record<string, string>;
   ticket?: AdmissionTicket;
+  /** Set when the request timed out while its batch was running: the batch's end and cost. */
+  batchEnd?: Promise<BatchOutcome>;
   finished: boolean;
 }
 
@@ -138,6 +141,24 @@ export class RequestTracker {
   async finish(request: FastifyRequest, outcome: { status: number; error?: string }): Promise<void> {
     const ctx = this.ctxs.get(request);
     if (!ctx || ctx.finished) return;
+    const end = ctx.batchEnd;
+    if (end && outcome.status >= 400) {
+      // Answered (504) while its batch still runs on a worker: the request keeps its admission
+      // slot, and its record carries its compute share, until the batch ends.
+      ctx.finished = true;
+      void end.then((o) => {
+        ctx.queueUs = o.queueUs;
+        ctx.computeUs = o.computeUs;
+        ctx.batchSize = o.batchSize;
+        ctx.device = o.device;
+        return this.complete(request, ctx, outcome);
+      }).catch((err: unknown) => request.log.error({ err }, 'finishing a timed-out request after its batch failed'));
+      return;
+    }
+    await this.complete(request, ctx, outcome);
+  }
+
+  private async complete(request: FastifyRequest, ctx: RequestCtx, outcome: { status: number; error?: string }): Promise<void> {
     const { status } = outcome;
     const ok = status < 400;
     if (ctx.infer && ctx.principal && ctx.model !== '') {

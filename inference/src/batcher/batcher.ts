@@ -22,14 +22,30 @@ export interface JobResult {
   device: ExecDevice;
 }
 
+/** What a job's batch cost, reported when the batch ends (also for a job already answered). */
+export interface BatchOutcome {
+  ok: boolean;
+  queueUs: number;
+  computeUs: number;
+  batchSize: number;
+  device: ExecDevice;
+}
+
 export interface Job {
   req: DecodedRequest;
   tenantId: string;
   enqueuedAt: bigint;
   /** Set once the request was answered (e.g. timed out); a late result is dropped. */
   settled: boolean;
+  /** Set when the job left the queue for a worker: from then on it runs to the end of its batch. */
+  running?: boolean;
   resolve(r: JobResult): void;
   reject(e: Error): void;
+  /**
+   * Called once when the job's batch has ended, after resolve/reject — also when the request
+   * was already answered (timed out while running): its slot and compute are released then.
+   */
+  done?(o: BatchOutcome): void;
 }
 
 export interface Instance {
@@ -214,11 +230,16 @@ export class DynamicBatcher {
     this.inflight++;
     const started = nowNs();
     const items = batch.reduce((n, j) => n + j.req.items, 0);
+    for (const j of batch) j.running = true;
     const live = batch.filter((j) => !j.settled);
+    const ended = (ok: boolean, computeUs: number) => {
+      for (const j of batch) j.done?.({ ok, computeUs, batchSize: items, device: instance.device, queueUs: Number((started - j.enqueuedAt) / 1000n) });
+    };
     const finish = (ok: boolean, computeUs: number) => {
       instance.running--;
       this.inflight--;
       instance.worker.busy--;
+      ended(ok, computeUs);
       this.onBatch({ batchSize: items, requests: batch.length, computeUs, ok });
       this.schedule();
       this.notifyIdle();
@@ -226,6 +247,7 @@ export class DynamicBatcher {
     if (live.length === 0) {
       instance.running--;
       this.inflight--;
+      ended(false, 0);
       this.schedule();
       this.notifyIdle();
       return;
