@@ -271,6 +271,16 @@ export class DynamicBatcher {
         finish(true, computeUs);
       },
       (err: Error) => {
+        if (err instanceof WorkerCallError && err.kind === 'run' && batch.length > 1) {
+          // One request's input can fail the whole batch, and the runtime's message may quote
+          // its values: rerun each request alone, so only the bad one fails, with its own error.
+          instance.running--;
+          this.inflight--;
+          instance.worker.busy--;
+          this.onBatch({ batchSize: items, requests: batch.length, computeUs: 0, ok: false });
+          for (const j of batch) this.dispatch(instance, [j]);
+          return;
+        }
         const e =
           err instanceof WorkerCallError && err.kind === 'run'
             ? new AppError('BAD_USER_INPUT', `the model could not run on this input: ${err.message.slice(0, 300)}`)
