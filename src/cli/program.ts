@@ -14,6 +14,7 @@ import { createRedis } from '../shared/redis.js';
 import { createTenant, listTenants, setTenantPlan, setTenantStatus } from '../tenants/index.js';
 import { apiKeyRoles, createApiKey, listApiKeys, revokeApiKey, type ApiKeyRole } from '../keys/index.js';
 import type { Actor } from '../audit/index.js';
+import { publishLimitsChanged } from '../quotas/limits.js'; // not the index: keeps the CLI's import closure small
 
 export interface CliIo {
   out: (text: string) => void;
@@ -44,6 +45,22 @@ function cliActor(): Actor {
     // no passwd entry (containers): keep 'unknown'
   }
   return { type: 'cli', id: name };
+}
+
+/**
+ * Tells every admission process to drop its cached limits for the tenant (plan change, quota
+ * override). The change is already committed: a failed publish only delays it to the cache TTL.
+ */
+async function announceLimitsChanged(config: Config, tenantId: string, io: CliIo): Promise<void> {
+  const redis = createRedis(config, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  redis.on('error', () => {}); // reported below
+  try {
+    await publishLimitsChanged({ redis, config }, { tenantId });
+  } catch (err) {
+    io.err(`warning: could not announce the new limits to running servers (${(err as Error).message}); they apply within QUOTA_LIMITS_CACHE_TTL_MS (${config.QUOTA_LIMITS_CACHE_TTL_MS} ms)`);
+  } finally {
+    redis.disconnect();
+  }
 }
 
 async function withPools<T>(config: Config, fn: (pools: PgPools) => Promise<T>): Promise<T> {
@@ -135,7 +152,9 @@ export function buildProgram(io: CliIo = defaultIo): Command {
     .requiredOption('--plan <code>', 'plan code')
     .option('--json', 'print one JSON object')
     .action(async (opts: { tenant: string; plan: string; json?: boolean }) => {
-      const r = await withPools(config(), (pools) => setTenantPlan({ pools }, { tenantId: opts.tenant, plan: opts.plan, actor: cliActor() }));
+      const cfg = config();
+      const r = await withPools(cfg, (pools) => setTenantPlan({ pools }, { tenantId: opts.tenant, plan: opts.plan, actor: cliActor() }));
+      if (r.changed) await announceLimitsChanged(cfg, opts.tenant, io);
       print(opts.json, { tenantId: opts.tenant, ...r }, r.changed ? `tenant ${opts.tenant}: ${r.from ?? '-'} -> ${r.to}` : `tenant ${opts.tenant} is already on ${r.to}`);
     });
 

@@ -10,6 +10,7 @@ import { setTenantPlan } from '../../src/tenants/index.js';
 import { publishLimitsChanged, TokenBucket, type EffectiveLimits } from '../../src/quotas/index.js';
 import { RateLimiter } from '../../src/quotas/rate-limiter.js';
 import { RedisGuard } from '../../src/quotas/redis-guard.js';
+import { runCli } from '../../src/cli/program.js';
 import { closeFactories, createTenantWithKey, factoryDeps, testActor } from '../factories.js';
 import { admitAndRelease, captureLogger, harness, override, request, sleep, startTcpProxy, testConfig } from './helpers.js';
 
@@ -148,6 +149,25 @@ describe('plan changes', () => {
     expect(rows).toHaveLength(1);
     expect(rows[0].before.plan).toBe('free');
     expect(rows[0].after.plan).toBe('pro');
+  });
+});
+
+describe('plan changes from the CLI', () => {
+  it('`tenant set-plan` announces the change: a process with the old plan cached sees the new one at once', async () => {
+    const { tenant, key } = await createTenantWithKey({ plan: 'free' });
+    const a = h.admission(); // limits cache TTL 5 s: only the announcement can explain a change within 0.5 s
+    const before = await admitAndRelease(a, request(tenant.id, key.keyId));
+    expect(before.allowed && before.weight).toBe(1);
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runCli(['node', 'tollgate', 'tenant', 'set-plan', '--tenant', tenant.id, '--plan', 'pro', '--json'], { out: (t) => out.push(t), err: (t) => err.push(t), env: process.env });
+    expect([code, err]).toEqual([0, []]);
+    let d = await admitAndRelease(a, request(tenant.id, key.keyId));
+    for (let i = 0; i < 50 && d.allowed && d.weight !== 3; i++) {
+      await sleep(10); // pub/sub delivery
+      d = await admitAndRelease(a, request(tenant.id, key.keyId));
+    }
+    expect(d.allowed && d.weight).toBe(3);
   });
 });
 
