@@ -162,7 +162,8 @@ describe('DataLoader', () => {
     expect(r.errors).toBeUndefined();
     expect(r.data.apiKeys.edges).toHaveLength(6);
     expect(new Set(r.data.apiKeys.edges.map((e: { node: { createdBy: { id: string } } }) => e.node.createdBy.id))).toEqual(new Set(admins.map((a) => a.id)));
-    expect(queries).toBe(8);
+    // 2 transactions (page, creators batch) + 1 for the per-request tenant status check of a JWT user (suspended -> FORBIDDEN).
+    expect(queries).toBe(12);
   });
 
   it('invoices with lines and credit notes: one batch each, amounts as inserted', async () => {
@@ -184,7 +185,8 @@ describe('DataLoader', () => {
     expect(nodes.map((n: { totalMicros: string }) => n.totalMicros)).toEqual(['3000', '2000', '1000']);
     expect(nodes[0].lines).toEqual([{ meter: 'requests', quantity: '3000.000000', amountMicros: '3000' }]);
     expect(nodes[0].creditNotes).toEqual([]);
-    expect(queries).toBe(12);
+    // 3 transactions (page, lines batch, credit-notes batch) + 1 for the JWT user's tenant status check.
+    expect(queries).toBe(16);
   });
 
   it('pages through API keys with cursors', async () => {
