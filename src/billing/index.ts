@@ -3,6 +3,9 @@ export {
   chargeModels,
   chargeMicros,
   chargeScaled,
+  formatScaledMicros,
+  tierRows,
+  tierRowsFromJson,
   parseTiers,
   priceComponentFromRow,
   priceComponentRowSchema,
@@ -12,7 +15,9 @@ export {
   type ChargeModel,
   type PriceComponent,
   type Tier,
+  type TierRow,
 } from './pricing.js';
+export { parseJsonExact } from './exact-json.js';
 export { allocateLargestRemainder } from './allocate.js';
 export {
   attributeCost,

@@ -14,6 +14,7 @@
  * scaled micros and rounded half-up to whole micros once, at the end.
  */
 import { z } from 'zod';
+import { parseJsonExact } from './exact-json.js';
 
 export const chargeModels = ['standard', 'graduated', 'volume', 'package'] as const;
 export type ChargeModel = (typeof chargeModels)[number];
@@ -46,7 +47,7 @@ export interface PriceComponent {
  */
 export function toScaledMicros(value: string | number | bigint): bigint {
   if (typeof value === 'bigint') return value * PRICE_SCALE;
-  const text = typeof value === 'number' ? numberText(value) : value.trim();
+  const text = typeof value === 'number' ? numberText(value) : expandExponent(value.trim());
   const m = /^(\d+)(?:\.(\d+))?$/.exec(text);
   if (!m) throw new RangeError(`not a non-negative decimal amount: ${JSON.stringify(value)}`);
   const frac = (m[2] ?? '').replace(/0+$/, '');
@@ -54,10 +55,35 @@ export function toScaledMicros(value: string | number | bigint): bigint {
   return BigInt(m[1]!) * PRICE_SCALE + BigInt(frac.padEnd(6, '0') || '0');
 }
 
+/**
+ * A JS number's decimal text, exactly as the shortest round-trip form prints it (never toFixed,
+ * which would silently round: 5e-7 stays "0.0000005" and is then refused for its 7 decimals).
+ * Prefer strings: numbers read from jsonb should go through parseJsonExact instead.
+ */
 function numberText(n: number): string {
   if (!Number.isFinite(n) || n < 0) throw new RangeError(`not a non-negative finite number: ${n}`);
   if (Number.isInteger(n) && !Number.isSafeInteger(n)) throw new RangeError(`${n} is beyond 2^53: pass a string`);
-  return n.toFixed(6);
+  return expandExponent(String(n));
+}
+
+/** "5e-7" -> "0.0000005", "1.5e+21" -> "1500000000000000000000"; plain decimals unchanged. */
+export function expandExponent(text: string): string {
+  const m = /^(\d+)(?:\.(\d+))?[eE]([+-]?\d+)$/.exec(text);
+  if (!m) return text;
+  const digits = m[1]! + (m[2] ?? '');
+  const point = m[1]!.length + Number(m[3]);
+  if (Math.abs(point) > 1000) throw new RangeError(`exponent out of range: ${text}`);
+  if (point <= 0) return `0.${'0'.repeat(-point)}${digits}`;
+  if (point >= digits.length) return digits + '0'.repeat(point - digits.length);
+  return `${digits.slice(0, point)}.${digits.slice(point)}`;
+}
+
+/** Scaled micros as an exact decimal amount of micros without trailing zeros: 125000n -> "0.125", 3000000n -> "3". */
+export function formatScaledMicros(scaled: bigint): string {
+  const sign = scaled < 0n ? '-' : '';
+  const abs = scaled < 0n ? -scaled : scaled;
+  const frac = (abs % PRICE_SCALE).toString().padStart(6, '0').replace(/0+$/, '');
+  return `${sign}${abs / PRICE_SCALE}${frac ? `.${frac}` : ''}`;
 }
 
 /** Scaled micros rounded half-up to whole micros. */
@@ -91,10 +117,17 @@ const tierSchema = z
     flatFee: t.flatFeeMicros ?? t.flat_fee_micros ?? 0n,
   }));
 
-/** Parses a tiers value as stored (jsonb, camelCase or snake_case keys) and checks the bounds ascend with one open end. */
+/**
+ * Parses a tiers value as stored (jsonb text or parsed value, camelCase or snake_case keys): amounts
+ * with more than 6 decimal places are refused (a ZodError naming them), never rounded. Also checks that
+ * the bounds ascend with one open end.
+ */
 export function parseTiers(raw: unknown): Tier[] {
   if (raw === null || raw === undefined) return [];
-  const tiers = z.array(tierSchema).parse(typeof raw === 'string' ? JSON.parse(raw) : raw);
+  // A string is the jsonb text (`tiers::text`): parsed with numbers kept as exact decimal strings.
+  const parsed = z.array(tierSchema).safeParse(typeof raw === 'string' ? parseJsonExact(raw) : raw);
+  if (!parsed.success) throw new RangeError(`invalid tiers: ${parsed.error.issues.map((i) => `tiers.${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const tiers = parsed.data;
   let previous = 0n;
   tiers.forEach((t, i) => {
     const last = i === tiers.length - 1;
@@ -103,6 +136,29 @@ export function parseTiers(raw: unknown): Tier[] {
     if (t.upTo !== null) previous = t.upTo;
   });
   return tiers;
+}
+
+/** One tier as the API and rows carry it: exact decimal strings of micros, bound as a safe integer. */
+export interface TierRow {
+  up_to: number | null;
+  unit_price_micros: string;
+  flat_fee_micros: string;
+}
+
+/** Tiers as exact decimal strings (for rendering / rows), from any form parseTiers accepts. */
+export function tierRows(tiers: Tier[]): TierRow[] {
+  return tiers.map((t) => {
+    if (t.upTo !== null && t.upTo > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError(`tier bound ${t.upTo} is beyond 2^53`);
+    return { up_to: t.upTo === null ? null : Number(t.upTo), unit_price_micros: formatScaledMicros(t.unitPrice), flat_fee_micros: formatScaledMicros(t.flatFee) };
+  });
+}
+
+/**
+ * A `tiers::text` column value read exactly (numbers never become floats), validated (more than
+ * 6 decimal places -> RangeError naming the value) and normalised to snake_case decimal strings.
+ */
+export function tierRowsFromJson(text: string | null): TierRow[] | null {
+  return text === null ? null : tierRows(parseTiers(text));
 }
 
 function billable(component: Pick<PriceComponent, 'includedQuantity'>, quantity: bigint): bigint {

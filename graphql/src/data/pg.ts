@@ -6,6 +6,7 @@
  */
 import type pg from 'pg';
 import type { PriceComponentRow } from '../../../src/plans/index.js';
+import { tierRowsFromJson } from '../../../src/billing/index.js';
 
 export interface TenantRow {
   id: string;
@@ -82,28 +83,46 @@ export async function plansByTenantIds(c: pg.ClientBase, tenantIds: readonly str
   }));
 }
 
+/** Price component columns (table alias `p`); `tiers::text` so jsonb amounts are read exactly (never as JS floats). */
+const priceCols = (p: string) =>
+  `${p}id, ${p}plan_id, ${p}meter, ${p}model, ${p}unit_price_micros::text, ${p}tiers::text AS tiers, ${p}package_size::text, ${p}included_quantity::text, ${p}currency, ${p}effective_from, ${p}effective_to`;
+
+/**
+ * A price_components row; tiers parsed exactly and normalised to decimal strings. An amount with
+ * more than 6 decimal places fails the read loudly (naming the component), never rounds.
+ */
+function priceComponentRow(r: Record<string, unknown>): PriceComponentRow {
+  let tiers: PriceComponentRow['tiers'];
+  try {
+    tiers = tierRowsFromJson((r.tiers as string | null) ?? null);
+  } catch (err) {
+    throw new RangeError(`price component ${String(r.id)}: ${(err as Error).message}`);
+  }
+  return {
+    id: String(r.id),
+    planId: String(r.plan_id),
+    meter: r.meter as PriceComponentRow['meter'],
+    model: r.model as PriceComponentRow['model'],
+    unitPriceMicros: (r.unit_price_micros as string | null) ?? null,
+    tiers,
+    packageSize: (r.package_size as string | null) ?? null,
+    includedQuantity: String(r.included_quantity),
+    currency: String(r.currency).trim(),
+    effectiveFrom: r.effective_from as Date,
+    effectiveTo: (r.effective_to as Date | null) ?? null,
+  };
+}
+
 /** Price components in effect at `at` for many plans. */
 export async function priceComponentsByPlanIds(c: pg.ClientBase, planIds: readonly string[], at: Date): Promise<PriceComponentRow[]> {
   const { rows } = await c.query(
-    `SELECT id, plan_id, meter, model, unit_price_micros::text, tiers, package_size::text, included_quantity::text, currency, effective_from, effective_to
+    `SELECT ${priceCols('')}
      FROM price_components
      WHERE plan_id = ANY($1::uuid[]) AND effective_from <= $2 AND (effective_to IS NULL OR effective_to > $2)
      ORDER BY meter`,
     [planIds, at],
   );
-  return rows.map((r) => ({
-    id: r.id,
-    planId: r.plan_id,
-    meter: r.meter,
-    model: r.model,
-    unitPriceMicros: r.unit_price_micros,
-    tiers: r.tiers,
-    packageSize: r.package_size,
-    includedQuantity: r.included_quantity,
-    currency: String(r.currency).trim(),
-    effectiveFrom: r.effective_from,
-    effectiveTo: r.effective_to,
-  }));
+  return rows.map(priceComponentRow);
 }
 
 /**
@@ -113,8 +132,7 @@ export async function priceComponentsByPlanIds(c: pg.ClientBase, planIds: readon
  */
 export async function pricingForRange(c: pg.ClientBase, q: { tenantId: string; from: Date; to: Date }): Promise<{ planId: string | null; components: PriceComponentRow[] }> {
   const { rows } = await c.query(
-    `SELECT tp.plan_id AS tp_plan_id, pc.id, pc.plan_id, pc.meter, pc.model, pc.unit_price_micros::text, pc.tiers, pc.package_size::text,
-            pc.included_quantity::text, pc.currency, pc.effective_from, pc.effective_to
+    `SELECT tp.plan_id AS tp_plan_id, ${priceCols('pc.')}
      FROM (SELECT plan_id, GREATEST(effective_from, $2::timestamptz) AS at FROM tenant_plans
            WHERE tenant_id = $1 AND effective_from < $3 AND (effective_to IS NULL OR effective_to > $2)
            ORDER BY effective_from LIMIT 1) tp
@@ -125,29 +143,14 @@ export async function pricingForRange(c: pg.ClientBase, q: { tenantId: string; f
   if (rows.length === 0) return { planId: null, components: [] };
   return {
     planId: String(rows[0].tp_plan_id),
-    components: rows
-      .filter((r) => r.id !== null)
-      .map((r) => ({
-        id: r.id,
-        planId: r.plan_id,
-        meter: r.meter,
-        model: r.model,
-        unitPriceMicros: r.unit_price_micros,
-        tiers: r.tiers,
-        packageSize: r.package_size,
-        includedQuantity: r.included_quantity,
-        currency: String(r.currency).trim(),
-        effectiveFrom: r.effective_from,
-        effectiveTo: r.effective_to,
-      })),
+    components: rows.filter((r) => r.id !== null).map(priceComponentRow),
   };
 }
 
 /** pricingForRange for many tenants in one statement (platform margin reports). */
 export async function pricingForTenants(c: pg.ClientBase, q: { tenantIds: readonly string[]; from: Date; to: Date }): Promise<Map<string, { planId: string | null; components: PriceComponentRow[] }>> {
   const { rows } = await c.query(
-    `SELECT t.id AS tenant_id, tp.plan_id AS tp_plan_id, pc.id, pc.plan_id, pc.meter, pc.model, pc.unit_price_micros::text, pc.tiers, pc.package_size::text,
-            pc.included_quantity::text, pc.currency, pc.effective_from, pc.effective_to
+    `SELECT t.id AS tenant_id, tp.plan_id AS tp_plan_id, ${priceCols('pc.')}
      FROM unnest($1::uuid[]) AS t(id)
      LEFT JOIN LATERAL (SELECT plan_id, GREATEST(effective_from, $2::timestamptz) AS at FROM tenant_plans
                         WHERE tenant_id = t.id AND effective_from < $3 AND (effective_to IS NULL OR effective_to > $2)
@@ -162,19 +165,7 @@ export async function pricingForTenants(c: pg.ClientBase, q: { tenantIds: readon
     let entry = out.get(id);
     if (!entry) out.set(id, (entry = { planId: r.tp_plan_id ? String(r.tp_plan_id) : null, components: [] }));
     if (r.id === null) continue;
-    entry.components.push({
-      id: r.id,
-      planId: r.plan_id,
-      meter: r.meter,
-      model: r.model,
-      unitPriceMicros: r.unit_price_micros,
-      tiers: r.tiers,
-      packageSize: r.package_size,
-      includedQuantity: r.included_quantity,
-      currency: String(r.currency).trim(),
-      effectiveFrom: r.effective_from,
-      effectiveTo: r.effective_to,
-    });
+    entry.components.push(priceComponentRow(r));
   }
   return out;
 }

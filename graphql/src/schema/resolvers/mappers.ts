@@ -4,6 +4,7 @@ import type { PriceComponentRow } from '../../../../src/plans/index.js';
 import type { ApiKeyRow, MemberRow, PlanRow, TenantRow } from '../../data/pg.js';
 import { ApiKey, Plan, PriceComponentType, Tenant, User } from '../types.js';
 import { KeyRoleEnum, RoleEnum } from '../common.js';
+import { formatScaledMicros, parseTiers, tierRows, toScaledMicros } from '../../../../src/billing/index.js';
 
 export function toTenant(r: TenantRow): Tenant {
   return Object.assign(new Tenant(), r);
@@ -46,21 +47,13 @@ export function toPriceComponent(r: PriceComponentRow): PriceComponentType {
     id: r.id,
     meter: r.meter,
     model: r.model,
-    unitPriceMicros: r.unitPriceMicros === null ? null : trimDecimal(r.unitPriceMicros),
-    tiers: (r.tiers ?? []).map((t) => ({
-      upTo: t.up_to,
-      unitPriceMicros: trimDecimal(String(t.unit_price_micros)),
-      flatFeeMicros: trimDecimal(String(t.flat_fee_micros ?? 0)),
-    })),
+    unitPriceMicros: r.unitPriceMicros === null ? null : formatScaledMicros(toScaledMicros(r.unitPriceMicros)),
+    // Rendered from the exact parse: the decimal text as stored, or a loud error (> 6 decimals), never a float.
+    tiers: tierRows(parseTiers(r.tiers)).map((t) => ({ upTo: t.up_to, unitPriceMicros: t.unit_price_micros, flatFeeMicros: t.flat_fee_micros })),
     packageSize: r.packageSize === null ? null : Number(r.packageSize),
     includedQuantity: Number(r.includedQuantity),
     currency: r.currency,
     effectiveFrom: r.effectiveFrom,
     effectiveTo: r.effectiveTo,
   });
-}
-
-/** "12.500000" -> "12.5", "3.000000" -> "3". */
-function trimDecimal(v: string): string {
-  return v.includes('.') ? v.replace(/0+$/, '').replace(/\.$/, '') : v;
 }
