@@ -67,6 +67,8 @@ export const envSchema = z.object({
   USAGE_WAL_SEGMENT_BYTES: positiveInt.default(64 * 1024 * 1024),
   /** Extra look-back (before a batch's first event) of the flush-time duplicate check in usage_events_v1; 0 = the batch's own time range (closes the crash window; Redis covers retries). */
   USAGE_DEDUP_CHECK_LOOKBACK_MINUTES: nonNegativeInt.default(0),
+  /** Flush-time ClickHouse lookup of event ids: 'all' ids of every batch (also covers a Redis that lost keys), or only 'replays' (records Redis saw before under their own WAL uid). */
+  USAGE_DEDUP_CHECK: z.enum(['all', 'replays']).default('all'),
   /** On shutdown, how long the flusher keeps draining the WAL into ClickHouse before leaving the rest for replay. */
   USAGE_DRAIN_TIMEOUT_MS: positiveInt.default(10_000),
 

@@ -17,12 +17,12 @@ import type { ClickHouse } from '../clickhouse/client.js';
 import { sql } from '../clickhouse/sql.js';
 import type { UsageRecord } from './contract.js';
 import type { Wal, WalEntry, WalPosition } from './wal.js';
-import { existingInClickHouse, landedWithBatch, markInRedis, MARK_DUPLICATE, pairKey, type Candidate } from './dedup.js';
+import { existingInClickHouse, landedWithBatch, markInRedis, MARK_DUPLICATE, MARK_REPLAY, pairKey, type Candidate } from './dedup.js';
 import { toUsageRow, USAGE_COLUMNS, USAGE_TABLE } from './rows.js';
 
 export type FlusherConfig = Pick<
   Config,
-  'USAGE_FLUSH_INTERVAL_MS' | 'USAGE_FLUSH_MAX_ROWS' | 'USAGE_DEDUP_WINDOW_HOURS' | 'USAGE_DEDUP_CHECK_LOOKBACK_MINUTES' | 'USAGE_DRAIN_TIMEOUT_MS' | 'REDIS_PREFIX'
+  'USAGE_FLUSH_INTERVAL_MS' | 'USAGE_FLUSH_MAX_ROWS' | 'USAGE_DEDUP_WINDOW_HOURS' | 'USAGE_DEDUP_CHECK' | 'USAGE_DEDUP_CHECK_LOOKBACK_MINUTES' | 'USAGE_DRAIN_TIMEOUT_MS' | 'REDIS_PREFIX'
 >;
 
 export interface UsageFlusherDeps {
@@ -60,6 +60,9 @@ export interface UsageFlusher {
 }
 
 class Stopped extends Error {}
+
+/** Inserts in flight at once (ClickHouse takes concurrent batches faster than serial ones). */
+const MAX_INSERTS = 2;
 
 interface Parsed extends Candidate {
   rec: UsageRecord;
@@ -125,7 +128,6 @@ export function createUsageFlusher(deps: UsageFlusherDeps): UsageFlusher {
       seen.add(k);
       return true;
     });
-    // Redis marks and the ClickHouse check run side by side; either one can drop a record.
     const t0 = performance.now();
     const marking: Promise<number[] | null> = redis
       ? markInRedis(redis, keyOf, kept, ttlSeconds).finally(() => (stats.redisMs += performance.now() - t0)).catch((err: unknown) => {
@@ -133,10 +135,21 @@ export function createUsageFlusher(deps: UsageFlusherDeps): UsageFlusher {
           return null;
         })
       : Promise.resolve(null);
-    const checking = existingInClickHouse(clickhouse, kept, config.USAGE_DEDUP_CHECK_LOOKBACK_MINUTES * 60_000).finally(() => (stats.checkMs += performance.now() - t0));
-    const [marks, recent] = await Promise.all([marking, checking]);
-    // Without Redis the ClickHouse check must cover the whole dedup window by itself.
-    const existing = marks ? recent : await existingInClickHouse(clickhouse, kept, ttlSeconds * 1000);
+    const lookbackMs = config.USAGE_DEDUP_CHECK_LOOKBACK_MINUTES * 60_000;
+    const timed = (p: Promise<Set<string>>) => p.finally(() => (stats.checkMs += performance.now() - t0));
+    let marks: number[] | null;
+    let existing: Set<string>;
+    if (config.USAGE_DEDUP_CHECK === 'all') {
+      // Redis marks and the ClickHouse check of every id run side by side; either can drop a record.
+      [marks, existing] = await Promise.all([marking, timed(existingInClickHouse(clickhouse, kept, lookbackMs))]);
+    } else {
+      // 'replays': only records Redis saw before under their own uid (a replay after a crash) are looked up.
+      marks = await marking;
+      const m = marks;
+      existing = m ? await timed(existingInClickHouse(clickhouse, kept.filter((_, i) => m[i] === MARK_REPLAY), lookbackMs)) : new Set();
+    }
+    // Without Redis the ClickHouse check must cover every id over the whole dedup window by itself.
+    if (!marks) existing = await timed(existingInClickHouse(clickhouse, kept, ttlSeconds * 1000));
     kept = kept.filter((p, i) => (!marks || marks[i] !== MARK_DUPLICATE) && !existing.has(pairKey(p.tenantId, p.eventId)));
     stats.duplicatesDropped += batch.length - kept.length;
     return kept;
@@ -215,25 +228,30 @@ export function createUsageFlusher(deps: UsageFlusherDeps): UsageFlusher {
   }
 
   /**
-   * One batch is prepared (parsed, deduplicated) while the previous one is being inserted;
-   * confirmations stay in WAL order. The in-flight batch's ids are excluded from the next one.
+   * Batches are prepared (parsed, deduplicated) while up to MAX_INSERTS earlier ones are being
+   * inserted; confirmations stay in WAL order (each waits for its predecessor). Ids of batches
+   * still in flight are excluded from the next one.
    */
   async function run(): Promise<void> {
     let readCursor = cursor;
     let readCount = consumed;
-    let inflight: { done: Promise<void>; keys: Set<string> } | null = null;
-    const finishInflight = async () => {
-      const f = inflight;
-      inflight = null;
+    let inflight: Array<{ done: Promise<void>; keys: Set<string> }> = [];
+    const finishOldest = async () => {
+      const f = inflight.shift();
       if (f) await f.done;
+    };
+    const settleAll = async () => {
+      const all = inflight;
+      inflight = [];
+      await Promise.all(all.map((f) => f.done.catch(() => undefined)));
     };
     while (running) {
       try {
         const unread = wal.durableRecords() - readCount;
         const due = draining || waiters.length > 0 || unread >= config.USAGE_FLUSH_MAX_ROWS || Date.now() - lastFlush >= config.USAGE_FLUSH_INTERVAL_MS;
         if (unread <= 0 || !due) {
-          if (inflight) {
-            await finishInflight();
+          if (inflight.length > 0) {
+            await finishOldest();
             continue;
           }
           if (draining && unread <= 0) return;
@@ -243,7 +261,7 @@ export function createUsageFlusher(deps: UsageFlusherDeps): UsageFlusher {
         }
         const { entries, next } = await wal.read(readCursor, config.USAGE_FLUSH_MAX_ROWS);
         if (entries.length === 0) {
-          await finishInflight();
+          while (inflight.length > 0) await finishOldest();
           consumed = readCount = wal.durableRecords(); // skipped unreadable frames: nothing left to send
           cursor = readCursor = next;
           settleWaiters();
@@ -251,12 +269,15 @@ export function createUsageFlusher(deps: UsageFlusherDeps): UsageFlusher {
         }
         const first = entries[0]!;
         const batchId = `${wal.id}-${first.segment}-${first.offset}`.replace(/[^A-Za-z0-9-]/g, '');
-        const todo = await prepare(entries, inflight?.keys ?? new Set());
+        const busy = new Set<string>();
+        for (const f of inflight) for (const k of f.keys) busy.add(k);
+        const todo = await prepare(entries, busy);
         readCursor = next;
         readCount += entries.length;
-        await finishInflight();
+        while (inflight.length >= MAX_INSERTS) await finishOldest();
         const count = entries.length;
-        const done = insertBatch(todo, batchId).then(async () => {
+        const previous = inflight.at(-1)?.done ?? Promise.resolve();
+        const done = Promise.all([insertBatch(todo, batchId), previous]).then(async () => {
           await wal.confirm(next);
           cursor = next;
           consumed += count;
@@ -264,20 +285,19 @@ export function createUsageFlusher(deps: UsageFlusherDeps): UsageFlusher {
           stats.batches++;
           settleWaiters();
         });
-        done.catch(() => undefined); // awaited by finishInflight; avoid an unhandled rejection meanwhile
-        inflight = { done, keys: new Set(todo.map((p) => pairKey(p.tenantId, p.eventId))) };
+        done.catch(() => undefined); // awaited by finishOldest; avoid an unhandled rejection meanwhile
+        inflight.push({ done, keys: new Set(todo.map((p) => pairKey(p.tenantId, p.eventId))) });
       } catch (err) {
         if (err instanceof Stopped) break;
         stats.lastError = (err as Error).message;
         logger.error({ err }, 'usage flusher: unexpected error; retrying from the last confirmed record');
-        await inflight?.done.catch(() => undefined);
-        inflight = null;
+        await settleAll();
         readCursor = cursor;
         readCount = consumed;
         await sleep(1_000);
       }
     }
-    await inflight?.done.catch(() => undefined);
+    await settleAll();
   }
 
   return {

@@ -237,4 +237,27 @@ describe('usage flusher', () => {
     expect(t.distinctEvents).toBe(500);
     expect(t.rollupRequests.minute).toBe(500);
   });
+
+  for (const mode of ['all', 'replays'] as const) {
+    it(`crash window (USAGE_DEDUP_CHECK=${mode}): a batch marked in Redis and inserted but never checkpointed is not inserted again on replay`, async () => {
+      const tenantId = randomUUID();
+      const proxy = await startTcpProxy(new URL(testConfig().CLICKHOUSE_URL));
+      cleanups.push(() => proxy.close());
+      const overrides = { USAGE_FLUSH_INTERVAL_MS: '100000', USAGE_FLUSH_MAX_ROWS: '100000', USAGE_DEDUP_CHECK: mode };
+      const first = await makeSink({ proxy, overrides });
+      await recordAll(first.sink, tenantId, 200);
+      proxy.setMode('drop-insert-responses');
+      void first.sink.flushNow().catch(() => undefined);
+      await waitFor(() => proxy.dropped > 0, 'the insert to run with its answer lost');
+      proxy.setMode('down'); // the "process" dies before it can learn the outcome or move the checkpoint
+      await first.sink.stop({ drain: false });
+      expect((await tenantTotals(ch, tenantId)).rollupRequests.minute).toBe(200);
+
+      const second = await makeSink({ walDir: first.walDir, overrides });
+      await second.sink.flushNow();
+      expect(second.sink.stats().flusher?.duplicatesDropped).toBe(200);
+      const t = await tenantTotals(ch, tenantId);
+      expect(t.rollupRequests).toEqual({ minute: 200, hourly: 200, daily: 200 });
+    });
+  }
 });
