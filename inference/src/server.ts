@@ -4,7 +4,7 @@
  * authenticate -> resolve model (visibility) -> decode + validate -> admission -> queue ->
  * batch -> usage record (awaited before the answer) + span + metrics.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { trace, type Tracer } from '@opentelemetry/api';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -132,7 +132,7 @@ export async function createInferenceServer(deps: InferenceServerDeps): Promise<
   });
   app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]?.slice(0, 200)}` }));
 
-  /** Model routes need a Bearer API key; health, server metadata and /metrics do not. */
+  /** Model routes need a Bearer API key; health and server metadata do not (/metrics: token or loopback). */
   const authHook = async (request: FastifyRequest) => {
     tracker.begin(request);
     const header = request.headers.authorization;
@@ -154,7 +154,13 @@ export async function createInferenceServer(deps: InferenceServerDeps): Promise<
   app.get('/v2/health/live', async (_req, reply) => reply.code(200).send());
   app.get('/v2/health/ready', async (_req, reply) => reply.code(accepting && registry.size > 0 ? 200 : 400).send());
   app.get('/v2', async () => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: ['binary_tensor_data', 'parameters'] }));
-  app.get('/metrics', async (_req, reply) => {
+  app.get('/metrics', async (request, reply) => {
+    // The counters name every tenant's private models: only the operator's scraper may read them.
+    if (config.METRICS_TOKEN !== undefined) {
+      if (!bearerMatches(request.headers.authorization, config.METRICS_TOKEN)) {
+        return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'GET /metrics needs Authorization: Bearer <METRICS_TOKEN>' });
+      }
+    } else if (!isLoopback(request.socket.remoteAddress)) return reply.callNotFound();
     metrics.queued.reset();
     for (const v of registry.all()) metrics.queued.set({ model: v.spec.name, version: v.spec.version }, v.batcher.queued);
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
@@ -223,6 +229,20 @@ export async function createInferenceServer(deps: InferenceServerDeps): Promise<
     reload: () => registry.sync(),
     activeRequests: () => tracker.active,
   };
+}
+
+/** Constant-time comparison of an Authorization header's bearer token with the expected one. */
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const m = typeof header === 'string' ? /^Bearer\s+(\S{1,1024})\s*$/i.exec(header) : null;
+  if (!m) return false;
+  const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+  return timingSafeEqual(digest(m[1]!), digest(token));
+}
+
+/** 127.0.0.0/8, ::1 and IPv4-mapped 127.x. */
+export function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  return address === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/i.test(address);
 }
 
 function toHttpError(err: unknown, requestId: string): { status: number; message: string } {

@@ -53,6 +53,8 @@ export const envSchema = z.object({
   INFERENCE_REPOSITORY_POLL_MS: nonNegativeInt.default(2_000),
   /** Linux nice value of the session worker threads (0-19): the HTTP thread preempts them, keeping event-loop delay low. */
   INFERENCE_WORKER_NICE: z.coerce.number().int().min(0).max(19).default(5),
+  /** Bearer token a Prometheus scraper must send for GET /metrics; unset (or empty) = loopback clients only. */
+  METRICS_TOKEN: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(16).optional()),
   API_KEY_CACHE_TTL_MS: nonNegativeInt.default(5_000),
 
   // Usage metering (write-ahead log on local disk, flushed to ClickHouse).
