@@ -2,8 +2,8 @@
  * Quota status for the `quotas` query: the quotas module's getQuotaStatus (shared Redis counters,
  * ClickHouse when Redis has none), unless the caller injects another implementation.
  */
-import { getQuotaStatus } from '../../src/quotas/index.js';
-import type { ApiServerDeps } from './context.js';
+import { getQuotaStatus, publishLimitsChanged } from '../../src/quotas/index.js';
+import type { ApiContext, ApiServerDeps } from './context.js';
 
 export interface MeterStatus {
   meter: string;
@@ -28,4 +28,18 @@ export type QuotaStatusFn = (q: { tenantId: string; apiKeyId?: string }) => Prom
 
 export function defaultQuotaStatus(deps: Pick<ApiServerDeps, 'config' | 'redis' | 'pools' | 'clickhouse'>): QuotaStatusFn {
   return (q) => getQuotaStatus({ config: deps.config, redis: deps.redis, pools: deps.pools, clickhouse: deps.clickhouse }, q);
+}
+
+/**
+ * After a committed plan or override change: every inference replica drops the tenant's cached
+ * limits at once (instead of after QUOTA_LIMITS_CACHE_TTL_MS). The change is already committed,
+ * so a Redis failure is logged, not returned to the caller: the cache TTL still bounds staleness.
+ */
+export async function announceLimitsChanged(ctx: Pick<ApiContext, 'services' | 'requestId'>, tenantId: string): Promise<void> {
+  const { redis, config, logger } = ctx.services;
+  try {
+    await publishLimitsChanged({ redis, config }, { tenantId });
+  } catch (err) {
+    logger.warn({ err, tenantId, requestId: ctx.requestId }, 'graphql: could not announce a limits change; replicas pick it up within QUOTA_LIMITS_CACHE_TTL_MS');
+  }
 }

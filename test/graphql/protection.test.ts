@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { withPlatform } from '../../src/db/index.js';
+import { quotaKeys } from '../../src/quotas/keys.js';
 import { closeFactories, createApiKey, createTenant, createUser, uniqueName } from '../factories.js';
 import { codes, gql, mintJwt, startHarness, type Harness } from './harness.js';
 
@@ -127,6 +128,57 @@ describe('audit log', () => {
     const r = await gql(h.url, 'mutation { createApiKey(input: { expiresAt: "2001-01-01T00:00:00Z" }) { secret } }', { token });
     expect(codes(r)).toEqual(['BAD_USER_INPUT']);
     expect(await auditRows(r.headers.get('x-request-id')!)).toEqual([]);
+  });
+});
+
+describe('plan and override changes are announced to admission', () => {
+  it('setTenantPlan and setQuotaOverride publish the tenant id on the limits channel after commit; a failed mutation publishes nothing', async () => {
+    const p = await createUser({});
+    const ptoken = await mintJwt(h.config, { sub: p.id, tid: null, role: 'platform' });
+    const t = await createTenant({ plan: 'free' });
+    const other = await createTenant({ plan: 'free' });
+    // What each message saw when it arrived: the committed plan and requests override of its tenant.
+    const seen: Array<Promise<{ tenantId: string; plan: string; override: string | null }>> = [];
+    const sub = h.redis.duplicate();
+    sub.on('message', (_ch: string, tenantId: string) => {
+      seen.push(
+        withPlatform(h.pools.app, async (c) => {
+          const { rows } = await c.query(
+            `SELECT p.code, (SELECT limit_value::text FROM quota_overrides o WHERE o.tenant_id = $1 AND o.meter = 'requests' AND o.api_key_id IS NULL AND (o.effective_to IS NULL OR o.effective_to > now())) AS override
+             FROM tenant_plans tp JOIN plans p ON p.id = tp.plan_id WHERE tp.tenant_id = $1 AND tp.effective_to IS NULL`,
+            [tenantId],
+          );
+          return { tenantId, plan: rows[0]?.code ?? '', override: rows[0]?.override ?? null };
+        }),
+      );
+    });
+    await sub.subscribe(quotaKeys(h.config.REDIS_PREFIX).limitsChannel);
+    const waitFor = async (n: number) => {
+      for (let i = 0; i < 100 && seen.length < n; i++) await new Promise((res) => setTimeout(res, 20));
+      expect(seen).toHaveLength(n);
+      await Promise.all(seen); // each read finishes before the next change starts
+    };
+    try {
+      const bad = await gql(h.url, 'mutation($t: ID!) { setTenantPlan(tenantId: $t, plan: "no-such-plan") { id } }', { token: ptoken, variables: { t: other.id } });
+      expect(codes(bad)).toEqual(['BAD_USER_INPUT']);
+      const sp = await gql(h.url, 'mutation($t: ID!) { setTenantPlan(tenantId: $t, plan: "pro") { id } }', { token: ptoken, variables: { t: t.id } });
+      expect(sp.errors).toBeUndefined();
+      await waitFor(1);
+      const qo = await gql(h.url, 'mutation($t: ID!) { setQuotaOverride(input: { tenantId: $t, meter: "requests", limit: 4321 }) { override { limit } } }', { token: ptoken, variables: { t: t.id } });
+      expect(qo.errors).toBeUndefined();
+      await waitFor(2);
+      const clear = await gql(h.url, 'mutation($t: ID!) { setQuotaOverride(input: { tenantId: $t, meter: "requests", limit: null }) { override { limit } } }', { token: ptoken, variables: { t: t.id } });
+      expect(clear.errors).toBeUndefined();
+      await waitFor(3);
+      // In order, each after its change committed; nothing for the failed mutation on the other tenant.
+      expect(await Promise.all(seen)).toEqual([
+        { tenantId: t.id, plan: 'pro', override: null },
+        { tenantId: t.id, plan: 'pro', override: '4321' },
+        { tenantId: t.id, plan: 'pro', override: null },
+      ]);
+    } finally {
+      await sub.quit().catch(() => sub.disconnect());
+    }
   });
 });
 

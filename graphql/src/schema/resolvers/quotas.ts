@@ -5,6 +5,7 @@ import { isUuid } from '../../../../src/db/tx.js';
 import { badInput, notFound } from '../../../../src/shared/errors.js';
 import { PLATFORM } from '../../auth/checker.js';
 import { actorOf, resolveTenant, type ApiContext } from '../../context.js';
+import { announceLimitsChanged } from '../../quotas.js';
 import { MeterQuota, QuotaOverrideType, QuotaStatusType, SetQuotaOverridePayload } from '../types.js';
 
 @InputType()
@@ -73,6 +74,7 @@ export class QuotaResolver {
       reason: input.reason,
       actor: actorOf(ctx),
     });
+    await announceLimitsChanged(ctx, tenantId);
     return { override: o ? Object.assign(new QuotaOverrideType(), o) : null };
   }
 }

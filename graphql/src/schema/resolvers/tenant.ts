@@ -3,6 +3,7 @@ import { createTenant, setTenantPlan } from '../../../../src/tenants/index.js';
 import { recordAudit, auditFrom } from '../../../../src/audit/index.js';
 import { withPlatform } from '../../../../src/db/tx.js';
 import { billingPeriod } from '../../../../src/quotas/period.js';
+import { announceLimitsChanged } from '../../quotas.js';
 import { notFound } from '../../../../src/shared/errors.js';
 import { PLATFORM } from '../../auth/checker.js';
 import { actorOf, resolveTenant, type ApiContext } from '../../context.js';
@@ -114,6 +115,7 @@ export class TenantResolver {
         recordAudit(c, auditFrom(actor, { tenantId: id, action: 'tenant.plan_change.noop', targetType: 'tenant', targetId: id, before: { plan: result.from }, after: { plan: result.to } })),
       );
     }
+    await announceLimitsChanged(ctx, id);
     ctx.loaders.plan.clear(id);
     const row = await ctx.loaders.tenant.load(id);
     if (!row) throw notFound('tenant not found');
