@@ -19,7 +19,7 @@ import { billingPeriod, type BillingPeriod } from './period.js';
 import { QuotaCounters, type Counter } from './quota-counter.js';
 import { RateLimiter, type RateCheck } from './rate-limiter.js';
 import { RedisGuard, RedisUnavailableError } from './redis-guard.js';
-import { markSeen as markSeenScript, runScript } from './scripts.js';
+import { IdempotencyMarks, NO_FINGERPRINT, verdict, type MarkListener, type QueuedMark } from './idempotency.js';
 import type { Clock, EffectiveLimits, Meter, Notify, ScopeLimits } from './types.js';
 
 export type AdmissionConfig = Pick<
@@ -50,7 +50,7 @@ export interface AdmissionDeps {
 }
 
 export interface AdmissionService extends Admission {
-  /** Pushes local use to Redis now (tests, shutdown). */
+  /** Sends pending idempotency marks and pushes local use to Redis now (tests, shutdown). */
   flush(): Promise<void>;
   /** Drops cached limits of a tenant in this process (pub/sub does this for every process). */
   invalidate(tenantId: string): void;
@@ -88,7 +88,7 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
   const counters = new QuotaCounters({ guard, keys, clock, procId, leaseTtlMs: config.QUOTA_LEASE_TTL_MS, syncIntervalMs: config.QUOTA_SYNC_INTERVAL_MS, logger, notify: deps.notify });
   const limits = new LimitsCache({ load: deps.loadLimits ?? postgresLimits(deps), clock, ttlMs: config.QUOTA_LIMITS_CACHE_TTL_MS, logger });
   const unsubscribe = subscribeLimitsChanged(deps.redis, keys.limitsChannel, (t) => (t === '*' ? limits.clear() : limits.invalidate(t)), logger);
-  const seen = new SeenIds(20_000, config.QUOTA_IDEMPOTENCY_WINDOW_SECONDS * 1000);
+  const marks = new IdempotencyMarks({ guard, keys, ttlSeconds: config.QUOTA_IDEMPOTENCY_WINDOW_SECONDS });
   const periods = new Map<string, { tz: string; anchor: number; period: BillingPeriod }>();
   let closing: Promise<void> | undefined;
 
@@ -121,6 +121,7 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
 
     const held: string[] = [];
     const charges: Charge[] = [];
+    let owned = false; // this admission set the Redis mark: undo it if the request is refused
     try {
       // 1. Request rate (token buckets). The tightest bucket goes in the headers.
       let rate: RateCheck | undefined;
@@ -133,7 +134,14 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
       }
       const headers = rateHeaders(rate);
 
-      // 2. Concurrent requests.
+      // 2. Idempotency, as far as this process knows: a retry is not charged, a reused id is refused.
+      const now = clock();
+      const fp = req.fingerprint;
+      const recalled = marks.recall(req.tenantId, req.eventId, now);
+      if (verdict(recalled, fp) === 'conflict') return conflict(req, headers);
+      let duplicate = recalled !== undefined;
+
+      // 3. Concurrent requests.
       for (const s of scopes) {
         if (s.limits.concurrency === null) continue;
         const ok0 = slots.acquire(s.id, s.limits.concurrency);
@@ -153,11 +161,25 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
         held.push(s.id);
       }
 
-      // 3. Monthly quotas. A retried event id is not charged again.
-      const now = clock();
+      // 4. A client-chosen id (it has a fingerprint) new to this process: Redis decides before
+      // anything is charged or served, so a reused id is never served and a retry never charged.
+      if (!duplicate && fp !== undefined) {
+        const v = await claim(req, fp);
+        if (v === 'conflict') {
+          releaseSlots(held);
+          return conflict(req, headers);
+        }
+        if (v === 'unavailable') {
+          releaseSlots(held);
+          return unavailable('admission control is unavailable; try again shortly');
+        }
+        if (v === 'retry') duplicate = true;
+        else if (v === 'new') owned = true;
+      }
+
+      // 5. Monthly quotas. A retried event id is not charged again.
       const period = periodFor(l, now);
       const minute = Math.floor(now / 60_000);
-      const duplicate = seen.has(req.tenantId, req.eventId, now);
       const compute: Counter[] = [];
       for (const s of scopes) {
         const cs = scopeCounters(s, req.tenantId, period);
@@ -169,13 +191,13 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
             if (duplicate || units === 0) continue;
             if (c.leased) {
               const ok0 = counters.reserve(c, units, minute);
-              if (!(isPromise(ok0) ? await ok0 : ok0)) return exhausted(c, s, held, charges, minute, headers);
+              if (!(isPromise(ok0) ? await ok0 : ok0)) return exhausted(c, s, held, charges, minute, headers, owned ? req : undefined);
             } else counters.record(c, units, minute);
             charges.push({ counter: c, units });
           } else {
             if (q.hard && q.meter === (req.device === 'cuda' ? 'compute_ms_cuda' : 'compute_ms_cpu')) {
               const ok0 = counters.check(c);
-              if (!(isPromise(ok0) ? await ok0 : ok0)) return exhausted(c, s, held, charges, minute, headers);
+              if (!(isPromise(ok0) ? await ok0 : ok0)) return exhausted(c, s, held, charges, minute, headers, owned ? req : undefined);
             }
             compute.push(c);
           }
@@ -183,13 +205,15 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
       }
       const ticket = new Ticket(req, minute, held, charges, compute, duplicate);
       if (!duplicate) {
-        seen.add(req.tenantId, req.eventId, now);
-        markSeen(req, ticket);
+        marks.remember(req.tenantId, req.eventId, fp ?? NO_FINGERPRINT, now);
+        if (owned) ticket.mark = 'owned';
+        else if (fp === undefined && guard.up) ticket.markInBackground();
       }
       return { allowed: true, headers, priority: l.priorityTier, weight: l.priorityTier, ticket };
     } catch (err) {
       releaseSlots(held);
       refund(charges, minute0(clock));
+      if (owned) marks.unmark(req.tenantId, req.eventId);
       if (err instanceof RedisUnavailableError) return unavailable('admission control is unavailable; try again shortly');
       throw err;
     }
@@ -218,9 +242,10 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
     charges.length = 0;
   }
 
-  function exhausted(c: Counter, s: Scope, held: string[], charges: Charge[], minute: number, headers: RateLimitHeaders): AdmissionDecision {
+  function exhausted(c: Counter, s: Scope, held: string[], charges: Charge[], minute: number, headers: RateLimitHeaders, unmark?: AdmissionRequest): AdmissionDecision {
     releaseSlots(held);
     refund(charges, minute);
+    if (unmark) marks.unmark(unmark.tenantId, unmark.eventId);
     const spec = c.spec;
     const resetSeconds = Math.max(1, Math.ceil((spec.period.end.getTime() - clock()) / 1000));
     const who = s.apiKeyId ? 'this API key' : 'the tenant';
@@ -236,33 +261,39 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
   }
 
   /**
-   * Cross-process idempotency: the first process to mark (tenant, event id) charges it; the
-   * others refund. Marks are batched (one script call per few milliseconds), not one round trip
-   * per request; until a mark lands, a retry racing on another process may be charged and is
-   * then refunded.
+   * Sets the mark of a fingerprinted request and waits for Redis' answer. Redis down: fail-open
+   * admits it as new (local map only), fail-closed refuses.
    */
-  let marks: Array<{ key: string; ticket: Ticket }> = [];
-  let markTimer: NodeJS.Timeout | null = null;
-  function markSeen(req: AdmissionRequest, ticket: Ticket): void {
-    if (!guard.up) return;
-    marks.push({ key: keys.seen(req.tenantId, req.eventId), ticket });
-    if (marks.length >= 1024) flushMarks();
-    else markTimer ??= setTimeout(flushMarks, 10);
-  }
-  function flushMarks(): void {
-    if (markTimer) clearTimeout(markTimer);
-    markTimer = null;
-    const batch = marks;
-    marks = [];
-    if (batch.length === 0) return;
-    guard
-      .run('idempotency', (r) => runScript(r, markSeenScript, batch.map((m) => m.key), [config.QUOTA_IDEMPOTENCY_WINDOW_SECONDS]))
-      .then((res) => (res as number[]).forEach((first, i) => first === 0 && batch[i]!.ticket.markDuplicate()))
-      .catch(() => {});
+  async function claim(req: AdmissionRequest, fp: string): Promise<'new' | 'retry' | 'conflict' | 'unmarked' | 'unavailable'> {
+    let old: string;
+    try {
+      old = await marks.claim(req.tenantId, req.eventId, fp);
+    } catch (err) {
+      if (!(err instanceof RedisUnavailableError)) throw err;
+      guard.degraded('idempotency');
+      return guard.failureMode === 'closed' ? 'unavailable' : 'unmarked';
+    }
+    const v = verdict(old, fp);
+    if (v !== 'new') marks.remember(req.tenantId, req.eventId, old, clock());
+    return v;
   }
 
-  class Ticket implements AdmissionTicket {
+  function conflict(req: AdmissionRequest, headers: RateLimitHeaders): AdmissionDecision {
+    return { allowed: false, status: 409, code: 'CONFLICT', message: `request id "${req.eventId}" was already used for a different request`, headers, details: { reason: 'request_id_reused' } };
+  }
+
+  /**
+   * Where this ticket's idempotency mark is: none; queued in the background batch; sent and not
+   * answered yet; set by this ticket (owned); another request's (other); unknown (the call failed).
+   */
+  type MarkState = 'none' | 'queued' | 'sent' | 'owned' | 'other' | 'unknown';
+
+  class Ticket implements AdmissionTicket, MarkListener {
+    mark: MarkState = 'none';
+    private queued: QueuedMark | null = null;
     private released = false;
+    private failed = false;
+    private refunded = false;
     constructor(
       private readonly req: AdmissionRequest,
       private readonly minute: number,
@@ -272,11 +303,47 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
       private duplicate: boolean,
     ) {}
 
-    /** Another process already charged this event id: give back what this admission charged. */
-    markDuplicate(): void {
-      if (this.duplicate) return;
-      this.duplicate = true;
+    /** A request without a fingerprint: charged now, marked within 10 ms; a late "seen" refunds it. */
+    markInBackground(): void {
+      this.mark = 'queued';
+      this.queued = marks.markLater(this.req.tenantId, this.req.eventId, NO_FINGERPRINT, this);
+    }
+
+    onMark(old: string | null): void {
+      this.queued = null;
+      if (old === null) this.mark = 'unknown';
+      else if (old === '') this.mark = 'owned';
+      else {
+        // Another process already charged this event id: give back what this admission charged.
+        this.mark = 'other';
+        this.duplicate = true;
+        this.refundOnce();
+      }
+      // The request failed while its mark was in flight: the mark must not outlive it.
+      if (this.failed) this.dropMark();
+    }
+
+    private refundOnce(): void {
+      if (this.refunded) return;
+      this.refunded = true;
       refund(this.charges, this.minute);
+    }
+
+    /** Failed request: its mark goes, wherever it is, so a retry counts as a new request. */
+    private dropMark(): void {
+      if (this.mark === 'queued' && this.queued) {
+        // Still in the pending batch: take it out (never sent, nothing to delete). Already sent:
+        // onMark calls back here once the answer arrives.
+        if (this.queued.sent) this.mark = 'sent';
+        else {
+          this.queued.cancelled = true;
+          this.mark = 'none';
+        }
+      }
+      if (this.mark === 'owned' || this.mark === 'unknown') {
+        marks.unmark(this.req.tenantId, this.req.eventId);
+        this.mark = 'none';
+      }
     }
 
     release(outcome: { computeUs: number; items: number; ok: boolean; device?: 'cpu' | 'cuda' }): void {
@@ -286,13 +353,19 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
       if (this.duplicate) return;
       if (!outcome.ok) {
         // Failed work is not billed, so it does not use quota; a retry of it must be charged.
-        refund(this.charges, this.minute);
-        seen.delete(this.req.tenantId, this.req.eventId);
-        if (guard.up) guard.run('idempotency', (r) => r.del(keys.seen(this.req.tenantId, this.req.eventId))).catch(() => {});
+        this.failed = true;
+        this.refundOnce();
+        marks.forget(this.req.tenantId, this.req.eventId);
+        this.dropMark();
         return;
       }
       const itemsDelta = outcome.items - this.req.items;
-      if (itemsDelta !== 0) for (const ch of this.charges) if (ch.counter.spec.meter === 'items') counters.record(ch.counter, itemsDelta, this.minute);
+      if (itemsDelta !== 0)
+        for (const ch of this.charges)
+          if (ch.counter.spec.meter === 'items') {
+            counters.record(ch.counter, itemsDelta, this.minute);
+            ch.units += itemsDelta; // a late duplicate verdict refunds what was actually charged
+          }
       const meter: Meter = outcome.device === 'cuda' ? 'compute_ms_cuda' : 'compute_ms_cpu';
       const us = Math.max(0, Math.round(outcome.computeUs));
       for (const c of this.compute) if (c.spec.meter === meter) counters.record(c, us, this.minute);
@@ -301,7 +374,10 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
 
   return {
     admit,
-    flush: () => counters.flush(undefined, true),
+    flush() {
+      marks.flush();
+      return counters.flush(undefined, true);
+    },
     invalidate: (tenantId) => limits.invalidate(tenantId),
     close() {
       closing ??= shutdown();
@@ -311,7 +387,7 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
 
   async function shutdown(): Promise<void> {
     {
-      flushMarks();
+      marks.flush();
       clearInterval(syncTimer);
       clearInterval(sweepTimer);
       await unsubscribe();
@@ -345,38 +421,4 @@ export function rateHeaders(r: RateCheck | undefined): RateLimitHeaders {
     'RateLimit-Reset': String(r.resetSeconds),
     'RateLimit-Policy': `${r.limit};w=${r.windowSeconds}`,
   };
-}
-
-/**
- * Recently admitted (tenant, event id) pairs in this process, bounded in size and age: two
- * generations of per-tenant Maps (O(1) everything, no key concatenation, no eviction scans);
- * the batched Redis marks cover other processes and longer gaps.
- */
-class SeenIds {
-  private current = new Map<string, Map<string, number>>();
-  private previous = new Map<string, Map<string, number>>();
-  private size = 0;
-  constructor(
-    private readonly max: number,
-    private readonly ttlMs: number,
-  ) {}
-  has(tenantId: string, eventId: string, now: number): boolean {
-    const at = this.current.get(tenantId)?.get(eventId) ?? this.previous.get(tenantId)?.get(eventId);
-    return at !== undefined && now - at < this.ttlMs;
-  }
-  add(tenantId: string, eventId: string, now: number): void {
-    if (this.size >= this.max / 2) {
-      this.previous = this.current;
-      this.current = new Map();
-      this.size = 0;
-    }
-    let m = this.current.get(tenantId);
-    if (!m) this.current.set(tenantId, (m = new Map()));
-    m.set(eventId, now);
-    this.size++;
-  }
-  delete(tenantId: string, eventId: string): void {
-    this.current.get(tenantId)?.delete(eventId);
-    this.previous.get(tenantId)?.delete(eventId);
-  }
 }

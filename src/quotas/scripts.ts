@@ -216,13 +216,16 @@ return { before, total }
 `);
 
 /**
- * Marks (tenant, event id) keys as charged, in one call for a batch. KEYS: seen keys; ARGV[1]: ttl
- * seconds. Returns 1 per key this call marked first, 0 where another process already had.
+ * Idempotency marks for a batch of (tenant, event id) keys: `SET key value NX GET EX ttl` each,
+ * in one call. KEYS: seen keys; ARGV[1]: ttl seconds, ARGV[1 + i]: the value for KEYS[i] (the
+ * request's fingerprint, or '1' without one). Returns per key the value it already had — this
+ * call's request is a retry or a conflicting reuse of the id — or '' where this call set it first.
  */
 export const markSeen = script(`
 local out = {}
 for i = 1, #KEYS do
-  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1]) then out[i] = 1 else out[i] = 0 end
+  local old = redis.call('SET', KEYS[i], ARGV[i + 1], 'NX', 'GET', 'EX', ARGV[1])
+  if old then out[i] = old else out[i] = '' end
 end
 return out
 `);
