@@ -1,23 +1,18 @@
 /**
- * Batch reads for the GraphQL layer (DataLoader backends) and paginated lists. Each function
- * runs ONE statement inside the caller's scoped transaction (RLS: a tenant principal sees only
- * its own rows; platform sees all). Single-object reads and all writes go through the domain
- * modules (src/tenants, src/keys, src/plans), which also write the audit log.
+ * Batch reads for the GraphQL layer (DataLoader backends) and paginated lists (keyset pages the
+ * domain modules do not offer). Each function runs ONE statement inside the caller's scoped
+ * transaction (RLS: a tenant principal sees only its own rows; platform sees all). Single-object
+ * reads and all writes go through the domain modules (src/tenants, src/keys, src/plans), which
+ * also write the audit log; row types are theirs where the columns are the same.
  */
 import type pg from 'pg';
 import type { PriceComponentRow } from '../../../src/plans/index.js';
+import type { Tenant, TenantStatus } from '../../../src/tenants/index.js';
+import type { ApiKeyInfo, ApiKeyRole } from '../../../src/keys/index.js';
 import { tierRowsFromJson } from '../../../src/billing/index.js';
 
-export interface TenantRow {
-  id: string;
-  name: string;
-  displayName: string;
-  status: string;
-  timezone: string;
-  billingAnchorDay: number;
-  currency: string;
-  createdAt: Date;
-}
+/** A tenant as src/tenants describes it (the same columns, read in batches here). */
+export type TenantRow = Tenant;
 
 const TENANT_COLS = 'id, name, display_name, status, timezone, billing_anchor_day, currency, created_at';
 
@@ -26,7 +21,7 @@ function tenantRow(r: Record<string, unknown>): TenantRow {
     id: String(r.id),
     name: String(r.name),
     displayName: String(r.display_name),
-    status: String(r.status),
+    status: r.status as TenantStatus,
     timezone: String(r.timezone),
     billingAnchorDay: Number(r.billing_anchor_day),
     currency: String(r.currency).trim(),
@@ -198,18 +193,8 @@ export async function membersByKeys(c: pg.ClientBase, keys: ReadonlyArray<{ tena
   return rows.map((r) => ({ tenantId: String(r.tenant_id), id: String(r.id), name: String(r.name), email: String(r.email), role: String(r.role) }));
 }
 
-export interface ApiKeyRow {
-  id: string;
-  tenantId: string;
-  name: string;
-  prefix: string;
-  role: string;
-  createdBy: string | null;
-  createdAt: Date;
-  lastUsedAt: Date | null;
-  revokedAt: Date | null;
-  expiresAt: Date | null;
-}
+/** An API key as src/keys describes it (never the hash). */
+export type ApiKeyRow = ApiKeyInfo;
 
 const KEY_COLS = 'id, tenant_id, name, prefix, role, created_by, created_at, last_used_at, revoked_at, expires_at';
 
@@ -219,7 +204,7 @@ function keyRow(r: Record<string, unknown>): ApiKeyRow {
     tenantId: String(r.tenant_id),
     name: String(r.name),
     prefix: String(r.prefix),
-    role: String(r.role),
+    role: r.role as ApiKeyRole,
     createdBy: (r.created_by as string | null) ?? null,
     createdAt: r.created_at as Date,
     lastUsedAt: (r.last_used_at as Date | null) ?? null,
@@ -275,7 +260,7 @@ function invoiceRow(r: Record<string, unknown>): InvoiceRow {
     id: String(r.id),
     tenantId: String(r.tenant_id),
     number: (r.number as string | null) ?? null,
-    status: String(r.status),
+    status: r.status as TenantStatus,
     periodStart: r.period_start as Date,
     periodEnd: r.period_end as Date,
     currency: String(r.currency).trim(),
