@@ -7,6 +7,7 @@ import { isUuid, withPlatform, withTenant } from '../db/tx.js';
 import { badInput, notFound } from '../shared/errors.js';
 import { recordAudit, auditFrom, type Actor } from '../audit/index.js';
 import { meters, overrideKinds, type EffectiveLimits, type Meter, type OverrideKind, type Plan, type PriceComponentRow, type QuotaLimit } from './types.js';
+import { tierRowsFromJson } from '../billing/pricing.js';
 
 export interface PlansDeps {
   pools: Pick<PgPools, 'app'>;
@@ -55,7 +56,7 @@ export async function getPriceComponents(deps: PlansDeps, q: { planId: string; a
   const { rows } = await tracedQuery(
     deps.pools.app,
     'plans.priceComponents',
-    `SELECT id, plan_id, meter, model, unit_price_micros::text, tiers, package_size::text, included_quantity::text, currency, effective_from, effective_to
+    `SELECT id, plan_id, meter, model, unit_price_micros::text, tiers::text AS tiers, package_size::text, included_quantity::text, currency, effective_from, effective_to
      FROM price_components
      WHERE plan_id = $1 AND effective_from <= COALESCE($2, now()) AND (effective_to IS NULL OR effective_to > COALESCE($2, now()))
      ORDER BY meter`,
@@ -67,7 +68,8 @@ export async function getPriceComponents(deps: PlansDeps, q: { planId: string; a
     meter: r.meter,
     model: r.model,
     unitPriceMicros: r.unit_price_micros,
-    tiers: r.tiers,
+    // Read as text and parsed exactly: tier prices never pass through floats.
+    tiers: tierRowsFromJson(r.tiers),
     packageSize: r.package_size,
     includedQuantity: r.included_quantity,
     currency: r.currency,
