@@ -273,9 +273,9 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
       guard.degraded('idempotency');
       return guard.failureMode === 'closed' ? 'unavailable' : 'unmarked';
     }
-    const v = verdict(old, fp);
-    if (v !== 'new') marks.remember(req.tenantId, req.eventId, old, clock());
-    return v;
+    // Another request's mark is not remembered locally: if that request fails its mark goes, and
+    // only Redis would know.
+    return verdict(old, fp);
   }
 
   function conflict(req: AdmissionRequest, headers: RateLimitHeaders): AdmissionDecision {

@@ -89,6 +89,19 @@ describe('idempotency: request fingerprints', () => {
     expect(await freshAllowed(a, tenantId, keyId, 3)).toEqual([true, true, false]);
   });
 
+  it('after the first request fails, a process that saw its id as a retry does not refuse the id reused for another body', async () => {
+    const { tenantId, keyId } = await tenantWithQuota(5);
+    const a = h.admission();
+    const b = h.admission();
+    const eventId = randomUUID();
+    const first = await a.admit(request(tenantId, keyId, { eventId, fingerprint: 'fp-A' }));
+    expect((await admitAndRelease(b, request(tenantId, keyId, { eventId, fingerprint: 'fp-A' }))).allowed).toBe(true); // a retry
+    if (!first.allowed) throw new Error('refused');
+    first.ticket.release({ computeUs: 0, items: 1, ok: false });
+    await sleep(30);
+    expect((await admitAndRelease(b, request(tenantId, keyId, { eventId, fingerprint: 'fp-B' }))).allowed).toBe(true);
+  });
+
   it('a request refused for its quota (402) leaves no mark', async () => {
     const { tenantId, keyId } = await tenantWithQuota(1);
     const a = h.admission();
