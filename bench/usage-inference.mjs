@@ -13,7 +13,7 @@ import { ProxyTracerProvider } from '@opentelemetry/api';
 import { benchConfig, dropDatabase, fmt, load, root, transpile } from './usage-lib.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
-const CLIENTS = 32;
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 32);
 transpile();
 const { createLogger } = await load('src/shared/logger.js');
 const { createRedis } = await load('src/shared/redis.js');
@@ -58,7 +58,10 @@ await walSink.start();
 const noopSink = { record: async () => undefined, accepting: () => true };
 
 const off = await createInferenceServer({ config, logger, authenticate, usageSink: noopSink, admission: allowAll, tracer: new ProxyTracerProvider().getTracer('off') });
-const on = await createInferenceServer({ config, logger, authenticate, usageSink: walSink, admission: allowAll, tracer: tracing.tracer });
+// Diagnostics: BENCH_ON_METERING=0 or BENCH_ON_TRACING=0 turn one half off in the ON server.
+const onSink = process.env.BENCH_ON_METERING === '0' ? noopSink : walSink;
+const onTracer = process.env.BENCH_ON_TRACING === '0' ? new ProxyTracerProvider().getTracer('off') : tracing.tracer;
+const on = await createInferenceServer({ config, logger, authenticate, usageSink: onSink, admission: allowAll, tracer: onTracer });
 const offBase = `http://127.0.0.1:${(await off.listen(0, '127.0.0.1')).port}`;
 const onBase = `http://127.0.0.1:${(await on.listen(0, '127.0.0.1')).port}`;
 
