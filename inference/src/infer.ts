@@ -12,7 +12,7 @@ import type { InferenceMetrics } from './metrics.js';
 import type { ModelRegistry } from './repository/registry.js';
 import type { RequestTracker } from './request.js';
 import { notFoundModel } from './errors.js';
-import { isWellFormed, toWellFormed, truncateCodePoints } from './text.js';
+import { isWellFormed, toWellFormed, truncateCodePoints } from '../../src/shared/text.js';
 
 export interface InferRouteDeps {
   authHook: (request: FastifyRequest) => Promise<void>;

@@ -12,7 +12,7 @@ import type { UsageRecord, UsageSink, UsageStatus } from '../../src/usage/contra
 import type { InferenceMetrics } from './metrics.js';
 import type { ExecDevice } from './runtime/protocol.js';
 import type { BatchOutcome } from './batcher/batcher.js';
-import { toWellFormed, truncateCodePoints } from './text.js';
+import { toWellFormed, truncateCodePoints } from '../../src/shared/text.js';
 
 export interface Principal {
   keyId: string;

@@ -7,6 +7,7 @@
  * A span that cannot be stored faithfully is rejected (counted for partial success), never
  * guessed at. The tenant is decided by the caller's principal (see otlp-receiver.ts).
  */
+import { toWellFormed } from '../shared/text.js';
 
 export interface OtelSpanRow {
   TenantId: string;
@@ -83,8 +84,9 @@ function obj(v: unknown): Obj | null {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : null;
 }
 
+/** Strings from the wire; lone surrogates become U+FFFD (ClickHouse refuses the whole insert otherwise). */
 function str(v: unknown): string {
-  return typeof v === 'string' ? v : '';
+  return typeof v === 'string' ? toWellFormed(v) : '';
 }
 
 /** Ids: bytes (protobuf) or hex (OTLP/JSON) -> lower-case hex of exactly `bytes` bytes, '' when absent and allowed. */
@@ -133,7 +135,7 @@ function anyValue(v: unknown, depth = 0): string {
   const o = obj(v);
   if (!o || depth > 8) return '';
   const s = field(o, 'stringValue', 'string_value');
-  if (s !== undefined && s !== null) return String(s);
+  if (s !== undefined && s !== null) return toWellFormed(String(s));
   const b = field(o, 'boolValue', 'bool_value');
   if (b !== undefined && b !== null) return b ? 'true' : 'false';
   const i = field(o, 'intValue', 'int_value');
@@ -142,7 +144,7 @@ function anyValue(v: unknown, depth = 0): string {
   if (d !== undefined && d !== null) return String(d);
   const bytes = field(o, 'bytesValue', 'bytes_value');
   if (bytes instanceof Uint8Array) return Buffer.from(bytes).toString('base64');
-  if (typeof bytes === 'string') return bytes; // OTLP/JSON already carries base64
+  if (typeof bytes === 'string') return str(bytes); // OTLP/JSON already carries base64
   const arr = obj(field(o, 'arrayValue', 'array_value'));
   if (arr) return JSON.stringify(list(arr.values, 'arrayValue.values').map((x) => anyValue(x, depth + 1)));
   const kv = obj(field(o, 'kvlistValue', 'kvlist_value'));

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { usageRecordSchema, type UsageRecord } from '../../src/usage/contract.js';
-import { truncateCodePoints } from '../../inference/src/text.js';
+import { truncateCodePoints } from '../../src/shared/text.js';
 import { infer, makeRepo, mlpRequest, prng, staticKeys, startServer, type Running } from './helpers.js';
 
 const keys = staticKeys();

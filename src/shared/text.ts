@@ -1,4 +1,4 @@
-/** String helpers for client-chosen text that ends up in usage records (ClickHouse rejects broken UTF-16). */
+/** String helpers for client-chosen text that ends up in ClickHouse rows (ClickHouse rejects broken UTF-16). */
 
 /** At most `max` UTF-16 code units of `s`, never ending in half of a surrogate pair. */
 export function truncateCodePoints(s: string, max: number): string {
