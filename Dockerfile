@@ -5,7 +5,9 @@ WORKDIR /app
 # onnxruntime-node's install script would fetch CUDA files; the CPU binaries ship in the package.
 ENV ONNXRUNTIME_NODE_INSTALL=skip
 COPY package.json package-lock.json .npmrc ./
-RUN npm ci --no-audit --no-fund
+# Exactly the lock's versions; not `npm ci`, see scripts/prepare.sh (an optional Windows-only
+# package of vite that the lock cannot list).
+RUN npm install --no-save --no-audit --no-fund
 COPY . .
 RUN npm run build \
  && if [ -f scripts/prepare-models.mjs ]; then node scripts/prepare-models.mjs; fi \

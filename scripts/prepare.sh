@@ -1,7 +1,10 @@
 # Sourced by scripts/test.sh and scripts/up.sh (not run on its own): the steps both need.
-#   1. dependencies: npm ci only when node_modules is missing or out of date with
-#      package-lock.json (a newer lock file alone is not enough: npm rewrites it after
-#      installing, so compare versions to be sure)
+#   1. dependencies, exactly as package-lock.json pins them, only when node_modules is missing
+#      or out of date with it (a newer lock file alone is not enough: npm rewrites it after
+#      installing, so compare versions to be sure). `npm install --no-save` rather than
+#      `npm ci`: vite's optional, Windows-only `napi-windows-process-start-time` is not served
+#      by the registry here, so the lock cannot list it and `npm ci` refuses such a lock;
+#      `npm install` honours the lock and skips the missing optional package.
 #   2. build (tsc)
 #   3. ClickHouse, Postgres and Redis answer (scripts/services.mjs); their settings are exported
 #   4. models (scripts/prepare-models.mjs: builds mlp-demo/mlp-large, links packaged models)
@@ -22,8 +25,8 @@ tollgate_deps_stale() {
 tollgate_prepare() {
   local tag="$1"
   if tollgate_deps_stale; then
-    printf '[%s] installing dependencies (npm ci)\n' "$tag" >&2
-    npm ci --no-audit --no-fund
+    printf '[%s] installing dependencies (from package-lock.json)\n' "$tag" >&2
+    npm install --no-save --no-audit --no-fund
   fi
   printf '[%s] building\n' "$tag" >&2
   npm run -s build

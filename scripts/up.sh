@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm run up`: everything needed to try Tollgate on this machine, then the server in the
 # foreground (Ctrl-C stops it; the databases keep running: `node scripts/services.mjs down`).
-#   1. dependencies (npm ci if needed) and build
+#   1. dependencies (from package-lock.json, if needed) and build
 #   2. ClickHouse, Postgres and Redis (reused if running, else started: scripts/services.mjs)
 #   3. models, migrations, a demo tenant `demo` on plan `starter` with an API key
 #      (kept in .state/demo.json, mode 600, reused while the tenant and key still exist)
