@@ -14,11 +14,12 @@ import type { Redis } from '../shared/redis.js';
 import { redisKey } from '../shared/redis.js';
 import type { Config } from '../config/index.js';
 import type { ClickHouse } from '../clickhouse/client.js';
-import { sql } from '../clickhouse/sql.js';
+import { literal, sql } from '../clickhouse/sql.js';
 import type { UsageRecord } from './contract.js';
 import type { Wal, WalEntry, WalPosition } from './wal.js';
 import { existingInClickHouse, landedWithBatch, markInRedis, MARK_DUPLICATE, MARK_REPLAY, pairKey, type Candidate } from './dedup.js';
 import { toUsageRow, USAGE_COLUMNS, USAGE_TABLE } from './rows.js';
+import { DeadLetterFile, isPermanentInsertError } from './dead-letter.js';
 
 export type FlusherConfig = Pick<
   Config,
@@ -40,6 +41,8 @@ export interface FlusherStats {
   duplicatesDropped: number;
   failedAttempts: number;
   ambiguousChecks: number;
+  /** Records written to `<wal dir>/dead-letter.jsonl` (rejected by ClickHouse for their content, or unbindable keys). */
+  deadLettered: number;
   backlog: number;
   lastError: string | null;
   /** Cumulative milliseconds spent reading+parsing the WAL, in the dedup checks and in inserts. */
@@ -71,8 +74,9 @@ interface Parsed extends Candidate {
 export function createUsageFlusher(deps: UsageFlusherDeps): UsageFlusher {
   const { wal, clickhouse, config, logger } = deps;
   const redis = deps.redis ?? null;
-  const stats: FlusherStats = { batches: 0, inserted: 0, duplicatesDropped: 0, failedAttempts: 0, ambiguousChecks: 0, backlog: 0, lastError: null, readMs: 0, dedupMs: 0, redisMs: 0, checkMs: 0, insertMs: 0 };
+  const stats: FlusherStats = { batches: 0, inserted: 0, duplicatesDropped: 0, failedAttempts: 0, ambiguousChecks: 0, deadLettered: 0, backlog: 0, lastError: null, readMs: 0, dedupMs: 0, redisMs: 0, checkMs: 0, insertMs: 0 };
   const ttlSeconds = config.USAGE_DEDUP_WINDOW_HOURS * 3600;
+  const deadLetters = new DeadLetterFile(wal.dir);
   const keyOf = (c: Candidate) => redisKey(config, 'usage', 'eid', c.tenantId, c.eventId);
 
   let cursor: WalPosition = wal.checkpoint();
@@ -179,9 +183,34 @@ export function createUsageFlusher(deps: UsageFlusherDeps): UsageFlusher {
     throw new Error(`insert ${queryId} still running on the server`);
   }
 
+  /** Writes records that can never be delivered to the dead-letter file (fsync'd) and counts them. */
+  async function deadLetter(items: Array<{ p: Parsed; err: unknown }>, why: string): Promise<void> {
+    if (items.length === 0) return;
+    await persist('dead-letter write', () => deadLetters.append(items.map(({ p, err }) => ({ uid: p.uid, record: p.rec, error: err }))));
+    stats.deadLettered += items.length;
+    logger.error({ count: items.length, file: deadLetters.file, err: items[0]!.err }, `usage flusher: ${items.length} record(s) ${why}; written to the dead-letter file`);
+  }
+
+  /** Records whose keys the dedup queries cannot bind (e.g. a lone surrogate) would fail every check of their batch. */
+  async function dropUnbindable(parsed: Parsed[]): Promise<Parsed[]> {
+    const bad: Array<{ p: Parsed; err: unknown }> = [];
+    const good = parsed.filter((p) => {
+      try {
+        literal(p.tenantId);
+        literal(p.eventId);
+        return true;
+      } catch (err) {
+        bad.push({ p, err });
+        return false;
+      }
+    });
+    await deadLetter(bad, 'cannot be bound into the dedup check');
+    return good;
+  }
+
   async function prepare(entries: WalEntry[], inFlight: ReadonlySet<string>): Promise<Parsed[]> {
     let t = performance.now();
-    const parsed = parse(entries);
+    const parsed = await dropUnbindable(parse(entries));
     stats.readMs += performance.now() - t;
     t = performance.now();
     const todo = await persist('dedup check', () => dropDuplicates(parsed, inFlight));
@@ -189,6 +218,12 @@ export function createUsageFlusher(deps: UsageFlusherDeps): UsageFlusher {
     return todo;
   }
 
+  /**
+   * Inserts `batch` under `batchId`. Transport (and transient server) failures are retried after
+   * checking what landed. A failure caused by the rows themselves (isPermanentInsertError) splits
+   * the rest in halves, inserted under deterministic sub-batch ids (`<id>-l` / `<id>-r`), down to
+   * single records, which are dead-lettered: the poison pill is isolated, the others land once.
+   */
   async function insertBatch(batch: Parsed[], batchId: string): Promise<void> {
     let todo = batch;
     for (let attempt = 0; todo.length > 0; attempt++) {
@@ -204,8 +239,9 @@ export function createUsageFlusher(deps: UsageFlusherDeps): UsageFlusher {
       } catch (err) {
         stats.failedAttempts++;
         stats.lastError = (err as Error).message;
-        logger.warn({ err, batchId, rows: rows.length, attempt }, 'usage flusher: insert failed; checking what landed before resending');
-        await sleep(Math.min(5_000, 100 * 2 ** Math.min(attempt, 6)));
+        const permanent = isPermanentInsertError(err);
+        logger.warn({ err, batchId, rows: rows.length, attempt, permanent }, 'usage flusher: insert failed; checking what landed before resending');
+        if (!permanent) await sleep(Math.min(5_000, 100 * 2 ** Math.min(attempt, 6)));
         // Ambiguous outcome: let the server finish (or fail) that insert, then ask what landed.
         const current = todo;
         const landed = await persist('landed check', async () => {
@@ -217,8 +253,16 @@ export function createUsageFlusher(deps: UsageFlusherDeps): UsageFlusher {
           stats.inserted += landed.size;
           todo = todo.filter((p) => !landed.has(pairKey(p.tenantId, p.eventId)));
         }
+        if (permanent && todo.length > 0) return isolate(todo, batchId, err);
       }
     }
+  }
+
+  async function isolate(todo: Parsed[], batchId: string, err: unknown): Promise<void> {
+    if (todo.length === 1) return deadLetter([{ p: todo[0]!, err }], 'rejected by ClickHouse');
+    const half = Math.ceil(todo.length / 2);
+    await insertBatch(todo.slice(0, half), `${batchId}-l`);
+    await insertBatch(todo.slice(half), `${batchId}-r`);
   }
 
   function settleWaiters(): void {

@@ -137,6 +137,11 @@ export class Wal {
     this.checkpointPos = checkpoint;
   }
 
+  /** The log's directory (the flusher keeps its dead-letter file next to the segments). */
+  get dir(): string {
+    return this.opts.dir;
+  }
+
   /** Opens (creating if needed) the log in `opts.dir`, validating every segment after the checkpoint and truncating a torn tail. */
   static async open(opts: WalOptions): Promise<Wal> {
     await fsp.mkdir(opts.dir, { recursive: true });
