@@ -45,7 +45,17 @@ export type OtlpPrincipal = { kind: 'internal' } | { kind: 'tenant'; tenantId: s
 
 export interface ConvertLimits {
   maxAttributes: number;
+  /** Clock for the start-time window (tests); default Date.now(). */
+  nowMs?: number;
 }
+
+/**
+ * Accepted span start times: [now - 7 d, now + 1 d]. Each day is a partition of otel_traces_v1;
+ * far-off times (1970, 2100) would create stray partitions, and a batch touching more than 100
+ * makes current ClickHouse refuse the whole insert (max_partitions_per_insert_block).
+ */
+export const SPAN_MAX_AGE_MS = 7 * 86_400_000;
+export const SPAN_MAX_FUTURE_MS = 86_400_000;
 
 export interface ConvertResult {
   rows: OtelSpanRow[];
@@ -234,6 +244,10 @@ function spanRow(
   const start = u64(field(span, 'startTimeUnixNano', 'start_time_unix_nano'), 'startTimeUnixNano');
   const end = u64(field(span, 'endTimeUnixNano', 'end_time_unix_nano'), 'endTimeUnixNano');
   if (start === 0n) throw new SpanReject('startTimeUnixNano is required');
+  const nowNs = BigInt(Math.floor(limits.nowMs ?? Date.now())) * 1_000_000n;
+  if (start < nowNs - BigInt(SPAN_MAX_AGE_MS) * 1_000_000n || start > nowNs + BigInt(SPAN_MAX_FUTURE_MS) * 1_000_000n) {
+    throw new SpanReject('startTimeUnixNano is outside the accepted window (now - 7 days .. now + 1 day)');
+  }
   const attrs = attributes(span.attributes, limits, 'span');
   const status = obj(span.status) ?? {};
   const row: OtelSpanRow = {

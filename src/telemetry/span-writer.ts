@@ -2,14 +2,18 @@
  * Buffers span rows and inserts them into otel_traces_v1 in batches (every
  * OTLP_FLUSH_INTERVAL_MS, or at once past OTLP_FLUSH_MAX_ROWS), with up to two inserts in
  * flight. Memory is bounded: `offer` refuses rows past OTLP_MAX_BUFFERED_SPANS and the
- * receiver answers 503 (OTLP exporters retry those). Traces are best effort: a failed insert
- * is retried while the process lives, but spans are not written to disk.
+ * receiver answers 503 (OTLP exporters retry those). Traces are best effort: an insert that
+ * fails in transit (or on a transient server error) is retried while the process lives, but
+ * spans are not written to disk. An insert ClickHouse rejects for its content (a parse error)
+ * is split in halves down to the offending rows, which are dropped (counted, logged): one bad
+ * span must not hold up every tenant's spans behind it.
  */
 import type { Config } from '../config/index.js';
 import type { Logger } from '../shared/logger.js';
 import type { ClickHouse } from '../clickhouse/client.js';
 import { otelTraceColumns, tables } from '../clickhouse/tables.js';
 import type { OtelSpanRow } from './otlp-spans.js';
+import { isPermanentInsertError } from '../usage/dead-letter.js';
 
 export type SpanWriterConfig = Pick<Config, 'OTLP_MAX_BUFFERED_SPANS' | 'OTLP_FLUSH_INTERVAL_MS' | 'OTLP_FLUSH_MAX_ROWS'>;
 
@@ -19,7 +23,7 @@ export interface SpanWriter {
   /** Resolves once every row offered so far is in ClickHouse. */
   flush(): Promise<void>;
   close(): Promise<void>;
-  stats(): { buffered: number; inserted: number; failedInserts: number };
+  stats(): { buffered: number; inserted: number; failedInserts: number; droppedRows: number };
 }
 
 const MAX_IN_FLIGHT = 2;
@@ -31,6 +35,9 @@ export function createSpanWriter(deps: { clickhouse: ClickHouse; config: SpanWri
   let inFlight = 0;
   let inserted = 0;
   let failedInserts = 0;
+  let droppedRows = 0;
+  /** Rows inserted or given up on: what flush() waits for. */
+  const settled = () => inserted + droppedRows;
   let closed = false;
   let offered = 0;
   const waiters: Array<{ target: number; resolve: () => void }> = [];
@@ -38,7 +45,7 @@ export function createSpanWriter(deps: { clickhouse: ClickHouse; config: SpanWri
   timer.unref();
 
   function settle(): void {
-    for (let i = waiters.length - 1; i >= 0; i--) if (inserted >= waiters[i]!.target) waiters.splice(i, 1)[0]!.resolve();
+    for (let i = waiters.length - 1; i >= 0; i--) if (settled() >= waiters[i]!.target) waiters.splice(i, 1)[0]!.resolve();
   }
 
   async function send(rows: OtelSpanRow[]): Promise<void> {
@@ -49,15 +56,29 @@ export function createSpanWriter(deps: { clickhouse: ClickHouse; config: SpanWri
         return;
       } catch (err) {
         failedInserts++;
+        if (isPermanentInsertError(err)) return isolate(rows, err);
         if (attempt === 0 || attempt % 20 === 0) logger.warn({ err, rows: rows.length, attempt }, 'otlp: span insert failed; retrying');
         if (closed && attempt >= 3) {
           logger.error({ rows: rows.length }, 'otlp: dropping spans at shutdown after repeated insert failures');
-          inserted += rows.length; // counted as settled so flush() callers are not stuck
+          droppedRows += rows.length; // settled, so flush() callers are not stuck
           return;
         }
         await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** Math.min(attempt, 6))));
       }
     }
+  }
+
+  /** The rows themselves are refused: split until the bad ones are alone, then drop them. */
+  async function isolate(rows: OtelSpanRow[], err: unknown): Promise<void> {
+    if (rows.length === 1) {
+      droppedRows++;
+      const r = rows[0]!;
+      logger.error({ err, tenantId: r.TenantId, traceId: r.TraceId, spanId: r.SpanId }, 'otlp: ClickHouse rejected a span row; dropped');
+      return;
+    }
+    const half = Math.ceil(rows.length / 2);
+    await send(rows.slice(0, half));
+    await send(rows.slice(half));
   }
 
   function pump(timerTick = false): void {
@@ -85,7 +106,7 @@ export function createSpanWriter(deps: { clickhouse: ClickHouse; config: SpanWri
     },
     flush() {
       const target = offered;
-      if (inserted >= target) return Promise.resolve();
+      if (settled() >= target) return Promise.resolve();
       return new Promise<void>((resolve) => {
         waiters.push({ target, resolve });
         pump(true);
@@ -95,11 +116,11 @@ export function createSpanWriter(deps: { clickhouse: ClickHouse; config: SpanWri
       closed = true;
       clearInterval(timer);
       const target = offered;
-      if (inserted < target) await new Promise<void>((resolve) => {
+      if (settled() < target) await new Promise<void>((resolve) => {
         waiters.push({ target, resolve });
         pump(true);
       });
     },
-    stats: () => ({ buffered: queue.length + inFlightRows, inserted, failedInserts }),
+    stats: () => ({ buffered: queue.length + inFlightRows, inserted, failedInserts, droppedRows }),
   };
 }
