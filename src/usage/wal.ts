@@ -408,7 +408,16 @@ async function readOrCreateId(dir: string): Promise<string> {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   const id = randomUUID();
-  await fsp.writeFile(`${file}.tmp`, id);
+  // The id scopes batch ids and dedup marks: it must never change once used, so the file's
+  // content is fsync'd before the rename and the directory after it (else a crash could leave
+  // an empty wal-id, and a new id would make replayed records look new to the dedup checks).
+  const fh = await fsp.open(`${file}.tmp`, 'w');
+  try {
+    await fh.writeFile(id);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
   await fsp.rename(`${file}.tmp`, file);
   await fsyncDir(dir);
   return id;
