@@ -42,17 +42,18 @@ interface Counts {
   other: number;
 }
 
-function startReplica(env: Record<string, string>): { child: ChildProcessWithoutNullStreams; ready: Promise<void>; result: Promise<Counts> } {
+function startReplica(env: Record<string, string>): { child: ChildProcessWithoutNullStreams; ready: Promise<number>; result: Promise<Counts> } {
   const child = spawn(process.execPath, [path.join(root, 'test/quotas/harness.mjs')], { env: { ...process.env, QUOTAS_DIST: dist, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
   children.add(child);
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += String(d)));
   const lines = createInterface({ input: child.stdout });
-  let onReady: () => void;
-  const ready = new Promise<void>((r) => (onReady = r));
+  let onReady: (at: number) => void;
+  // Resolves to when the replica said ready: its warm-up admit (the bucket's first token) happened just before.
+  const ready = new Promise<number>((r) => (onReady = r));
   const result = new Promise<Counts>((resolve, reject) => {
     lines.on('line', (l) => {
-      if (l === 'ready') onReady();
+      if (l === 'ready') onReady(Date.now());
       else if (l.startsWith('{')) resolve(JSON.parse(l) as Counts);
     });
     child.on('exit', (code) => {
@@ -65,8 +66,8 @@ function startReplica(env: Record<string, string>): { child: ChildProcessWithout
 
 async function runPair(env: Record<string, string>): Promise<{ counts: Counts[]; elapsedMs: number }> {
   const replicas = [startReplica(env), startReplica(env)];
-  await Promise.all(replicas.map((r) => r.ready));
-  const start = Date.now();
+  // The shared bucket refills from its first token (a replica's warm-up), not from "go".
+  const start = Math.min(...(await Promise.all(replicas.map((r) => r.ready))));
   for (const r of replicas) r.child.stdin.write('go\n');
   const counts = await Promise.all(replicas.map((r) => r.result));
   return { counts, elapsedMs: Date.now() - start };
