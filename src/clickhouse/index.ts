@@ -16,3 +16,4 @@ export {
 } from './client.js';
 export { migrateClickHouse, MigrationError, type MigrateClickHouseOptions } from './migrate.js';
 export * from './tables.js';
+export { isPermanentInsertError } from './insert-errors.js';

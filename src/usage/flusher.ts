@@ -19,7 +19,8 @@ import type { UsageRecord } from './contract.js';
 import type { Wal, WalEntry, WalPosition } from './wal.js';
 import { existingInClickHouse, landedWithBatch, markInRedis, MARK_DUPLICATE, MARK_REPLAY, pairKey, type Candidate } from './dedup.js';
 import { toUsageRow, USAGE_COLUMNS, USAGE_TABLE } from './rows.js';
-import { DeadLetterFile, isPermanentInsertError } from './dead-letter.js';
+import { DeadLetterFile } from './dead-letter.js';
+import { isPermanentInsertError } from '../clickhouse/insert-errors.js';
 
 export type FlusherConfig = Pick<
   Config,
