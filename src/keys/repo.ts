@@ -32,9 +32,11 @@ export interface KeysDeps {
   config: Pick<Config, 'REDIS_PREFIX'>;
 }
 
-const COLS = 'id, tenant_id, name, role, prefix, created_by, created_at, last_used_at, revoked_at, expires_at';
+/** The api_keys columns `apiKeyFromRow` reads (never the hash). */
+export const API_KEY_COLUMNS = 'id, tenant_id, name, role, prefix, created_by, created_at, last_used_at, revoked_at, expires_at';
+const COLS = API_KEY_COLUMNS;
 
-function keyFromRow(r: Record<string, unknown>): ApiKeyInfo {
+export function apiKeyFromRow(r: Record<string, unknown>): ApiKeyInfo {
   return {
     id: String(r.id),
     tenantId: String(r.tenant_id),
@@ -93,7 +95,7 @@ export async function createApiKey(
         `INSERT INTO api_keys (tenant_id, name, role, prefix, hash, created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${COLS}`,
         [k.tenantId, k.name, k.role, prefix, hash, `${actor.type}:${actor.id}`, k.expiresAt ?? null],
       );
-      const key = keyFromRow(rows[0]!);
+      const key = apiKeyFromRow(rows[0]!);
       await recordAudit(c, auditFrom(actor, { tenantId: k.tenantId, action: 'api_key.create', targetType: 'api_key', targetId: key.id, before: null, after: key }));
       return { keyId: key.id, secret, prefix, key };
     });
@@ -107,7 +109,7 @@ export async function listApiKeys(deps: Pick<KeysDeps, 'pools'>, q: { tenantId: 
   if (!isUuid(q.tenantId)) return [];
   return withTenant(deps.pools.app, q, async (c) => {
     const { rows } = await c.query(`SELECT ${COLS} FROM api_keys WHERE tenant_id = $1 AND ($2 OR revoked_at IS NULL) ORDER BY created_at, id`, [q.tenantId, q.includeRevoked ?? true]);
-    return rows.map(keyFromRow);
+    return rows.map(apiKeyFromRow);
   });
 }
 
@@ -115,7 +117,7 @@ export async function getApiKey(deps: Pick<KeysDeps, 'pools'>, q: { tenantId: st
   if (!isUuid(q.tenantId) || !isUuid(q.keyId)) return null;
   return withTenant(deps.pools.app, q, async (c) => {
     const { rows } = await c.query(`SELECT ${COLS} FROM api_keys WHERE tenant_id = $1 AND id = $2`, [q.tenantId, q.keyId]);
-    return rows[0] ? keyFromRow(rows[0]) : null;
+    return rows[0] ? apiKeyFromRow(rows[0]) : null;
   });
 }
 
@@ -128,10 +130,10 @@ export async function revokeApiKey(deps: KeysDeps, q: { tenantId: string; keyId:
   const key = await withTenant(deps.pools.app, q, async (c) => {
     const { rows: cur } = await c.query(`SELECT ${COLS} FROM api_keys WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, [q.tenantId, q.keyId]);
     if (!cur[0]) throw notFound('API key not found');
-    const before = keyFromRow(cur[0]);
+    const before = apiKeyFromRow(cur[0]);
     if (before.revokedAt) return before;
     const { rows } = await c.query(`UPDATE api_keys SET revoked_at = now() WHERE id = $1 RETURNING ${COLS}`, [q.keyId]);
-    const after = keyFromRow(rows[0]!);
+    const after = apiKeyFromRow(rows[0]!);
     await recordAudit(c, auditFrom(q.actor, { tenantId: q.tenantId, action: 'api_key.revoke', targetType: 'api_key', targetId: q.keyId, before, after }));
     return after;
   });

@@ -8,6 +8,8 @@ export {
   listTenantPlans,
   setTenantPlan,
   tenantNameSchema,
+  tenantFromRow,
+  TENANT_COLUMNS,
   type Tenant,
   type TenantStatus,
   type TenantPlan,

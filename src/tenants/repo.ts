@@ -28,9 +28,11 @@ export interface Tenant {
   createdAt: Date;
 }
 
-const COLS = 'id, name, display_name, status, timezone, billing_anchor_day, currency, created_at';
+/** The tenants columns `tenantFromRow` reads (batched readers elsewhere select the same). */
+export const TENANT_COLUMNS = 'id, name, display_name, status, timezone, billing_anchor_day, currency, created_at';
+const COLS = TENANT_COLUMNS;
 
-function tenantFromRow(r: Record<string, unknown>): Tenant {
+export function tenantFromRow(r: Record<string, unknown>): Tenant {
   return {
     id: String(r.id),
     name: String(r.name),

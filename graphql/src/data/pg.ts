@@ -7,40 +7,25 @@
  */
 import type pg from 'pg';
 import type { PriceComponentRow } from '../../../src/plans/index.js';
-import type { Tenant, TenantStatus } from '../../../src/tenants/index.js';
-import type { ApiKeyInfo, ApiKeyRole } from '../../../src/keys/index.js';
+import { tenantFromRow, TENANT_COLUMNS, type Tenant, type TenantStatus } from '../../../src/tenants/index.js';
+import { apiKeyFromRow, API_KEY_COLUMNS, type ApiKeyInfo } from '../../../src/keys/index.js';
 import { tierRowsFromJson } from '../../../src/billing/index.js';
 
 /** A tenant as src/tenants describes it (the same columns, read in batches here). */
 export type TenantRow = Tenant;
 
-const TENANT_COLS = 'id, name, display_name, status, timezone, billing_anchor_day, currency, created_at';
-
-function tenantRow(r: Record<string, unknown>): TenantRow {
-  return {
-    id: String(r.id),
-    name: String(r.name),
-    displayName: String(r.display_name),
-    status: r.status as TenantStatus,
-    timezone: String(r.timezone),
-    billingAnchorDay: Number(r.billing_anchor_day),
-    currency: String(r.currency).trim(),
-    createdAt: r.created_at as Date,
-  };
-}
-
 export async function tenantsByIds(c: pg.ClientBase, ids: readonly string[]): Promise<TenantRow[]> {
-  const { rows } = await c.query(`SELECT ${TENANT_COLS} FROM tenants WHERE id = ANY($1::uuid[])`, [ids]);
-  return rows.map(tenantRow);
+  const { rows } = await c.query(`SELECT ${TENANT_COLUMNS} FROM tenants WHERE id = ANY($1::uuid[])`, [ids]);
+  return rows.map(tenantFromRow);
 }
 
 /** A page of tenants by (name, id), keyset after `after`. Fetches limit + 1 to know whether there is a next page. */
 export async function tenantsPage(c: pg.ClientBase, q: { limit: number; afterName: string | null; status: string | null }): Promise<TenantRow[]> {
   const { rows } = await c.query(
-    `SELECT ${TENANT_COLS} FROM tenants WHERE ($1::text IS NULL OR name > $1) AND ($2::text IS NULL OR status = $2) ORDER BY name LIMIT $3`,
+    `SELECT ${TENANT_COLUMNS} FROM tenants WHERE ($1::text IS NULL OR name > $1) AND ($2::text IS NULL OR status = $2) ORDER BY name LIMIT $3`,
     [q.afterName, q.status, q.limit + 1],
   );
-  return rows.map(tenantRow);
+  return rows.map(tenantFromRow);
 }
 
 export interface PlanRow {
@@ -196,23 +181,6 @@ export async function membersByKeys(c: pg.ClientBase, keys: ReadonlyArray<{ tena
 /** An API key as src/keys describes it (never the hash). */
 export type ApiKeyRow = ApiKeyInfo;
 
-const KEY_COLS = 'id, tenant_id, name, prefix, role, created_by, created_at, last_used_at, revoked_at, expires_at';
-
-function keyRow(r: Record<string, unknown>): ApiKeyRow {
-  return {
-    id: String(r.id),
-    tenantId: String(r.tenant_id),
-    name: String(r.name),
-    prefix: String(r.prefix),
-    role: r.role as ApiKeyRole,
-    createdBy: (r.created_by as string | null) ?? null,
-    createdAt: r.created_at as Date,
-    lastUsedAt: (r.last_used_at as Date | null) ?? null,
-    revokedAt: (r.revoked_at as Date | null) ?? null,
-    expiresAt: (r.expires_at as Date | null) ?? null,
-  };
-}
-
 /** A page of a tenant's keys, newest first, keyset on (created_at, id). Never selects the hash. */
 export async function apiKeysPage(
   c: pg.ClientBase,
@@ -220,18 +188,18 @@ export async function apiKeysPage(
 ): Promise<Array<ApiKeyRow & { cursorTs: string }>> {
   // The cursor keeps created_at at full (microsecond) precision; a JS Date would round it.
   const { rows } = await c.query(
-    `SELECT ${KEY_COLS}, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_ts FROM api_keys
+    `SELECT ${API_KEY_COLUMNS}, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_ts FROM api_keys
      WHERE tenant_id = $1 AND ($2 OR revoked_at IS NULL)
        AND ($3::timestamptz IS NULL OR (created_at, id) < ($3::timestamptz, $4::uuid))
      ORDER BY created_at DESC, id DESC LIMIT $5`,
     [q.tenantId, q.includeRevoked, q.after?.createdAt ?? null, q.after?.id ?? null, q.limit + 1],
   );
-  return rows.map((r) => ({ ...keyRow(r), cursorTs: String(r.cursor_ts) }));
+  return rows.map((r) => ({ ...apiKeyFromRow(r), cursorTs: String(r.cursor_ts) }));
 }
 
 export async function apiKeysByIds(c: pg.ClientBase, ids: readonly string[]): Promise<ApiKeyRow[]> {
-  const { rows } = await c.query(`SELECT ${KEY_COLS} FROM api_keys WHERE id = ANY($1::uuid[])`, [ids]);
-  return rows.map(keyRow);
+  const { rows } = await c.query(`SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE id = ANY($1::uuid[])`, [ids]);
+  return rows.map(apiKeyFromRow);
 }
 
 export interface InvoiceRow {
