@@ -7,9 +7,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// Shared code and the child processes benchmarks spawn, not benchmarks themselves.
+const HELPER = /-(lib|child|sender|load)\.mjs$/;
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const benches = readdirSync(path.join(root, 'bench'))
-  .filter((f) => f.endsWith('.mjs') && !f.endsWith('-lib.mjs'))
+  .filter((f) => f.endsWith('.mjs') && !HELPER.test(f))
   .map((f) => f.replace(/\.mjs$/, ''))
   .sort();
 const [name, ...rest] = process.argv.slice(2);
