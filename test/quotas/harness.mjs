@@ -20,10 +20,12 @@ const { TENANT_ID: tenantId, KEY_ID: apiKeyId, MODE: mode } = process.env;
 const parallel = Number(process.env.PARALLEL ?? 8);
 const durationMs = Number(process.env.DURATION_MS ?? 1000);
 
-// Warm the limits cache so both replicas start together.
+// Warm the limits cache so both replicas start together. Its admit may take the shared bucket's
+// first tokens, so report when it started: the bucket refills from then on.
+const warmedAt = Date.now();
 const warm = await admission.admit({ tenantId, apiKeyId, model: 'm', items: 0, eventId: `warm-${process.pid}` });
 if (warm.allowed) warm.ticket.release({ computeUs: 0, items: 0, ok: false });
-process.stdout.write('ready\n');
+process.stdout.write(`ready ${warmedAt}\n`);
 await new Promise((resolve) => createInterface({ input: process.stdin }).once('line', resolve));
 
 const counts = { admitted: 0, quota: 0, rate: 0, other: 0 };

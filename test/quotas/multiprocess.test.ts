@@ -49,11 +49,11 @@ function startReplica(env: Record<string, string>): { child: ChildProcessWithout
   child.stderr.on('data', (d) => (stderr += String(d)));
   const lines = createInterface({ input: child.stdout });
   let onReady: (at: number) => void;
-  // Resolves to when the replica said ready: its warm-up admit (the bucket's first token) happened just before.
+  // Resolves to when the replica started its warm-up admit (which may take the bucket's first tokens).
   const ready = new Promise<number>((r) => (onReady = r));
   const result = new Promise<Counts>((resolve, reject) => {
     lines.on('line', (l) => {
-      if (l === 'ready') onReady(Date.now());
+      if (l.startsWith('ready ')) onReady(Number(l.slice('ready '.length)));
       else if (l.startsWith('{')) resolve(JSON.parse(l) as Counts);
     });
     child.on('exit', (code) => {
