@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ident, inList, join, latencyLevels, sql, tables, usageEventColumns, usageSumColumns } from '../../src/clickhouse/index.js';
+import type { UsageRow } from '../../src/usage/rows.js';
 import { createTestDatabase, prng, testSeed, type TestDatabase } from './helpers.js';
 
 const seed = testSeed('rollups.test');
@@ -17,30 +18,8 @@ const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
 
 type SumKey = (typeof usageSumColumns)[number];
 type Sums = Record<SumKey, number>;
-interface Event {
-  event_id: string;
-  batch_id: string;
-  tenant_id: string;
-  api_key_id: string;
-  request_id: string;
-  model: string;
-  model_version: string;
-  ts: number;
-  ts_ms: number;
-  status: string;
-  http_status: number;
-  items: number;
-  input_bytes: number;
-  output_bytes: number;
-  queue_us: number;
-  compute_us: number;
-  billed_compute_us: number;
-  batch_size: number;
-  device: string;
-  tag_keys: string[];
-  tag_values: string[];
-  trace_id: string;
-}
+/** A raw row exactly as metering writes it. */
+type Event = UsageRow;
 
 const tenants = [randomUUID(), randomUUID(), randomUUID()];
 const keysByTenant = new Map(tenants.map((t) => [t, [randomUUID(), randomUUID()]]));
