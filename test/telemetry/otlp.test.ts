@@ -11,44 +11,32 @@ import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace
 // Installed with @opentelemetry/sdk-node (same 0.223 line); the SDK's own protobuf exporter.
 import { OTLPTraceExporter as ProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
-import { createClickHouse, sql, type ClickHouse } from '../../src/clickhouse/index.js';
-import { createApiKeyAuthenticator, type ApiKeyAuthenticator } from '../../src/keys/index.js';
-import { createLogger } from '../../src/shared/logger.js';
-import { loadConfig } from '../../src/config/index.js';
+import { sql, type ClickHouse } from '../../src/clickhouse/index.js';
 import { loadOtlpTypes } from '../../src/telemetry/otlp-proto.js';
-import { createOtlpReceiver, type OtlpReceiver } from '../../src/telemetry/otlp-receiver.js';
-import { closeFactories, createTenantWithKey, factoryDeps } from '../factories.js';
+import type { OtlpReceiver } from '../../src/telemetry/otlp-receiver.js';
+import { createTenantWithKey } from '../factories.js';
+import { startTestReceiver, type TestReceiver } from './receiver.js';
 
 const INTERNAL_TOKEN = `internal-${randomBytes(16).toString('hex')}`;
 const MAX_BODY = 256 * 1024;
+let t: TestReceiver;
 let receiver: OtlpReceiver;
 let url: string;
 let ch: ClickHouse;
-let auth: ApiKeyAuthenticator;
 let tenantA: { id: string; secret: string };
 let tenantB: { id: string; secret: string };
 const types = loadOtlpTypes();
 
 beforeAll(async () => {
-  const config = loadConfig({ ...process.env, OTLP_MAX_BODY_BYTES: String(MAX_BODY), OTLP_MAX_ATTRIBUTES: '16', OTLP_FLUSH_INTERVAL_MS: '100' });
-  const logger = createLogger({ level: 'silent' });
-  ch = createClickHouse(config);
-  auth = createApiKeyAuthenticator({ pools: factoryDeps().pools, redis: null, config });
+  t = await startTestReceiver({ env: { OTLP_MAX_BODY_BYTES: String(MAX_BODY), OTLP_MAX_ATTRIBUTES: '16' }, internalToken: INTERNAL_TOKEN });
+  ({ receiver, url, ch } = t);
   const a = await createTenantWithKey();
   const b = await createTenantWithKey();
   tenantA = { id: a.tenant.id, secret: a.key.secret };
   tenantB = { id: b.tenant.id, secret: b.key.secret };
-  receiver = createOtlpReceiver({ config, logger, clickhouse: ch, authenticate: (s) => auth.authenticate(s), internalToken: INTERNAL_TOKEN });
-  const { port } = await receiver.listen(0, '127.0.0.1');
-  url = `http://127.0.0.1:${port}/v1/traces`;
 });
 
-afterAll(async () => {
-  await receiver?.close();
-  await auth?.close();
-  await ch?.close();
-  await closeFactories();
-});
+afterAll(() => t?.close());
 
 interface SpanRow {
   TenantId: string;

@@ -5,33 +5,22 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { createClickHouse, sql, type ClickHouse } from '../../src/clickhouse/index.js';
-import { createApiKeyAuthenticator, type ApiKeyAuthenticator } from '../../src/keys/index.js';
-import { createLogger } from '../../src/shared/logger.js';
-import { loadConfig } from '../../src/config/index.js';
-import { createOtlpReceiver, type OtlpReceiver } from '../../src/telemetry/otlp-receiver.js';
-import { closeFactories, createTenantWithKey, factoryDeps } from '../factories.js';
+import { sql, type ClickHouse } from '../../src/clickhouse/index.js';
+import type { OtlpReceiver } from '../../src/telemetry/otlp-receiver.js';
+import { createTenantWithKey } from '../factories.js';
+import { startTestReceiver, type TestReceiver } from './receiver.js';
 
+let t: TestReceiver;
 let receiver: OtlpReceiver;
 let url: string;
 let ch: ClickHouse;
-let auth: ApiKeyAuthenticator;
 
 beforeAll(async () => {
-  const config = loadConfig({ ...process.env, OTLP_FLUSH_INTERVAL_MS: '100' });
-  ch = createClickHouse(config);
-  auth = createApiKeyAuthenticator({ pools: factoryDeps().pools, redis: null, config });
-  receiver = createOtlpReceiver({ config, logger: createLogger({ level: 'silent' }), clickhouse: ch, authenticate: (s) => auth.authenticate(s) });
-  const { port } = await receiver.listen(0, '127.0.0.1');
-  url = `http://127.0.0.1:${port}/v1/traces`;
+  t = await startTestReceiver();
+  ({ receiver, url, ch } = t);
 });
 
-afterAll(async () => {
-  await receiver?.close();
-  await auth?.close();
-  await ch?.close();
-  await closeFactories();
-});
+afterAll(() => t?.close());
 
 const DAY_NS = 86_400_000_000_000n;
 
