@@ -1,5 +1,4 @@
 /** Helpers for the quotas tests: config, a capturing logger, a cuttable TCP proxy, overrides, admission. */
-import net from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { loadConfig, type Config } from '../../src/config/index.js';
@@ -66,45 +65,6 @@ export function harness(): Harness {
   };
 }
 
-/** A TCP proxy in front of Redis that a test can cut ('down') and restore ('pass'). */
-export interface TcpProxy {
-  url: string;
-  setMode(mode: 'pass' | 'down'): void;
-  close(): Promise<void>;
-}
-
-export async function startTcpProxy(target: URL): Promise<TcpProxy> {
-  const sockets = new Set<net.Socket>();
-  let mode: 'pass' | 'down' = 'pass';
-  const server = net.createServer((client) => {
-    if (mode === 'down') return void client.destroy();
-    const upstream = net.connect(Number(target.port || 6379), target.hostname);
-    sockets.add(client);
-    sockets.add(upstream);
-    const cleanup = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', cleanup).on('close', cleanup);
-    upstream.on('error', cleanup).on('close', cleanup);
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  return {
-    url: `redis://127.0.0.1:${port}${target.pathname}`,
-    setMode(m) {
-      mode = m;
-      if (m === 'down') for (const s of sockets) s.destroy();
-    },
-    async close() {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
+export { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,5 +1,4 @@
 /** Shared helpers for the metering tests: a cuttable TCP proxy, usage records, ClickHouse counts. */
-import net from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -7,77 +6,7 @@ import { loadConfig, type Config } from '../../src/config/index.js';
 import { createClickHouse, sql, type ClickHouse } from '../../src/clickhouse/index.js';
 import type { UsageRecord } from '../../src/usage/contract.js';
 
-/**
- * A real TCP proxy in front of ClickHouse. Modes:
- * - 'pass': forward both ways;
- * - 'down': refuse (accept and destroy at once) and cut every open connection — ClickHouse is "down";
- * - 'drop-insert-responses': forward everything, but when the server starts answering an
- *   INSERT, cut the connection instead — the insert ran, the client never learns it (an
- *   ambiguous failure). Other requests pass.
- */
-export interface TcpProxy {
-  port: number;
-  url: string;
-  mode: 'pass' | 'down' | 'drop-insert-responses';
-  setMode(mode: TcpProxy['mode']): void;
-  /** Requests whose responses were dropped. */
-  dropped: number;
-  close(): Promise<void>;
-}
-
-export async function startTcpProxy(target: URL): Promise<TcpProxy> {
-  const sockets = new Set<net.Socket>();
-  const proxy: TcpProxy = {
-    port: 0,
-    url: '',
-    mode: 'pass',
-    dropped: 0,
-    setMode(mode) {
-      proxy.mode = mode;
-      if (mode === 'down') for (const s of sockets) s.destroy();
-    },
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-  const server = net.createServer((client) => {
-    if (proxy.mode === 'down') {
-      client.destroy();
-      return;
-    }
-    const upstream = net.connect(Number(target.port), target.hostname);
-    sockets.add(client);
-    sockets.add(upstream);
-    const cleanup = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', cleanup).on('close', cleanup);
-    upstream.on('error', cleanup).on('close', cleanup);
-    let isInsert = false;
-    client.on('data', (chunk) => {
-      if (proxy.mode === 'down') return cleanup();
-      const head = chunk.toString('latin1', 0, Math.min(chunk.length, 4096));
-      if (/^(GET|POST) \//.test(head)) isInsert = /[?&]query=INSERT/i.test(head.split('\r\n', 1)[0] ?? '');
-      upstream.write(chunk);
-    });
-    upstream.on('data', (chunk) => {
-      if (proxy.mode === 'pass' || (proxy.mode === 'drop-insert-responses' && !isInsert)) {
-        client.write(chunk);
-        return;
-      }
-      if (proxy.mode === 'drop-insert-responses') proxy.dropped++;
-      cleanup();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  proxy.port = (server.address() as net.AddressInfo).port;
-  proxy.url = `http://127.0.0.1:${proxy.port}`;
-  return proxy;
-}
+export { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig({ ...process.env, ...overrides });
