@@ -41,17 +41,7 @@ export async function createTestDatabase(opts: { migrate?: boolean } = {}): Prom
   };
 }
 
-/** mulberry32: a small seeded PRNG so property tests are reproducible. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../helpers/prng.js';
 
 /** The seed for this run: TEST_SEED if given, else random; printed so a failure can be replayed. */
 export function testSeed(label: string): number {

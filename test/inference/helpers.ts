@@ -164,17 +164,7 @@ export function binaryOutputs(reply: Reply): Map<string, Buffer> {
   return out;
 }
 
-/** Deterministic PRNG (mulberry32) for inputs and fuzzing. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../helpers/prng.js';
 
 export function randomFloats(rand: () => number, n: number): number[] {
   // Float32-representable values, so JSON and binary encodings carry identical numbers.
