@@ -22,6 +22,7 @@ import type { ExecDevice } from './runtime/protocol.js';
 import { RequestTracker, type Principal } from './request.js';
 import { registerInferRoute } from './infer.js';
 import { notFoundModel } from './errors.js';
+import { listenOn } from '../../src/shared/http.js';
 
 export type { Principal };
 
@@ -207,9 +208,7 @@ export async function createInferenceServer(deps: InferenceServerDeps): Promise<
     app,
     device,
     async listen(port = config.TOLLGATE_INFERENCE_PORT, host = config.TOLLGATE_HOST) {
-      await app.listen({ port, host });
-      const addr = app.server.address();
-      return { port: typeof addr === 'object' && addr ? addr.port : port };
+      return { port: await listenOn(app, port, host) };
     },
     close() {
       closing ??= (async () => {

@@ -22,6 +22,7 @@ import type { ClickHouse } from '../clickhouse/client.js';
 import { loadOtlpTypes } from './otlp-proto.js';
 import { OtlpShapeError, spansToRows, type OtlpPrincipal } from './otlp-spans.js';
 import { createSpanWriter, type SpanWriter } from './span-writer.js';
+import { listenOn } from '../shared/http.js';
 
 const gunzipAsync = promisify(gunzip);
 
@@ -180,9 +181,7 @@ export function createOtlpReceiver(deps: OtlpReceiverDeps): OtlpReceiver {
     app: app as unknown as FastifyInstance,
     writer,
     async listen(port = config.TOLLGATE_OTLP_PORT, host = config.TOLLGATE_HOST) {
-      await app.listen({ port, host });
-      const addr = app.server.address();
-      return { port: typeof addr === 'object' && addr ? addr.port : port };
+      return { port: await listenOn(app, port, host) };
     },
     flush: () => writer.flush(),
     async close() {

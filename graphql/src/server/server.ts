@@ -23,6 +23,7 @@ import { createRedisRateLimiter, type RateLimiter } from './rate-limit.js';
 import { redisKey } from '../../../src/shared/redis.js';
 import { isAppError } from '../../../src/shared/errors.js';
 import type { JWTVerifyGetKey } from 'jose';
+import { listenOn } from '../../../src/shared/http.js';
 
 export interface ApiServer {
   app: FastifyInstance;
@@ -175,9 +176,7 @@ export async function createApiServer(deps: ApiServerDeps, options: ApiServerOpt
     app,
     schema,
     async listen(port = config.TOLLGATE_API_PORT, host = config.TOLLGATE_HOST) {
-      await app.listen({ port, host });
-      const addr = app.server.address();
-      const bound = typeof addr === 'object' && addr ? addr.port : port;
+      const bound = await listenOn(app, port, host);
       return `http://${host.includes(':') ? `[${host}]` : host}:${bound}/graphql`;
     },
     close() {
