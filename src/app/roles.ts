@@ -16,8 +16,8 @@ import { createInferenceServer } from '../../inference/src/server.js';
 import { createApiServer } from '../../graphql/src/server/server.js';
 import { recordQuotaNotification } from './quota-notifications.js';
 
-export const allRoles = ['inference', 'api', 'worker', 'otlp'] as const;
-export type Role = (typeof allRoles)[number];
+export { allRoles, type Role } from './role-names.js';
+import type { Role } from './role-names.js';
 
 export interface RunningRole {
   role: Role;

@@ -15,6 +15,7 @@ import { createTenant, listTenants, setTenantPlan, setTenantStatus } from '../te
 import { apiKeyRoles, createApiKey, listApiKeys, revokeApiKey, type ApiKeyRole } from '../keys/index.js';
 import type { Actor } from '../audit/index.js';
 import { publishLimitsChanged } from '../quotas/limits.js'; // not the index: keeps the CLI's import closure small
+import { allRoles, type Role } from '../app/role-names.js';
 
 export interface CliIo {
   out: (text: string) => void;
@@ -27,10 +28,10 @@ const defaultIo: CliIo = {
   err: (t) => process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
 };
 
-export const serveRoles = ['inference', 'api', 'worker', 'otlp'] as const;
+export const serveRoles = allRoles;
 /** Commands that keep running; every other command ends the process when done. */
 export const longRunningCommands: readonly string[] = ['serve', ...serveRoles];
-export type ServeRole = (typeof serveRoles)[number];
+export type ServeRole = Role;
 
 /** Failures the user can act on: printed as one line, exit code 1. */
 export class CliError extends Error {
@@ -80,19 +81,9 @@ function parseRoles(value: string): ServeRole[] {
 }
 
 async function runServe(config: Config, roles: ServeRole[]): Promise<void> {
-  // Imported lazily: the app container is only needed by `serve`, and is built by another module.
-  let mod: { runServe?: (opts: { config: Config; roles: ServeRole[] }) => Promise<unknown> };
-  try {
-    mod = (await import(new URL('../app/serve.js', import.meta.url).href)) as typeof mod;
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes('serve.js')) {
-      throw new CliError('serve is not available in this build: src/app/serve.ts (runServe) is missing; rebuild with `npm run build` once it exists');
-    }
-    throw err;
-  }
-  if (typeof mod.runServe !== 'function') throw new CliError('src/app/serve.ts does not export runServe({ config, roles })');
-  await mod.runServe({ config, roles });
+  // Imported lazily: only `serve` needs the servers, models and their dependencies.
+  const { runServe: serve } = await import('../app/serve.js');
+  await serve({ config, roles });
 }
 
 export function buildProgram(io: CliIo = defaultIo): Command {

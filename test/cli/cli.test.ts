@@ -20,7 +20,7 @@ function run(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 }
 
 // The folders main.ts imports from (its compiled closure).
-const closureDirs = ['cli', 'db', 'tenants', 'keys', 'plans', 'audit', 'config', 'shared', 'clickhouse', 'quotas', 'billing'];
+const closureDirs = ['cli', 'db', 'tenants', 'keys', 'plans', 'audit', 'config', 'shared', 'clickhouse', 'quotas', 'billing', 'app'];
 
 function newestSource(dir: string): number {
   let newest = 0;
