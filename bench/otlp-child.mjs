@@ -5,7 +5,7 @@ import { load } from './usage-lib.mjs';
 const { loadConfig } = await load('src/config/index.js');
 const { createLogger } = await load('src/shared/logger.js');
 const { createClickHouse } = await load('src/clickhouse/index.js');
-const { createOtlpReceiver } = await load('src/telemetry/index.js');
+const { createOtlpReceiver } = await load('otlp/src/index.js');
 const config = loadConfig(process.env);
 const clickhouse = createClickHouse(config);
 const receiver = createOtlpReceiver({ config, logger: createLogger({ level: 'silent' }), clickhouse, authenticate: async () => null });

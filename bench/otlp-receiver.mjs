@@ -15,7 +15,7 @@ const SENDERS = 4;
 transpile();
 const { createLogger } = await load('src/shared/logger.js');
 const { createClickHouse, sql } = await load('src/clickhouse/index.js');
-const { createOtlpReceiver } = await load('src/telemetry/index.js');
+const { createOtlpReceiver } = await load('otlp/src/index.js');
 
 const token = randomBytes(24).toString('hex');
 const config = await benchConfig({ OTLP_FLUSH_MAX_ROWS: '20000', OTLP_FLUSH_INTERVAL_MS: '200' });

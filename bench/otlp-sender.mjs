@@ -6,7 +6,7 @@ import http from 'node:http';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { load } from './usage-lib.mjs';
 
-const { loadOtlpTypes } = await load('src/telemetry/index.js');
+const { loadOtlpTypes } = await load('otlp/src/index.js');
 const types = loadOtlpTypes();
 const PER_REQUEST = 512;
 const tenants = Array.from({ length: 8 }, () => randomUUID());

@@ -1,5 +1,5 @@
 // Shared set-up for the metering benchmarks (bench/usage-*.mjs, bench/otlp-*.mjs): transpiles
-// src/ + inference/src/ into .state/bench-dist (no type check) and imports from there, and
+// src/, inference/src/ and otlp/src/ into .state/bench-dist (no type check) and imports from there, and
 // creates a private, migrated ClickHouse database per run (dropped at the end).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

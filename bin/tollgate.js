@@ -7,7 +7,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const main = path.join(root, 'dist/src/cli/main.js');
+const main = path.join(root, 'dist/app/cli/main.js');
 
 function newestSource(dir) {
   let newest = 0;
@@ -19,7 +19,7 @@ function newestSource(dir) {
   return newest;
 }
 
-const sourceDirs = ['src', 'inference/src', 'graphql/src'].map((d) => path.join(root, d)).filter((d) => existsSync(d));
+const sourceDirs = ['app', 'src', 'inference/src', 'graphql/src', 'otlp/src'].map((d) => path.join(root, d)).filter((d) => existsSync(d));
 const stale = !existsSync(main) || Math.max(...sourceDirs.map(newestSource)) > statSync(main).mtimeMs;
 if (stale) {
   process.stderr.write('tollgate: building (tsc)…\n');

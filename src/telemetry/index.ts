@@ -1,8 +1,8 @@
 /**
  * Telemetry: OpenTelemetry tracing for every role (sdk-node + OTLP/HTTP exporter) and the
- * OTLP/HTTP trace receiver (role `otlp`) that stores spans per tenant in otel_traces_v1.
+ * span store: otel_traces_v1 rows, the start-time window the table accepts, and the batching
+ * writer. Receiving spans over OTLP/HTTP is an edge of its own (`otlp/`).
  */
 export { startTracing, tracesUrl, type Tracing, type TracingConfig, type StartTracingOptions } from './tracing.js';
-export { createOtlpReceiver, type OtlpReceiver, type OtlpReceiverDeps, type OtlpReceiverConfig, type OtlpApiKeyPrincipal } from './otlp-receiver.js';
-export { spansToRows, type OtelSpanRow, type OtlpPrincipal } from './otlp-spans.js';
-export { loadOtlpTypes, OTLP_TRACE_PROTO } from './otlp-proto.js';
+export { createSpanWriter, type SpanWriter, type SpanWriterConfig } from './span-writer.js';
+export { SPAN_MAX_AGE_MS, SPAN_MAX_FUTURE_MS, type OtelSpanRow } from './span-row.js';

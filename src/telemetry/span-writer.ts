@@ -12,7 +12,7 @@ import type { Config } from '../config/index.js';
 import type { Logger } from '../shared/logger.js';
 import type { ClickHouse } from '../clickhouse/client.js';
 import { otelTraceColumns, tables } from '../clickhouse/tables.js';
-import type { OtelSpanRow } from './otlp-spans.js';
+import type { OtelSpanRow } from './span-row.js';
 import { isPermanentInsertError } from '../clickhouse/insert-errors.js';
 
 export type SpanWriterConfig = Pick<Config, 'OTLP_MAX_BUFFERED_SPANS' | 'OTLP_FLUSH_INTERVAL_MS' | 'OTLP_FLUSH_MAX_ROWS'>;

@@ -7,7 +7,7 @@
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
-import { startStack, type RunningStack } from '../../src/app/roles.js';
+import { startStack, type RunningStack } from '../../app/roles.js';
 import { sql } from '../../src/clickhouse/index.js';
 import { createTenantWithKey, closeFactories } from '../factories.js';
 

@@ -20,7 +20,7 @@ function run(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 }
 
 // The folders main.ts imports from (its compiled closure).
-const closureDirs = ['cli', 'db', 'tenants', 'keys', 'plans', 'audit', 'config', 'shared', 'clickhouse', 'quotas', 'billing', 'app'];
+const closureDirs = ['app', ...['db', 'tenants', 'keys', 'plans', 'audit', 'config', 'shared', 'clickhouse', 'quotas', 'billing'].map((d) => `src/${d}`)];
 
 function newestSource(dir: string): number {
   let newest = 0;
@@ -35,8 +35,8 @@ function newestSource(dir: string): number {
 
 /** bin/tollgate.js runs dist/: compile the CLI's import closure when dist is missing or older than src. */
 function ensureBuilt(): Promise<void> {
-  const main = path.join(root, 'dist/src/cli/main.js');
-  if (existsSync(main) && statSync(main).mtimeMs >= Math.max(...closureDirs.map((d) => newestSource(path.join(root, 'src', d))))) return Promise.resolve();
+  const main = path.join(root, 'dist/app/cli/main.js');
+  if (existsSync(main) && statSync(main).mtimeMs >= Math.max(...closureDirs.map((d) => newestSource(path.join(root, d))))) return Promise.resolve();
   const dir = mkdtempSync(path.join(tmpdir(), 'tollgate-cli-build-'));
   const tsconfig = path.join(dir, 'tsconfig.json');
   writeFileSync(
@@ -44,7 +44,7 @@ function ensureBuilt(): Promise<void> {
     JSON.stringify({
       extends: path.join(root, 'tsconfig.json'),
       compilerOptions: { outDir: path.join(root, 'dist'), rootDir: root, typeRoots: [path.join(root, 'node_modules/@types')] },
-      files: [path.join(root, 'src/cli/main.ts')],
+      files: [path.join(root, 'app/cli/main.ts')],
       include: [],
     }),
   );

@@ -10,7 +10,7 @@ import { setTenantPlan } from '../../src/tenants/index.js';
 import { publishLimitsChanged, TokenBucket, type EffectiveLimits } from '../../src/quotas/index.js';
 import { RateLimiter } from '../../src/quotas/rate-limiter.js';
 import { RedisGuard } from '../../src/quotas/redis-guard.js';
-import { runCli } from '../../src/cli/program.js';
+import { runCli } from '../../app/cli/program.js';
 import { closeFactories, createTenantWithKey, factoryDeps, testActor } from '../factories.js';
 import { admitAndRelease, captureLogger, harness, override, request, sleep, startTcpProxy, testConfig } from './helpers.js';
 

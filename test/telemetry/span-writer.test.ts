@@ -9,8 +9,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createClickHouse, sql, type ClickHouse } from '../../src/clickhouse/index.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { loadConfig } from '../../src/config/index.js';
-import { createSpanWriter, type SpanWriter } from '../../src/telemetry/span-writer.js';
-import { spansToRows, type OtelSpanRow } from '../../src/telemetry/otlp-spans.js';
+import { createSpanWriter, type OtelSpanRow, type SpanWriter } from '../../src/telemetry/index.js';
+import { spansToRows } from '../../otlp/src/index.js';
 import { startTcpProxy, type TcpProxy } from '../usage/helpers.js';
 
 const logger = createLogger({ level: 'silent' });

@@ -9,8 +9,8 @@ import { context, trace } from '@opentelemetry/api';
 import { createClickHouse, sql, type ClickHouse } from '../../src/clickhouse/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { createOtlpReceiver, type OtlpReceiver } from '../../src/telemetry/otlp-receiver.js';
-import { startTracing, type Tracing } from '../../src/telemetry/tracing.js';
+import { createOtlpReceiver, type OtlpReceiver } from '../../otlp/src/index.js';
+import { startTracing, type Tracing } from '../../src/telemetry/index.js';
 
 const token = `internal-${randomBytes(16).toString('hex')}`;
 let receiver: OtlpReceiver;

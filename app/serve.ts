@@ -5,7 +5,7 @@
  * next start. The grace second matters: Ctrl-C under `npm run` delivers SIGINT twice (the
  * terminal signals the process group and npm forwards its own copy).
  */
-import type { Config } from '../config/index.js';
+import type { Config } from '../src/config/index.js';
 import { startStack, type Role } from './roles.js';
 
 export async function runServe(opts: { config: Config; roles: readonly Role[] }): Promise<void> {

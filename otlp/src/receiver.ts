@@ -16,13 +16,13 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { Config } from '../config/index.js';
-import type { Logger } from '../shared/logger.js';
-import type { ClickHouse } from '../clickhouse/client.js';
-import { loadOtlpTypes } from './otlp-proto.js';
-import { OtlpShapeError, spansToRows, type OtlpPrincipal } from './otlp-spans.js';
-import { createSpanWriter, type SpanWriter } from './span-writer.js';
-import { listenOn } from '../shared/http.js';
+import type { Config } from '../../src/config/index.js';
+import type { Logger } from '../../src/shared/logger.js';
+import type { ClickHouse } from '../../src/clickhouse/index.js';
+import { createSpanWriter, type SpanWriter } from '../../src/telemetry/index.js';
+import { listenOn } from '../../src/shared/http.js';
+import { loadOtlpTypes } from './proto.js';
+import { OtlpShapeError, spansToRows, type OtlpPrincipal } from './spans.js';
 
 const gunzipAsync = promisify(gunzip);
 

@@ -5,40 +5,10 @@
  * OTLP/JSON snake_case keys are accepted too); they differ only in how ids (hex string vs
  * bytes), 64-bit integers (string/number vs Long) and bytes values (base64 vs bytes) look.
  * A span that cannot be stored faithfully is rejected (counted for partial success), never
- * guessed at. The tenant is decided by the caller's principal (see otlp-receiver.ts).
+ * guessed at. The tenant is decided by the caller's principal (see receiver.ts).
  */
-import { toWellFormed } from '../shared/text.js';
-
-export interface OtelSpanRow {
-  TenantId: string;
-  Timestamp: number;
-  TimestampNs: string;
-  TraceId: string;
-  SpanId: string;
-  ParentSpanId: string;
-  TraceState: string;
-  SpanName: string;
-  SpanKind: string;
-  ServiceName: string;
-  ResourceAttributesKeys: string[];
-  ResourceAttributesValues: string[];
-  ScopeName: string;
-  ScopeVersion: string;
-  SpanAttributesKeys: string[];
-  SpanAttributesValues: string[];
-  Duration: string;
-  StatusCode: string;
-  StatusMessage: string;
-  'Events.Timestamp'?: string[];
-  'Events.Name'?: string[];
-  'Events.AttributesKeys'?: string[][];
-  'Events.AttributesValues'?: string[][];
-  'Links.TraceId'?: string[];
-  'Links.SpanId'?: string[];
-  'Links.TraceState'?: string[];
-  'Links.AttributesKeys'?: string[][];
-  'Links.AttributesValues'?: string[][];
-}
+import { toWellFormed } from '../../src/shared/text.js';
+import { SPAN_MAX_AGE_MS, SPAN_MAX_FUTURE_MS, type OtelSpanRow } from '../../src/telemetry/index.js';
 
 /** Who sent the spans: Tollgate itself (spans keep their `tenant.id`) or one tenant (all spans are that tenant's). */
 export type OtlpPrincipal = { kind: 'internal' } | { kind: 'tenant'; tenantId: string; keyId: string };
@@ -48,14 +18,6 @@ export interface ConvertLimits {
   /** Clock for the start-time window (tests); default Date.now(). */
   nowMs?: number;
 }
-
-/**
- * Accepted span start times: [now - 7 d, now + 1 d]. Each day is a partition of otel_traces_v1;
- * far-off times (1970, 2100) would create stray partitions, and a batch touching more than 100
- * makes current ClickHouse refuse the whole insert (max_partitions_per_insert_block).
- */
-export const SPAN_MAX_AGE_MS = 7 * 86_400_000;
-export const SPAN_MAX_FUTURE_MS = 86_400_000;
 
 export interface ConvertResult {
   rows: OtelSpanRow[];

@@ -6,16 +6,16 @@
  */
 import { userInfo } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, loadConfig, type Config } from '../config/index.js';
-import { createPgPools, type PgPools } from '../db/pools.js';
-import { migratePostgres, MigrationError } from '../db/migrate.js';
-import { isAppError } from '../shared/errors.js';
-import { createRedis } from '../shared/redis.js';
-import { createTenant, listTenants, setTenantPlan, setTenantStatus } from '../tenants/index.js';
-import { apiKeyRoles, createApiKey, listApiKeys, revokeApiKey, type ApiKeyRole } from '../keys/index.js';
-import type { Actor } from '../audit/index.js';
-import { publishLimitsChanged } from '../quotas/limits.js'; // not the index: keeps the CLI's import closure small
-import { allRoles, type Role } from '../app/role-names.js';
+import { ConfigError, loadConfig, type Config } from '../../src/config/index.js';
+import { createPgPools, type PgPools } from '../../src/db/pools.js';
+import { migratePostgres, MigrationError } from '../../src/db/migrate.js';
+import { isAppError } from '../../src/shared/errors.js';
+import { createRedis } from '../../src/shared/redis.js';
+import { createTenant, listTenants, setTenantPlan, setTenantStatus } from '../../src/tenants/index.js';
+import { apiKeyRoles, createApiKey, listApiKeys, revokeApiKey, type ApiKeyRole } from '../../src/keys/index.js';
+import type { Actor } from '../../src/audit/index.js';
+import { publishLimitsChanged } from '../../src/quotas/limits.js'; // not the index: keeps the CLI's import closure small
+import { allRoles, type Role } from '../role-names.js';
 
 export interface CliIo {
   out: (text: string) => void;
@@ -82,7 +82,7 @@ function parseRoles(value: string): ServeRole[] {
 
 async function runServe(config: Config, roles: ServeRole[]): Promise<void> {
   // Imported lazily: only `serve` needs the servers, models and their dependencies.
-  const { runServe: serve } = await import('../app/serve.js');
+  const { runServe: serve } = await import('../serve.js');
   await serve({ config, roles });
 }
 
@@ -107,7 +107,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
       const pgResult = await migratePostgres({ config: cfg, log });
       let chResult: { applied: string[] } | null = null;
       if (!opts.postgresOnly) {
-        const { migrateClickHouse } = await import('../clickhouse/migrate.js');
+        const { migrateClickHouse } = await import('../../src/clickhouse/migrate.js');
         chResult = await migrateClickHouse({ config: cfg, log });
       }
       const summary = (r: { applied: string[] }) => (r.applied.length ? `applied ${r.applied.length} (${r.applied.join(', ')})` : 'up to date');

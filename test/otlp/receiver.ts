@@ -3,7 +3,7 @@ import { createClickHouse, type ClickHouse } from '../../src/clickhouse/index.js
 import { createApiKeyAuthenticator } from '../../src/keys/index.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { loadConfig } from '../../src/config/index.js';
-import { createOtlpReceiver, type OtlpReceiver } from '../../src/telemetry/otlp-receiver.js';
+import { createOtlpReceiver, type OtlpReceiver } from '../../otlp/src/index.js';
 import { closeFactories, factoryDeps } from '../factories.js';
 
 export interface TestReceiver {

@@ -3,12 +3,12 @@
  * Domain services (authenticator, usage sink, admission, ...) are built from these by the
  * roles that need them; per-request state never lives here.
  */
-import type { Config } from '../config/index.js';
-import { createPgPools, type PgPools } from '../db/index.js';
-import { createClickHouse, type ClickHouse } from '../clickhouse/index.js';
-import { createRedis, type Redis } from '../shared/redis.js';
-import { createLogger, type Logger } from '../shared/logger.js';
-import { createApiKeyAuthenticator, type ApiKeyAuthenticator } from '../keys/index.js';
+import type { Config } from '../src/config/index.js';
+import { createPgPools, type PgPools } from '../src/db/index.js';
+import { createClickHouse, type ClickHouse } from '../src/clickhouse/index.js';
+import { createRedis, type Redis } from '../src/shared/redis.js';
+import { createLogger, type Logger } from '../src/shared/logger.js';
+import { createApiKeyAuthenticator, type ApiKeyAuthenticator } from '../src/keys/index.js';
 
 export interface Infra {
   readonly config: Config;

@@ -12,8 +12,7 @@ import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace
 import { OTLPTraceExporter as ProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
 import { sql, type ClickHouse } from '../../src/clickhouse/index.js';
-import { loadOtlpTypes } from '../../src/telemetry/otlp-proto.js';
-import type { OtlpReceiver } from '../../src/telemetry/otlp-receiver.js';
+import { loadOtlpTypes, type OtlpReceiver } from '../../otlp/src/index.js';
 import { createTenantWithKey } from '../factories.js';
 import { startTestReceiver, type TestReceiver } from './receiver.js';
 

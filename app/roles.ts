@@ -4,17 +4,18 @@
  * separately. Each role is built from the shared Infra and returns a `stop` that drains it.
  */
 import { randomBytes } from 'node:crypto';
-import type { Config } from '../config/index.js';
+import type { Config } from '../src/config/index.js';
 import { createInfra, type Infra } from './infra.js';
-import { startTracing, type Tracing } from '../telemetry/tracing.js';
-import { createOtlpReceiver } from '../telemetry/otlp-receiver.js';
-import { createWalUsageSink } from '../usage/sink.js';
-import { createAdmission, fairQueueFactory, getQuotaStatus, reconcileQuotas } from '../quotas/index.js';
-import { runRetention } from '../jobs/index.js';
-import { createJobQueues } from '../queue/bull-queues.js';
-import { createInferenceServer } from '../../inference/src/server.js';
-import { createApiServer } from '../../graphql/src/server/server.js';
-import { recordQuotaNotification } from './quota-notifications.js';
+import { startTracing, type Tracing } from '../src/telemetry/index.js';
+import { createWalUsageSink } from '../src/usage/index.js';
+import { createAdmission, fairQueueFactory, getQuotaStatus, reconcileQuotas } from '../src/quotas/index.js';
+import { runRetention } from '../src/jobs/index.js';
+import { createJobQueues } from '../src/queue/bull-queues.js';
+import { recordQuotaAlert } from '../src/alerts/index.js';
+import type { QuotaNotification } from '../src/quotas/index.js';
+import { createInferenceServer } from '../inference/src/index.js';
+import { createApiServer } from '../graphql/src/index.js';
+import { createOtlpReceiver } from '../otlp/src/index.js';
 
 export { allRoles, type Role } from './role-names.js';
 import type { Role } from './role-names.js';
@@ -147,3 +148,12 @@ const starters: Record<Role, (infra: Infra, ctx: StarterContext) => Promise<Runn
     return { role: 'worker', stop: () => queues.close() };
   },
 };
+
+/** A lost notification must never fail the inference request that crossed the threshold. */
+async function recordQuotaNotification(infra: Pick<Infra, 'pools' | 'logger'>, n: QuotaNotification): Promise<void> {
+  try {
+    await recordQuotaAlert(infra, n);
+  } catch (err) {
+    infra.logger.warn({ err, tenantId: n.tenantId, meter: n.meter }, 'could not record quota notification');
+  }
+}

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { sql, type ClickHouse } from '../../src/clickhouse/index.js';
-import type { OtlpReceiver } from '../../src/telemetry/otlp-receiver.js';
+import type { OtlpReceiver } from '../../otlp/src/index.js';
 import { createTenantWithKey } from '../factories.js';
 import { startTestReceiver, type TestReceiver } from './receiver.js';
 

@@ -1,0 +1,29 @@
+/**
+ * Alerts: the tenant's alert feed (Postgres `alerts`).
+ *
+ * Soft-threshold crossings from admission control become alerts, one per (meter, threshold,
+ * period): admission already fires each crossing once per process, and the dedup key makes
+ * replicas and retries collapse into one row.
+ */
+import type { QuotaNotification } from '../quotas/index.js';
+import { withTenant, type PgPools } from '../db/index.js';
+
+export function quotaAlertDedupKey(n: QuotaNotification): string {
+  const scope = n.apiKeyId ? `key:${n.apiKeyId}` : 'tenant';
+  return `quota:${scope}:${n.meter}:${n.threshold}:${n.periodStart.toISOString()}`;
+}
+
+/** Opens (or refreshes) the tenant's `quota_threshold` alert for this crossing. */
+export async function recordQuotaAlert(deps: { pools: Pick<PgPools, 'app'> }, n: QuotaNotification): Promise<void> {
+  const severity = n.threshold >= 100 ? 'critical' : 'warning';
+  const title = `${n.meter} at ${n.threshold}% of the ${n.hard ? 'hard' : 'soft'} quota (${n.used} of ${n.limit})`;
+  await withTenant(deps.pools.app, { tenantId: n.tenantId }, (client) =>
+    client.query(
+      `INSERT INTO alerts (tenant_id, kind, metric, severity, dedup_key, title, details)
+       VALUES ($1, 'quota_threshold', $2, $3, $4, $5, $6)
+       ON CONFLICT (tenant_id, dedup_key) WHERE status <> 'resolved' DO UPDATE
+         SET details = EXCLUDED.details, updated_at = now()`,
+      [n.tenantId, n.meter, severity, quotaAlertDedupKey(n), title, JSON.stringify({ ...n, periodStart: n.periodStart.toISOString(), periodEnd: n.periodEnd.toISOString() })],
+    ),
+  );
+}
