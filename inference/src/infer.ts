@@ -7,9 +7,10 @@ import type { UsageSink } from '../../src/usage/contract.js';
 import type { BatchOutcome, Job, JobResult } from './batcher/batcher.js';
 import type { DynamicBatcher } from './batcher/batcher.js';
 import { decodeInferRequest, parseJsonHeader, splitBody, type DecodedRequest, type Scalar } from './oip/decode.js';
-import { encodeInferResponse } from './oip/encode.js';
+import { encodeInferResponse, type OutputTensor } from './oip/encode.js';
+import { classify } from './oip/classification.js';
 import type { InferenceMetrics } from './metrics.js';
-import type { ModelRegistry } from './repository/registry.js';
+import type { ModelRegistry, Resolved } from './repository/registry.js';
 import type { RequestTracker } from './request.js';
 import { notFoundModel } from './errors.js';
 import { isWellFormed, toWellFormed, truncateCodePoints } from '../../src/shared/text.js';
@@ -111,6 +112,18 @@ function runJob(
   });
 }
 
+/** Replaces each output requested with `classification: k` by its top-k classes (Triton's extension). */
+async function classifyOutputs(req: DecodedRequest, tensors: Map<string, OutputTensor>, resolved: Resolved): Promise<Map<string, OutputTensor>> {
+  if (!req.outputs.some((o) => o.classification !== undefined)) return tensors;
+  const out = new Map(tensors);
+  for (const o of req.outputs) {
+    const t = tensors.get(o.name);
+    if (o.classification === undefined || !t) continue;
+    out.set(o.name, await classify(t, { k: o.classification, batched: resolved.config.max_batch_size > 0, labels: resolved.version?.spec.labels[o.name] }));
+  }
+  return out;
+}
+
 export function registerInferRoute(app: FastifyInstance, url: string, deps: InferRouteDeps): void {
   app.post<{ Params: { model: string; version?: string } }>(url, { onRequest: deps.authHook }, async (request, reply) => {
     const { tracker, registry } = deps;
@@ -163,6 +176,7 @@ export function registerInferRoute(app: FastifyInstance, url: string, deps: Infe
     ctx.batchSize = result.batchSize;
     ctx.device = result.device;
     const parameters = Object.fromEntries(Object.entries(req.parameters).filter(([k]) => !RESERVED_PARAMETERS.has(k)));
+    const tensors = await classifyOutputs(req, result.tensors, resolved);
     const encoded = await encodeInferResponse({
       modelName: resolved.name,
       modelVersion: ctx.version,
@@ -170,7 +184,7 @@ export function registerInferRoute(app: FastifyInstance, url: string, deps: Infe
       parameters,
       requested: req.outputs,
       binaryOutput: req.binaryOutput,
-      tensors: result.tensors,
+      tensors,
     });
     ctx.outputBytes = encoded.outputBytes;
     try {

@@ -14,14 +14,14 @@ import { forbidden, isAppError, unauthenticated, unavailable } from '../../src/s
 import type { UsageSink } from '../../src/usage/contract.js';
 import { fifoQueueFactory } from './batcher/fifo.js';
 import { createInferenceMetrics } from './metrics.js';
-import { fullShape } from './repository/config.js';
 import { ModelRegistry } from './repository/registry.js';
 import { selectDevice } from './runtime/device.js';
 import { WorkerPool } from './runtime/pool.js';
 import type { ExecDevice } from './runtime/protocol.js';
 import { RequestTracker, type Principal } from './request.js';
 import { registerInferRoute } from './infer.js';
-import { notFoundModel } from './errors.js';
+import { registerModelRoutes, SERVER_NAME, SERVER_VERSION } from './model-routes.js';
+import { decodeBody, encodeReply, requestCoding, ACCEPTED_ENCODINGS } from './http/encoding.js';
 import { listenOn } from '../../src/shared/http.js';
 
 export type { Principal };
@@ -52,8 +52,7 @@ export interface InferenceServer {
   activeRequests(): number;
 }
 
-export const SERVER_NAME = 'tollgate';
-export const SERVER_VERSION = '0.1.0';
+export { SERVER_NAME, SERVER_VERSION };
 
 export async function createInferenceServer(deps: InferenceServerDeps): Promise<InferenceServer> {
   const { config, logger } = deps;
@@ -91,6 +90,8 @@ export async function createInferenceServer(deps: InferenceServerDeps): Promise<
     throw err;
   }
   log.info({ models: registry.list(), device }, 'inference model repository loaded');
+  const skipped = registry.skipped();
+  if (skipped.length > 0) log.warn({ repository: config.TOLLGATE_MODEL_REPOSITORY, skipped }, `${skipped.length} configured model(s) not served: ${skipped.map((s) => s.model).join(', ')}`);
 
   let accepting = true;
   const poll =
@@ -106,6 +107,8 @@ export async function createInferenceServer(deps: InferenceServerDeps): Promise<
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     return503OnClosing: true,
+    // `GET /v2/` (KServe's OpenAPI path) and clients that join a base URL ending in "/" with "/v2/…".
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
   }) as unknown as FastifyInstance;
   const tracker = new RequestTracker({
     sink: deps.usageSink,
@@ -114,11 +117,26 @@ export async function createInferenceServer(deps: InferenceServerDeps): Promise<
     device: () => device,
   });
   app.addHook('onResponse', async (request, reply) => tracker.finish(request, { status: reply.statusCode }));
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', async (request, reply, payload) => {
     const id = tracker.requestIdOf(request);
     // Client-chosen ids may hold characters a header cannot carry: echo only plain ones.
     if (/^[\x21-\x7e]{1,256}$/.test(id)) reply.header('x-request-id', id);
     if (!accepting) reply.header('connection', 'close');
+    // JSON is UTF-8 by definition; KServe's client keeps an error's text only for exactly this type.
+    if (/^application\/json\s*;\s*charset=utf-8$/i.test(String(reply.getHeader('content-type') ?? ''))) reply.header('content-type', 'application/json');
+    return encodeReply(request.headers['accept-encoding'], reply, payload);
+  });
+
+  // Content-Encoding: the body is inflated as it streams in, the size limit counting decoded bytes.
+  app.addHook('preParsing', async (request, reply, payload) => {
+    let coding;
+    try {
+      coding = requestCoding(request.headers['content-encoding']);
+    } catch (err) {
+      reply.header('accept-encoding', ACCEPTED_ENCODINGS);
+      throw err;
+    }
+    return coding ? decodeBody(payload, coding, config.INFERENCE_MAX_BODY_BYTES) : payload;
   });
 
   // Every body is read raw: the binary extension appends tensors to the JSON header.
@@ -152,9 +170,6 @@ export async function createInferenceServer(deps: InferenceServerDeps): Promise<
     tracker.authenticated(request, principal);
   };
 
-  app.get('/v2/health/live', async (_req, reply) => reply.code(200).send());
-  app.get('/v2/health/ready', async (_req, reply) => reply.code(accepting && registry.size > 0 ? 200 : 400).send());
-  app.get('/v2', async () => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: ['binary_tensor_data', 'parameters'] }));
   app.get('/metrics', async (request, reply) => {
     // The counters name every tenant's private models: only the operator's scraper may read them.
     if (config.METRICS_TOKEN !== undefined) {
@@ -167,30 +182,16 @@ export async function createInferenceServer(deps: InferenceServerDeps): Promise<
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
-  type ModelParams = { model: string; version?: string };
-  const metadata = async (request: FastifyRequest<{ Params: ModelParams }>) => {
-    const { model, version } = request.params;
-    const principal = tracker.principal(request);
-    const r = registry.resolve(model, version, principal.tenantId);
-    if (!r) throw notFoundModel(model, version);
-    const tensors = (xs: typeof r.config.inputs) => xs.map((t) => ({ name: t.name, datatype: t.datatype, shape: fullShape(r.config, t) }));
-    return {
-      name: r.name,
-      versions: version === undefined ? r.versions : [version],
-      platform: r.config.platform,
-      inputs: tensors(r.config.inputs),
-      outputs: tensors(r.config.outputs),
-    };
-  };
-  const modelReady = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
-    const { model, version } = request.params;
-    const r = registry.resolve(model, version, tracker.principal(request).tenantId);
-    if (!r) throw notFoundModel(model, version);
-    return reply.code(accepting ? 200 : 400).send();
-  };
+  registerModelRoutes(app, {
+    registry,
+    tracker,
+    authHook,
+    ready: () => accepting && registry.size > 0,
+    accepting: () => accepting,
+    defaultQueueSize: config.INFERENCE_MAX_QUEUE,
+    requestTimeoutMs: config.INFERENCE_REQUEST_TIMEOUT_MS,
+  });
   for (const prefix of ['/v2/models/:model', '/v2/models/:model/versions/:version']) {
-    app.get<{ Params: ModelParams }>(prefix, { onRequest: authHook }, metadata);
-    app.get<{ Params: ModelParams }>(`${prefix}/ready`, { onRequest: authHook }, modelReady);
     registerInferRoute(app, `${prefix}/infer`, {
       authHook,
       tracker,

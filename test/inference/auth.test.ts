@@ -54,6 +54,7 @@ describe('API keys', () => {
 describe('per-tenant visibility', () => {
   it('lets the owner use its private model', async () => {
     expect((await get(srv.base, '/v2/models/private-a', a.key.secret)).status).toBe(200);
+    expect((await get(srv.base, '/v2/models/private-a/config', a.key.secret)).json).toMatchObject({ name: 'private-a', max_batch_size: 64 });
     expect((await infer(srv.base, 'private-a', mlpRequest(prng(4), 1), { key: a.key.secret })).status).toBe(200);
   });
 
@@ -62,12 +63,16 @@ describe('per-tenant visibility', () => {
       get(srv.base, '/v2/models/private-a', b.key.secret),
       get(srv.base, '/v2/models/private-a/ready', b.key.secret),
       get(srv.base, '/v2/models/private-a/versions/1', b.key.secret),
+      get(srv.base, '/v2/models/private-a/config', b.key.secret),
+      get(srv.base, '/v2/models/private-a/versions/1/config', b.key.secret),
       infer(srv.base, 'private-a', mlpRequest(prng(5), 1), { key: b.key.secret }),
     ]);
     const absent = await Promise.all([
       get(srv.base, '/v2/models/private-b', b.key.secret),
       get(srv.base, '/v2/models/private-b/ready', b.key.secret),
       get(srv.base, '/v2/models/private-b/versions/1', b.key.secret),
+      get(srv.base, '/v2/models/private-b/config', b.key.secret),
+      get(srv.base, '/v2/models/private-b/versions/1/config', b.key.secret),
       infer(srv.base, 'private-b', mlpRequest(prng(5), 1), { key: b.key.secret }),
     ]);
     shapes.forEach((res, i) => {
@@ -76,6 +81,7 @@ describe('per-tenant visibility', () => {
       expect(res.json).toEqual({ error: expect.stringContaining('private-a') });
       expect(JSON.stringify(res.json).replace('private-a', 'private-b')).toBe(JSON.stringify(absent[i]!.json));
       expect([...res.headers.keys()].sort()).toEqual([...absent[i]!.headers.keys()].sort());
+      expect(res.headers.get('content-type')).toBe('application/json');
     });
     expect(shapes[0]!.json).toEqual({ error: 'model "private-a" not found' });
   });

@@ -3,10 +3,11 @@
  * a real server on 127.0.0.1:0, and a small OIP client.
  */
 import { randomUUID } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { request as httpRequest } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { loadConfig } from '../../src/config/index.js';
 import { allowAll, type Admission, type TenantQueueFactory } from '../../src/quotas/contract.js';
@@ -45,6 +46,10 @@ export function addModel(dir: string, spec: ModelCopy, versions: string[] = ['1'
       mkdirSync(path.join(dst, v), { recursive: true });
       symlinkSync(file, path.join(dst, v, 'model.onnx'));
     }
+  }
+  // Files beside config.json (labels files) come along.
+  for (const entry of readdirSync(src, { withFileTypes: true })) {
+    if (entry.isFile() && entry.name !== 'config.json') cpSync(path.join(src, entry.name), path.join(dst, entry.name));
   }
   writeFileSync(path.join(dst, 'config.json'), JSON.stringify({ ...config, ...spec.config }));
 }
@@ -213,4 +218,25 @@ export function writeIdentityModel(dir: string, name: string): void {
       dynamic_batching: { max_queue_delay_microseconds: 100 },
     }),
   );
+}
+
+export interface RawReply {
+  status: number;
+  headers: import('node:http').IncomingHttpHeaders;
+  /** The body exactly as sent (not decompressed: fetch would inflate gzip/deflate itself). */
+  body: Buffer;
+}
+
+/** One HTTP request with node:http: no automatic headers beyond Host/Content-Length, no decompression. */
+export function rawRequest(base: string, opts: { method?: string; path: string; headers?: Record<string, string>; body?: Buffer | string }): Promise<RawReply> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(base + opts.path, { method: opts.method ?? 'GET', headers: opts.headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
 }

@@ -20,8 +20,10 @@ afterAll(async () => {
 
 describe('health and metadata', () => {
   it('answers live, ready and server metadata without a key', async () => {
-    expect((await get(srv.base, '/v2/health/live')).status).toBe(200);
-    expect((await get(srv.base, '/v2/health/ready')).status).toBe(200);
+    const live = await get(srv.base, '/v2/health/live');
+    expect([live.status, live.json]).toEqual([200, { live: true }]);
+    const ready = await get(srv.base, '/v2/health/ready');
+    expect([ready.status, ready.json]).toEqual([200, { ready: true }]);
     const meta = await get(srv.base, '/v2');
     expect(meta.status).toBe(200);
     expect(meta.json).toEqual({ name: 'tollgate', version: expect.any(String), extensions: expect.arrayContaining(['binary_tensor_data']) });
@@ -42,11 +44,12 @@ describe('health and metadata', () => {
     expect(v.json.versions).toEqual(['1']);
   });
 
-  it('reports model readiness with an empty 200, and 404 for unknown models or versions', async () => {
+  it('reports model readiness as {name, ready} with 200, and 404 for unknown models or versions', async () => {
     const ready = await get(srv.base, '/v2/models/mlp-demo/ready', alice.secret);
     expect(ready.status).toBe(200);
-    expect(ready.raw.length).toBe(0);
-    expect((await get(srv.base, '/v2/models/mlp-demo/versions/1/ready', alice.secret)).status).toBe(200);
+    expect(ready.json).toEqual({ name: 'mlp-demo', ready: true });
+    const v1 = await get(srv.base, '/v2/models/mlp-demo/versions/1/ready', alice.secret);
+    expect([v1.status, v1.json]).toEqual([200, { name: 'mlp-demo', ready: true }]);
     const missing = await get(srv.base, '/v2/models/nope/ready', alice.secret);
     expect(missing.status).toBe(404);
     expect(missing.json).toEqual({ error: expect.any(String) });

@@ -8,7 +8,7 @@
 import { AppError } from '../../../src/shared/errors.js';
 import type { TenantQueue } from '../../../src/quotas/contract.js';
 import { datatypeInfo, datatypeOfOrt } from '../oip/datatypes.js';
-import type { DecodedRequest } from '../oip/decode.js';
+import type { DecodedRequest, RequestedOutput } from '../oip/decode.js';
 import type { OutputTensor } from '../oip/encode.js';
 import type { ModelConfig } from '../repository/config.js';
 import { WorkerCallError, type PoolWorker } from '../runtime/pool.js';
@@ -69,6 +69,11 @@ export interface BatchEvent {
 }
 
 const nowNs = () => process.hrtime.bigint();
+
+/** Outputs answered as JSON numbers (not binary, not replaced by classification): the worker formats those. */
+function wantsJsonText(job: Job, o: RequestedOutput): boolean {
+  return o.classification === undefined && !(o.binary ?? job.req.binaryOutput);
+}
 
 export class DynamicBatcher {
   private readonly pending = new Set<Job>(); // insertion order: first = oldest
@@ -297,7 +302,7 @@ export class DynamicBatcher {
     let row = 0;
     for (const job of batch) {
       for (const o of job.req.outputs) {
-        if (o.binary ?? job.req.binaryOutput) continue;
+        if (!wantsJsonText(job, o)) continue;
         let spec = specs.get(o.name);
         if (!spec) specs.set(o.name, (spec = { name: o.name, rows: [] }));
         spec.rows.push(this.config.max_batch_size > 0 ? [row, job.req.items] : [0, -1]);
@@ -316,7 +321,7 @@ export class DynamicBatcher {
     const jsonCursor = new Map<string, number>();
     const jsonFor = (job: Job, name: string): string | undefined => {
       const o = job.req.outputs.find((x) => x.name === name);
-      if (!o || (o.binary ?? job.req.binaryOutput) || !info.json?.[name]) return undefined;
+      if (!o || !wantsJsonText(job, o) || !info.json?.[name]) return undefined;
       const i = jsonCursor.get(name) ?? 0;
       jsonCursor.set(name, i + 1);
       return info.json[name]![i];

@@ -4,7 +4,7 @@
  * anything is allocated for the tensor, so a tiny body cannot make us allocate a huge shape.
  */
 import { badInput } from '../../../src/shared/errors.js';
-import { fullShape, type ModelConfig, type TensorSpec } from '../repository/config.js';
+import { classesPerItem, fullShape, type ModelConfig, type TensorSpec } from '../repository/config.js';
 import { datatypeInfo, isDatatype, toHalf, type Datatype } from './datatypes.js';
 
 export type Scalar = string | number | boolean;
@@ -21,6 +21,8 @@ export interface DecodedInput {
 export interface RequestedOutput {
   name: string;
   binary: boolean | undefined;
+  /** Triton's classification extension: answer the top-k classes of each item instead of the tensor. */
+  classification?: number;
 }
 
 export interface DecodedRequest {
@@ -276,6 +278,19 @@ export function decodeInferRequest(doc: Record<string, unknown>, binary: Buffer,
   };
 }
 
+/**
+ * A classification count must be a positive integer, for a numeric output, at most the classes
+ * per item when the config fixes them (otherwise it is checked against the real output).
+ */
+function checkClassification(name: string, k: Scalar, config: ModelConfig): number {
+  if (typeof k !== 'number' || !Number.isSafeInteger(k) || k < 1) throw badInput(`output "${name}": parameter classification must be a positive integer (the number of top classes), got ${JSON.stringify(k).slice(0, 32)}`);
+  const spec = config.outputs.find((o) => o.name === name)!;
+  if (spec.datatype === 'BOOL' || spec.datatype === 'BYTES') throw badInput(`output "${name}": classification needs a numeric output, this one is ${spec.datatype}`);
+  const classes = classesPerItem(spec.shape);
+  if (classes !== undefined && k > classes) throw badInput(`output "${name}": classification ${k} exceeds its ${classes} classes`);
+  return k;
+}
+
 function decodeOutputs(raw: unknown, config: ModelConfig): RequestedOutput[] {
   if (raw === undefined) return config.outputs.map((o) => ({ name: o.name, binary: undefined }));
   if (!Array.isArray(raw) || raw.length > config.outputs.length) throw badInput(`"outputs" must be an array of at most ${config.outputs.length} outputs`);
@@ -290,7 +305,9 @@ function decodeOutputs(raw: unknown, config: ModelConfig): RequestedOutput[] {
     const params = parseParameters(o.parameters, `output "${o.name}"`);
     const b = params.binary_data;
     if (b !== undefined && typeof b !== 'boolean') throw badInput(`output "${o.name}": binary_data must be a boolean`);
-    out.push({ name: o.name, binary: b });
+    const k = params.classification;
+    if (k === undefined) out.push({ name: o.name, binary: b });
+    else out.push({ name: o.name, binary: b, classification: checkClassification(o.name, k, config) });
   }
   return out;
 }

@@ -2,6 +2,7 @@
  * config.json of a model folder. Shapes follow Triton: when max_batch_size > 0 they omit the
  * batch dimension (the server adds a leading -1); -1 marks a variable dimension.
  */
+import path from 'node:path';
 import { z } from 'zod';
 import { datatypes } from '../oip/datatypes.js';
 
@@ -11,6 +12,20 @@ const tensorSpec = z.object({
   shape: z.array(z.number().int().min(-1)).max(8),
 });
 export type TensorSpec = z.infer<typeof tensorSpec>;
+
+/**
+ * An output may name a labels file (Triton's `label_filename`): one label per line, line i naming
+ * class i, appended to classification results ("score:index:label"). Relative to the model folder.
+ */
+const outputSpec = tensorSpec.extend({
+  label_filename: z
+    .string()
+    .min(1)
+    .max(256)
+    .refine((f) => !path.isAbsolute(f) && !f.split(/[\\/]/).includes('..'), 'must be a file name inside the model folder')
+    .optional(),
+});
+export type OutputSpec = z.infer<typeof outputSpec>;
 
 const packageSource = z.object({ package: z.string().min(1), path: z.string().min(1) });
 const fileSource = z.object({ file: z.string().min(1) });
@@ -22,7 +37,7 @@ export const modelConfigSchema = z
     platform: z.literal('onnxruntime_onnx').default('onnxruntime_onnx'),
     max_batch_size: z.number().int().min(0).max(4096).default(0),
     inputs: z.array(tensorSpec).min(1).max(64),
-    outputs: z.array(tensorSpec).min(1).max(64),
+    outputs: z.array(outputSpec).min(1).max(64),
     dynamic_batching: z
       .object({
         max_queue_delay_microseconds: z.number().int().min(0).max(10_000_000).default(500),
@@ -57,4 +72,12 @@ export type ModelConfig = z.infer<typeof modelConfigSchema>;
 /** Shape as clients see it (metadata, validation): batch dimension prepended when batching. */
 export function fullShape(config: ModelConfig, spec: TensorSpec): number[] {
   return config.max_batch_size > 0 ? [-1, ...spec.shape] : [...spec.shape];
+}
+
+/**
+ * Classes per item of an output (its elements per batch item: the config shape, which omits the
+ * batch dimension when batching), when every dimension is fixed.
+ */
+export function classesPerItem(shape: readonly number[]): number | undefined {
+  return shape.every((d) => d >= 0) ? shape.reduce((n, d) => n * d, 1) : undefined;
 }

@@ -39,6 +39,10 @@ const byNumber = (a: string, b: string) => Number(a) - Number(b);
 
 export class ModelRegistry {
   private readonly loaded = new Map<string, LoadedVersion>(); // "name/version"
+  /** Repository entries that cannot be served, by model: logged when they appear or change, not on every rescan. */
+  private problems = new Map<string, string>();
+  /** Versions whose model file failed to load, by fingerprint: not retried until a file changes. */
+  private failed = new Map<string, { fingerprint: string; error: string }>();
   private generation = 0;
   private syncing: Promise<void> | undefined;
 
@@ -59,14 +63,20 @@ export class ModelRegistry {
 
   private async doSync(): Promise<void> {
     const { versions, problems } = scanRepository(this.deps.root);
-    for (const p of problems) this.deps.logger.error({ model: p.model, error: p.error }, 'model repository entry skipped');
+    const now = new Map(problems.map((p) => [p.model, p.error]));
+    for (const [model, error] of now) {
+      if (this.problems.get(model) !== error) this.deps.logger.error({ model, error }, 'model repository entry skipped (not served)');
+    }
+    this.problems = now;
     const wanted = new Map(versions.map((v) => [`${v.name}/${v.version}`, v]));
     const loads: Promise<void>[] = [];
     for (const [id, spec] of wanted) {
       const cur = this.loaded.get(id);
       if (cur && cur.spec.fingerprint === spec.fingerprint) continue;
+      if (this.failed.get(id)?.fingerprint === spec.fingerprint) continue;
       loads.push(this.load(id, spec, cur));
     }
+    for (const id of this.failed.keys()) if (!wanted.has(id)) this.failed.delete(id);
     for (const [id, cur] of this.loaded) {
       if (!wanted.has(id)) {
         this.loaded.delete(id);
@@ -90,6 +100,7 @@ export class ModelRegistry {
       }
     } catch (err) {
       this.deps.logger.error({ model: spec.name, version: spec.version, err: (err as Error).message }, 'model version failed to load; not served');
+      this.failed.set(id, { fingerprint: spec.fingerprint, error: (err as Error).message });
       await Promise.all(workers.map((w) => w.unload(key).catch(() => {})));
       return;
     }
@@ -98,6 +109,7 @@ export class ModelRegistry {
     const queue = this.deps.queueFactory<Job>({ capacity });
     const batcher = new DynamicBatcher(key, spec.config, instances, queue, (e) => this.deps.onBatch(spec.name, spec.version, e));
     this.loaded.set(id, { spec, batcher });
+    this.failed.delete(id);
     this.reindex();
     this.deps.logger.info({ model: spec.name, version: spec.version, instances: instances.length, device: this.deps.device, file: spec.file }, previous ? 'model version reloaded' : 'model version loaded');
     if (previous) void this.retire(previous);
@@ -141,6 +153,11 @@ export class ModelRegistry {
     return [...this.loaded.values()]
       .filter((v) => tenantId === undefined || this.visibleTo(v.spec.config, tenantId))
       .map((v) => ({ name: v.spec.name, version: v.spec.version }));
+  }
+
+  /** Models in the repository that are not served, with the reason (e.g. missing files). */
+  skipped(): { model: string; error: string }[] {
+    return [...[...this.problems].map(([model, error]) => ({ model, error })), ...[...this.failed].map(([id, f]) => ({ model: id, error: f.error }))];
   }
 
   all(): LoadedVersion[] {
