@@ -52,16 +52,19 @@ export function decodeBody(raw: Readable, coding: Coding, limit: number): Decode
   const inflater = coding === 'gzip' ? zlib.createGunzip() : zlib.createInflate();
   let decoded = 0;
   let failed = false;
+  const count = (chunk: Buffer) => {
+    out.receivedEncodedLength += chunk.length;
+  };
   const fail = (err: Error) => {
     if (failed) return;
     failed = true;
+    // Stop reading and inflating; what the client still sends is discarded by node, not inflated.
+    raw.removeListener('data', count);
     raw.unpipe(inflater);
     inflater.destroy();
     out.destroy(err);
   };
-  raw.on('data', (chunk: Buffer) => {
-    out.receivedEncodedLength += chunk.length;
-  });
+  raw.on('data', count);
   raw.on('error', fail);
   inflater.on('data', (chunk: Buffer) => {
     if (failed) return;
