@@ -211,3 +211,20 @@ describe("Triton's model configuration (GET …/config)", () => {
     expect(JSON.parse(meta.body.toString()).extensions).toEqual(expect.arrayContaining(['binary_tensor_data', 'classification', 'model_configuration']));
   });
 });
+
+describe('extensions Tollgate does not implement', () => {
+  it('answer with a clear JSON error instead of misbehaving', async () => {
+    const shm = await infer(srv.base, 'mlp-demo', { inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 64], parameters: { shared_memory_region: 'r0', shared_memory_byte_size: 256 } }] }, { key: alice.secret });
+    expect([shm.status, shm.json]).toEqual([400, { error: `input "input": Triton's shared-memory extension is not supported; send the tensor as JSON data or binary data` }]);
+    for (const [method, url] of [
+      ['GET', '/v2/systemsharedmemory/status'],
+      ['POST', '/v2/repository/index'],
+      ['GET', '/v2/trace/setting'],
+      ['GET', '/v2/logging'],
+    ] as const) {
+      const r = await rawRequest(srv.base, { method, path: url, headers: { authorization: `Bearer ${alice.secret}` } });
+      expect([url, r.status, r.headers['content-type']]).toEqual([url, 404, 'application/json']);
+      expect(JSON.parse(r.body.toString()).error).toMatch(/^no route/);
+    }
+  });
+});

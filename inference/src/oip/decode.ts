@@ -237,6 +237,7 @@ export function decodeInferRequest(doc: Record<string, unknown>, binary: Buffer,
       batch = dims[0];
     }
     const params = parseParameters(raw.parameters, `input "${name}"`);
+    if (params.shared_memory_region !== undefined) throw badInput(`input "${name}": Triton's shared-memory extension is not supported; send the tensor as JSON data or binary data`);
     const info = datatypeInfo[dt];
     let data: Uint8Array | string[];
     if (params.binary_data_size !== undefined) {
@@ -303,6 +304,7 @@ function decodeOutputs(raw: unknown, config: ModelConfig): RequestedOutput[] {
     if (seen.has(o.name)) throw badInput(`output "${o.name}" requested twice`);
     seen.add(o.name);
     const params = parseParameters(o.parameters, `output "${o.name}"`);
+    if (params.shared_memory_region !== undefined) throw badInput(`output "${o.name}": Triton's shared-memory extension is not supported`);
     const b = params.binary_data;
     if (b !== undefined && typeof b !== 'boolean') throw badInput(`output "${o.name}": binary_data must be a boolean`);
     const k = params.classification;
