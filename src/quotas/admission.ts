@@ -13,12 +13,15 @@ import type { PgPools } from '../db/pools.js';
 import type { Logger } from '../shared/logger.js';
 import type { Redis } from '../shared/redis.js';
 import { ConcurrencyLimiter } from './concurrency.js';
+import { conflict, quotaExhausted, rateHeaders, rateLimited, tooManyConcurrent, unavailable, type LimitScope } from './decisions.js';
 import { keyScope, quotaKeys, tenantScope } from './keys.js';
-import { LimitsCache, postgresLimits, subscribeLimitsChanged, type LoadLimits } from './limits.js';
+import { LimitsCache, postgresLimits, type LoadLimits } from './limits.js';
 import { billingPeriod, type BillingPeriod } from './period.js';
 import { QuotaCounters, type Counter } from './quota-counter.js';
 import { RateLimiter, type RateCheck } from './rate-limiter.js';
+import { LeaseReclaim } from './reclaim.js';
 import { RedisGuard, RedisUnavailableError } from './redis-guard.js';
+import { subscribeChannels } from './subscriber.js';
 import { IdempotencyMarks, NO_FINGERPRINT, verdict, type MarkListener, type QueuedMark } from './idempotency.js';
 import type { Clock, EffectiveLimits, Meter, Notify, ScopeLimits } from './types.js';
 
@@ -47,6 +50,11 @@ export interface AdmissionDeps {
   concurrencyHoldMs?: number;
   /** Log Redis trouble at most this often (ms). */
   warnIntervalMs?: number;
+  /**
+   * After a limit was reached, how long (ms) this process asks no other process again for that
+   * lease and every process keeps no idle lease of it (default 1000).
+   */
+  reclaimQuietMs?: number;
 }
 
 export interface AdmissionService extends Admission {
@@ -57,11 +65,7 @@ export interface AdmissionService extends Admission {
   close(): Promise<void>;
 }
 
-interface Scope {
-  id: string;
-  apiKeyId: string | undefined;
-  limits: ScopeLimits;
-}
+type Scope = LimitScope;
 
 interface Charge {
   counter: Counter;
@@ -83,11 +87,26 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
     clock,
     failureMode: config.QUOTA_REDIS_FAILURE_MODE,
   });
-  const rates = new RateLimiter({ guard, key: keys.rate, clock });
-  const slots = new ConcurrencyLimiter({ guard, key: keys.concurrency, clock, procId, leaseTtlMs: config.QUOTA_LEASE_TTL_MS, holdMs: deps.concurrencyHoldMs ?? 200 });
-  const counters = new QuotaCounters({ guard, keys, clock, procId, leaseTtlMs: config.QUOTA_LEASE_TTL_MS, syncIntervalMs: config.QUOTA_SYNC_INTERVAL_MS, logger, notify: deps.notify });
+  // Idle leases come back from other processes before a refusal (reclaim.ts).
+  // The wait for answers is only spent when a process does not answer (crashed, stalled).
+  const reclaim = new LeaseReclaim({ guard, channel: keys.reclaimChannel, procId, clock, timeoutMs: Math.max(1000, 5 * config.QUOTA_REDIS_TIMEOUT_MS), quietMs: deps.reclaimQuietMs ?? 1000 });
+  const rates = new RateLimiter({ guard, key: keys.rate, clock, reclaim });
+  const slots = new ConcurrencyLimiter({ guard, key: keys.concurrency, clock, procId, leaseTtlMs: config.QUOTA_LEASE_TTL_MS, holdMs: deps.concurrencyHoldMs ?? 200, reclaim });
+  const counters = new QuotaCounters({ guard, keys, clock, procId, leaseTtlMs: config.QUOTA_LEASE_TTL_MS, syncIntervalMs: config.QUOTA_SYNC_INTERVAL_MS, logger, notify: deps.notify, reclaim });
   const limits = new LimitsCache({ load: deps.loadLimits ?? postgresLimits(deps), clock, ttlMs: config.QUOTA_LIMITS_CACHE_TTL_MS, logger });
-  const unsubscribe = subscribeLimitsChanged(deps.redis, keys.limitsChannel, (t) => (t === '*' ? limits.clear() : limits.invalidate(t)), logger);
+  const subscription = subscribeChannels(deps.redis, {
+    channels: {
+      [keys.limitsChannel]: (tenantId) => limits.invalidate(tenantId),
+      [keys.reclaimChannel]: (message) => reclaim.onMessage(message),
+    },
+    logger,
+    // Limit changes published while disconnected were missed: drop every cached limit.
+    onSubscribed: () => {
+      limits.clear();
+      reclaim.setListening(true);
+    },
+    onLost: () => reclaim.setListening(false),
+  });
   const marks = new IdempotencyMarks({ guard, keys, ttlSeconds: config.QUOTA_IDEMPOTENCY_WINDOW_SECONDS });
   const periods = new Map<string, { tz: string; anchor: number; period: BillingPeriod }>();
   let closing: Promise<void> | undefined;
@@ -107,102 +126,56 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
   }
 
   async function admit(req: AdmissionRequest): Promise<AdmissionDecision> {
-    const got = limits.get(req.tenantId, req.apiKeyId);
-    let l: EffectiveLimits | null;
-    try {
-      l = isPromise(got) ? await got : got;
-    } catch (err) {
-      logger.warn({ err: (err as Error).message, tenantId: req.tenantId }, 'cannot load limits');
-      return unavailable('limits are unavailable; try again shortly');
-    }
-    if (!l) return { allowed: false, status: 402, code: 'QUOTA_EXHAUSTED', message: 'the tenant has no active plan', headers: {}, details: { reason: 'no_plan' } };
+    const l = await limitsOf(req);
+    if (!('tenant' in l)) return l;
     const scopes: Scope[] = [{ id: tenantScope(req.tenantId), apiKeyId: undefined, limits: l.tenant }];
     if (l.key) scopes.push({ id: keyScope(req.tenantId, req.apiKeyId), apiKeyId: req.apiKeyId, limits: l.key });
 
+    // What this admission took so far, given back if it ends refused.
+    const taken: Array<{ scope: string; degraded: boolean }> = [];
     const held: string[] = [];
     const charges: Charge[] = [];
     let owned = false; // this admission set the Redis mark: undo it if the request is refused
+    let minute = Math.floor(clock() / 60_000);
+    const undo = () => {
+      for (const t of taken.splice(0)) rates.refund(t.scope, t.degraded);
+      releaseSlots(held);
+      refund(charges, minute);
+      if (owned) marks.unmark(req.tenantId, req.eventId);
+    };
+    const refuse = (d: AdmissionDecision): AdmissionDecision => (undo(), d);
     try {
-      // 1. Request rate (token buckets). The tightest bucket goes in the headers.
-      let rate: RateCheck | undefined;
-      for (const s of scopes) {
-        if (!s.limits.rate) continue;
-        const r0 = rates.check(s.id, s.limits.rate.rps, s.limits.rate.burst);
-        const r = isPromise(r0) ? await r0 : r0;
-        if (!r.ok) return rateLimited(r, s, 'rate');
-        if (!rate || r.remaining / r.limit < rate.remaining / rate.limit) rate = r;
-      }
-      const headers = rateHeaders(rate);
+      // 1. Request rate (token buckets).
+      const rate = await takeTokens(scopes, taken);
+      if ('allowed' in rate) return refuse(rate);
+      const headers = rate.headers;
 
       // 2. Idempotency, as far as this process knows: a retry is not charged, a reused id is refused.
       const now = clock();
+      minute = Math.floor(now / 60_000);
       const fp = req.fingerprint;
       const recalled = marks.recall(req.tenantId, req.eventId, now);
-      if (verdict(recalled, fp) === 'conflict') return conflict(req, headers);
+      if (verdict(recalled, fp) === 'conflict') return refuse(conflict(req.eventId, headers));
       let duplicate = recalled !== undefined;
 
       // 3. Concurrent requests.
-      for (const s of scopes) {
-        if (s.limits.concurrency === null) continue;
-        const ok0 = slots.acquire(s.id, s.limits.concurrency);
-        const ok = isPromise(ok0) ? await ok0 : ok0;
-        if (!ok) {
-          releaseSlots(held);
-          return {
-            allowed: false,
-            status: 429,
-            code: 'RATE_LIMITED',
-            message: `too many concurrent requests (limit ${s.limits.concurrency}${s.apiKeyId ? ' for this API key' : ''})`,
-            headers: { ...headers, 'Retry-After': '1' },
-            retryAfterSeconds: 1,
-            details: { limit: 'concurrency', max: s.limits.concurrency, scope: s.apiKeyId ? 'api_key' : 'tenant' },
-          };
-        }
-        held.push(s.id);
-      }
+      const full = await takeSlots(scopes, held);
+      if (full) return refuse(tooManyConcurrent(full, headers));
 
       // 4. A client-chosen id (it has a fingerprint) new to this process: Redis decides before
       // anything is charged or served, so a reused id is never served and a retry never charged.
       if (!duplicate && fp !== undefined) {
         const v = await claim(req, fp);
-        if (v === 'conflict') {
-          releaseSlots(held);
-          return conflict(req, headers);
-        }
-        if (v === 'unavailable') {
-          releaseSlots(held);
-          return unavailable('admission control is unavailable; try again shortly');
-        }
+        if (v === 'conflict') return refuse(conflict(req.eventId, headers));
+        if (v === 'unavailable') return refuse(unavailable('admission control is unavailable; try again shortly'));
         if (v === 'retry') duplicate = true;
         else if (v === 'new') owned = true;
       }
 
       // 5. Monthly quotas. A retried event id is not charged again.
-      const period = periodFor(l, now);
-      const minute = Math.floor(now / 60_000);
       const compute: Counter[] = [];
-      for (const s of scopes) {
-        const cs = scopeCounters(s, req.tenantId, period);
-        for (let i = 0; i < cs.length; i++) {
-          const c = cs[i]!;
-          const q = c.spec;
-          if (q.meter === 'requests' || q.meter === 'items') {
-            const units = q.meter === 'requests' ? 1 : req.items;
-            if (duplicate || units === 0) continue;
-            if (c.leased) {
-              const ok0 = counters.reserve(c, units, minute);
-              if (!(isPromise(ok0) ? await ok0 : ok0)) return exhausted(c, s, held, charges, minute, headers, owned ? req : undefined);
-            } else counters.record(c, units, minute);
-            charges.push({ counter: c, units });
-          } else {
-            if (q.hard && q.meter === (req.device === 'cuda' ? 'compute_ms_cuda' : 'compute_ms_cpu')) {
-              const ok0 = counters.check(c);
-              if (!(isPromise(ok0) ? await ok0 : ok0)) return exhausted(c, s, held, charges, minute, headers, owned ? req : undefined);
-            }
-            compute.push(c);
-          }
-        }
-      }
+      const short = await chargeQuotas(req, l, scopes, { now, minute, duplicate, charges, compute });
+      if (short) return refuse(quotaExhausted(short.counter, short.scope, headers, clock()));
       const ticket = new Ticket(req, minute, held, charges, compute, duplicate);
       if (!duplicate) {
         marks.remember(req.tenantId, req.eventId, fp ?? NO_FINGERPRINT, now);
@@ -211,15 +184,83 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
       }
       return { allowed: true, headers, priority: l.priorityTier, weight: l.priorityTier, ticket };
     } catch (err) {
-      releaseSlots(held);
-      refund(charges, minute0(clock));
-      if (owned) marks.unmark(req.tenantId, req.eventId);
+      undo();
       if (err instanceof RedisUnavailableError) return unavailable('admission control is unavailable; try again shortly');
       throw err;
     }
   }
 
-  const minute0 = (c: Clock) => Math.floor(c() / 60_000);
+  /** A token from every scope's bucket (recorded in `taken`); the tightest bucket goes in the headers. */
+  async function takeTokens(scopes: Scope[], taken: Array<{ scope: string; degraded: boolean }>): Promise<{ headers: RateLimitHeaders } | AdmissionDecision> {
+    let tightest: RateCheck | undefined;
+    for (const s of scopes) {
+      if (!s.limits.rate) continue;
+      const r0 = rates.check(s.id, s.limits.rate.rps, s.limits.rate.burst);
+      const r = isPromise(r0) ? await r0 : r0;
+      if (!r.ok) return rateLimited(r, s);
+      taken.push({ scope: s.id, degraded: r.degraded });
+      if (!tightest || r.remaining / r.limit < tightest.remaining / tightest.limit) tightest = r;
+    }
+    return { headers: rateHeaders(tightest) };
+  }
+
+  /** A concurrency slot in every capped scope (recorded in `held`); the scope at its cap, if any. */
+  async function takeSlots(scopes: Scope[], held: string[]): Promise<Scope | undefined> {
+    for (const s of scopes) {
+      if (s.limits.concurrency === null) continue;
+      const ok0 = slots.acquire(s.id, s.limits.concurrency);
+      if (!(isPromise(ok0) ? await ok0 : ok0)) return s;
+      held.push(s.id);
+    }
+    return undefined;
+  }
+
+  /** The cached limits, or the refusal when there are none (no plan) or they cannot be loaded. */
+  async function limitsOf(req: AdmissionRequest): Promise<EffectiveLimits | AdmissionDecision> {
+    const got = limits.get(req.tenantId, req.apiKeyId);
+    let l: EffectiveLimits | null;
+    try {
+      l = isPromise(got) ? await got : got;
+    } catch (err) {
+      logger.warn({ err: (err as Error).message, tenantId: req.tenantId }, 'cannot load limits');
+      return unavailable('limits are unavailable; try again shortly');
+    }
+    return l ?? { allowed: false, status: 402, code: 'QUOTA_EXHAUSTED', message: 'the tenant has no active plan', headers: {}, details: { reason: 'no_plan' } };
+  }
+
+  /**
+   * Reserves hard requests/items units (pushed to `charges`) and checks hard compute limits
+   * (counters pushed to `compute`, charged on release). Returns the quota that is used up, if any.
+   */
+  async function chargeQuotas(
+    req: AdmissionRequest,
+    l: EffectiveLimits,
+    scopes: Scope[],
+    at: { now: number; minute: number; duplicate: boolean; charges: Charge[]; compute: Counter[] },
+  ): Promise<{ counter: Counter; scope: Scope } | undefined> {
+    const period = periodFor(l, at.now);
+    for (const s of scopes) {
+      for (const c of scopeCounters(s, req.tenantId, period)) {
+        const q = c.spec;
+        if (q.meter === 'requests' || q.meter === 'items') {
+          const units = q.meter === 'requests' ? 1 : req.items;
+          if (at.duplicate || units === 0) continue;
+          if (c.leased) {
+            const ok0 = counters.reserve(c, units, at.minute);
+            if (!(isPromise(ok0) ? await ok0 : ok0)) return { counter: c, scope: s };
+          } else counters.record(c, units, at.minute);
+          at.charges.push({ counter: c, units });
+        } else {
+          if (q.hard && q.meter === (req.device === 'cuda' ? 'compute_ms_cuda' : 'compute_ms_cpu')) {
+            const ok0 = counters.check(c);
+            if (!(isPromise(ok0) ? await ok0 : ok0)) return { counter: c, scope: s };
+          }
+          at.compute.push(c);
+        }
+      }
+    }
+    return undefined;
+  }
 
   // The counters of a scope's quotas for a period, remembered on the (cached) limits object so
   // the hot path builds no keys; a new limits object (plan change) or period rebuilds them.
@@ -242,24 +283,6 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
     charges.length = 0;
   }
 
-  function exhausted(c: Counter, s: Scope, held: string[], charges: Charge[], minute: number, headers: RateLimitHeaders, unmark?: AdmissionRequest): AdmissionDecision {
-    releaseSlots(held);
-    refund(charges, minute);
-    if (unmark) marks.unmark(unmark.tenantId, unmark.eventId);
-    const spec = c.spec;
-    const resetSeconds = Math.max(1, Math.ceil((spec.period.end.getTime() - clock()) / 1000));
-    const who = s.apiKeyId ? 'this API key' : 'the tenant';
-    return {
-      allowed: false,
-      status: 402,
-      code: 'QUOTA_EXHAUSTED',
-      message: `monthly ${spec.meter} quota of ${spec.limit} for ${who} is used up; it resets at ${spec.period.end.toISOString()}`,
-      headers: { ...headers, 'RateLimit-Limit': String(spec.limit), 'RateLimit-Remaining': '0', 'RateLimit-Reset': String(resetSeconds), 'Retry-After': String(resetSeconds) },
-      retryAfterSeconds: resetSeconds,
-      details: { meter: spec.meter, limit: spec.limit, used: Math.floor(c.used / spec.scale), resetAt: spec.period.end.toISOString(), scope: s.apiKeyId ? 'api_key' : 'tenant' },
-    };
-  }
-
   /**
    * Sets the mark of a fingerprinted request and waits for Redis' answer. Redis down: fail-open
    * admits it as new (local map only), fail-closed refuses.
@@ -276,10 +299,6 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
     // Another request's mark is not remembered locally: if that request fails its mark goes, and
     // only Redis would know.
     return verdict(old, fp);
-  }
-
-  function conflict(req: AdmissionRequest, headers: RateLimitHeaders): AdmissionDecision {
-    return { allowed: false, status: 409, code: 'CONFLICT', message: `request id "${req.eventId}" was already used for a different request`, headers, details: { reason: 'request_id_reused' } };
   }
 
   /**
@@ -390,35 +409,9 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
       marks.flush();
       clearInterval(syncTimer);
       clearInterval(sweepTimer);
-      await unsubscribe();
+      reclaim.close();
+      await subscription.close();
       await Promise.all([rates.close(), slots.close(), counters.close()]).catch(() => {});
     }
   }
-}
-
-function unavailable(message: string): AdmissionDecision {
-  return { allowed: false, status: 503, code: 'UNAVAILABLE', message, headers: { 'Retry-After': '1' }, retryAfterSeconds: 1 };
-}
-
-function rateLimited(r: RateCheck, s: Scope, what: string): AdmissionDecision {
-  return {
-    allowed: false,
-    status: 429,
-    code: 'RATE_LIMITED',
-    message: `request rate limit exceeded (${s.limits.rate?.rps}/s, burst ${s.limits.rate?.burst}${s.apiKeyId ? ', this API key' : ''}); retry after ${r.retryAfterSeconds} s`,
-    headers: { ...rateHeaders(r), 'Retry-After': String(r.retryAfterSeconds) },
-    retryAfterSeconds: r.retryAfterSeconds,
-    details: { limit: what, scope: s.apiKeyId ? 'api_key' : 'tenant' },
-  };
-}
-
-/** IETF draft-ietf-httpapi-ratelimit-headers (RateLimit-Limit/-Remaining/-Reset + RateLimit-Policy). */
-export function rateHeaders(r: RateCheck | undefined): RateLimitHeaders {
-  if (!r) return {};
-  return {
-    'RateLimit-Limit': String(r.limit),
-    'RateLimit-Remaining': String(r.remaining),
-    'RateLimit-Reset': String(r.resetSeconds),
-    'RateLimit-Policy': `${r.limit};w=${r.windowSeconds}`,
-  };
 }

@@ -5,7 +5,8 @@
  */
 export type { Admission, AdmissionDecision, AdmissionRequest, AdmissionTicket, RateLimitHeaders, TenantQueue, TenantQueueFactory } from './contract.js';
 export { allowAll } from './contract.js';
-export { createAdmission, rateHeaders, type AdmissionDeps, type AdmissionService, type AdmissionConfig } from './admission.js';
+export { createAdmission, type AdmissionDeps, type AdmissionService, type AdmissionConfig } from './admission.js';
+export { rateHeaders } from './decisions.js';
 export { fairQueueFactory, fifoQueueFactory, createFairQueueFactory, FairQueue, type FairQueueOptions } from './fair-queue.js';
 export { getQuotaStatus, type QuotaStatus, type MeterStatus, type QuotaStatusDeps } from './status.js';
 export { reconcileQuotas, billableUsage, type ReconcileDeps, type ReconcileResult, type Correction } from './reconcile.js';

@@ -10,6 +10,8 @@ export interface QuotaKeys {
   seen(tenantId: string, eventId: string): string;
   /** Pub/sub channel announcing a tenant's limits changed (message: tenant id). */
   limitsChannel: string;
+  /** Pub/sub channel on which processes ask each other for idle leases (reclaim.ts). */
+  reclaimChannel: string;
 }
 
 export function quotaKeys(prefix: string): QuotaKeys {
@@ -22,6 +24,7 @@ export function quotaKeys(prefix: string): QuotaKeys {
     notified: (scope, meter, period, threshold) => `${base}:nt:${scope}:${meter}:${period}:${threshold}`,
     seen: (tenantId, eventId) => `${base}:seen:${tenantId}:${eventId}`,
     limitsChannel: `${base}:limits-changed`,
+    reclaimChannel: `${base}:reclaim`,
   };
 }
 

@@ -129,20 +129,3 @@ export class LimitsCache {
 export async function publishLimitsChanged(deps: { redis: Redis; config: { REDIS_PREFIX: string } }, q: { tenantId: string }): Promise<void> {
   await deps.redis.publish(`${deps.config.REDIS_PREFIX}:quota:limits-changed`, q.tenantId);
 }
-
-/** Subscribes a dedicated connection to limit changes; returns a function that unsubscribes and disconnects. */
-export function subscribeLimitsChanged(redis: Redis, channel: string, onChange: (tenantId: string) => void, logger: Logger): () => Promise<void> {
-  const sub = redis.duplicate({ lazyConnect: false, maxRetriesPerRequest: null });
-  sub.on('error', () => {}); // reconnects on its own; admission logs Redis trouble itself
-  sub.on('message', (ch: string, msg: string) => {
-    if (ch === channel) onChange(msg);
-  });
-  // Limits changed while we were disconnected are missed: drop everything on reconnect.
-  sub.on('ready', () => {
-    sub.subscribe(channel).catch((err: Error) => logger.warn({ err: err.message }, 'limits subscription failed'));
-    onChange('*');
-  });
-  return async () => {
-    sub.disconnect();
-  };
-}

@@ -15,6 +15,8 @@
  * reconciliation replace everything before a cutoff with ClickHouse's exact figures.
  */
 import { RedisUnavailableError, type RedisGuard } from './redis-guard.js';
+import { batchArrivals } from './batch.js';
+import type { LeaseReclaim } from './reclaim.js';
 import { quotaGiveBack, quotaSync, runScript } from './scripts.js';
 import { unitScale, type QuotaKeys } from './keys.js';
 import type { BillingPeriod } from './period.js';
@@ -32,6 +34,13 @@ export interface CounterSpec extends QuotaLimit {
   scale: number;
 }
 
+interface UnitWaiter {
+  units: number;
+  minute: number;
+  resolve(ok: boolean): void;
+  reject(err: unknown): void;
+}
+
 export class Counter {
   local = 0;
   pending = new Map<number, number>();
@@ -44,10 +53,19 @@ export class Counter {
   exhaustedUntil = 0;
   /** Set when the counter is dropped from the registry; holders must look it up again. */
   retired = false;
+  /** Reservations waiting for units from Redis, in arrival order; served by one drain loop. */
+  queue: UnitWaiter[] = [];
+  draining = false;
+  /** Lease no more than needed until then (another process was short recently). */
+  contendedUntil = 0;
   /** Last push to Redis; starts at a random point of the interval so counters do not sync in lockstep. */
   lastSync = Date.now() - Math.random() * 1000;
   readonly notified = new Set<number>();
-  constructor(public spec: CounterSpec) {}
+  constructor(
+    /** Registry key (scope, meter, period): names the lease in reclaim requests. */
+    readonly id: string,
+    public spec: CounterSpec,
+  ) {}
   get leased(): boolean {
     return this.spec.hard && (this.spec.meter === 'requests' || this.spec.meter === 'items');
   }
@@ -78,11 +96,15 @@ export interface QuotaCountersDeps {
   leaseTtlMs: number;
   logger: Logger;
   notify?: Notify | undefined;
+  /** Asks other processes for their idle units before a refusal (absent: Redis' word is final). */
+  reclaim?: LeaseReclaim | undefined;
 }
 
 export class QuotaCounters {
   private readonly counters = new Map<string, Counter>();
-  constructor(private readonly deps: QuotaCountersDeps) {}
+  constructor(private readonly deps: QuotaCountersDeps) {
+    deps.reclaim?.own('q', (id) => this.giveBackIdle(id));
+  }
 
   /** The counter for (scope, meter, period); hot path: no allocation when it exists with the same limits. */
   counter(scope: string, q: QuotaLimit, owner: { tenantId: string; apiKeyId: string | undefined; period: BillingPeriod }): Counter {
@@ -90,7 +112,7 @@ export class QuotaCounters {
     let c = this.counters.get(id);
     if (c && c.spec.limit === q.limit && c.spec.hard === q.hard && c.spec.softThresholds === q.softThresholds) return c;
     const spec: CounterSpec = { meter: q.meter, limit: q.limit, hard: q.hard, softThresholds: q.softThresholds, tenantId: owner.tenantId, apiKeyId: owner.apiKeyId, scope, period: owner.period, scale: unitScale(q.meter) };
-    if (!c) this.counters.set(id, (c = new Counter(spec)));
+    if (!c) this.counters.set(id, (c = new Counter(id, spec)));
     else {
       c.spec = spec; // limits changed (plan change): takes effect at once
       c.exhaustedUntil = 0;
@@ -114,14 +136,19 @@ export class QuotaCounters {
   reserve(c: Counter, units: number, minute: number): boolean | Promise<boolean> {
     const now = this.deps.clock();
     c.lastUse = now;
-    if (c.local >= units && now < c.leaseValidUntil) {
+    if (c.local >= units && now < c.leaseValidUntil && c.queue.length === 0) {
       this.spend(c, units, minute);
-      if (c.local * 2 < this.target(c, units) && !c.syncing && now >= c.exhaustedUntil && this.deps.guard.up) this.sync(c, 1, this.target(c, 1)).catch(() => {});
+      if (c.local * 2 < this.target(c, units) && !c.syncing && now >= c.exhaustedUntil && now >= c.contendedUntil && this.deps.guard.up) this.sync(c, 1, this.target(c, 1)).catch(() => {});
       return true;
     }
-    if (now < c.exhaustedUntil) return false;
-    if (!this.deps.guard.up) return this.degraded(c, units, minute);
-    return this.reserveSlow(c, units, minute);
+    if (!c.draining) {
+      if (now < c.exhaustedUntil) return false;
+      if (!this.deps.guard.up) return this.degraded(c, units, minute);
+    }
+    return new Promise<boolean>((resolve, reject) => {
+      c.queue.push({ units, minute, resolve, reject });
+      if (!c.draining) void this.drain(c);
+    });
   }
 
   private spend(c: Counter, units: number, minute: number): void {
@@ -129,31 +156,91 @@ export class QuotaCounters {
     c.add(minute, units);
   }
 
-  private async reserveSlow(c: Counter, units: number, minute: number): Promise<boolean> {
+  /**
+   * Serves queued reservations in order: each sync is all-or-nothing for the first one's units
+   * and asks for the others' and a lease on top. When Redis has no room for the first, the other
+   * processes give back their idle units (once) and Redis is asked again; then the reservations
+   * that cannot fit in what is left are refused, and the rest go on.
+   */
+  private async drain(c: Counter): Promise<void> {
+    c.draining = true;
+    let reclaimed = false;
     try {
-      for (let attempt = 0; attempt < 3; attempt++) {
-        if (c.syncing) await c.syncing.catch(() => {});
-        const now = this.deps.clock();
-        if (c.local >= units && now < c.leaseValidUntil) {
-          this.spend(c, units, minute);
-          return true;
+      await batchArrivals();
+      while (c.queue.length > 0) {
+        const head = c.queue[0]!;
+        const have = this.deps.clock() < c.leaseValidUntil ? Math.floor(c.local) : 0;
+        const need = Math.max(0, head.units - have);
+        let demand = 0;
+        for (const w of c.queue) demand += w.units;
+        const lease = this.deps.clock() < c.contendedUntil ? 0 : this.target(c, head.units);
+        const granted = await this.sync(c, need, Math.max(need, demand - have) + lease);
+        this.serve(c);
+        if (c.queue[0] !== head || granted > 0) continue;
+        c.contendedUntil = this.deps.clock() + (this.deps.reclaim?.quietMs ?? 0);
+        if (!reclaimed && c.leasedAll - c.local > 0 && (await this.deps.reclaim?.ask('q', c.id))) {
+          reclaimed = true;
+          continue;
         }
-        const need = Math.max(0, units - Math.floor(c.local));
-        const granted = await this.sync(c, need, need + this.target(c, units));
-        if (c.local >= units) {
-          this.spend(c, units, minute);
-          return true;
-        }
-        if (granted === 0 && !c.syncing) {
-          c.exhaustedUntil = this.deps.clock() + 250;
-          return false;
-        }
+        if (reclaimed) this.deps.reclaim?.confirm('q', c.id); // the others had nothing idle
+        this.refuseUnfitting(c);
       }
-      return false;
     } catch (err) {
-      if (err instanceof RedisUnavailableError) return this.degraded(c, units, minute);
-      throw err;
+      this.failQueued(c, err);
+    } finally {
+      c.draining = false;
     }
+  }
+
+  private serve(c: Counter): void {
+    const now = this.deps.clock();
+    while (c.queue.length > 0 && c.local >= c.queue[0]!.units && now < c.leaseValidUntil) {
+      const w = c.queue.shift()!;
+      this.spend(c, w.units, w.minute);
+      w.resolve(true);
+    }
+  }
+
+  /** Redis' last answer is the truth: refuse every queued reservation larger than what is left. */
+  private refuseUnfitting(c: Counter): void {
+    const mine = this.deps.clock() < c.leaseValidUntil ? Math.floor(c.local) : 0;
+    const left = Math.max(0, c.limitUnits - c.total - c.leasedAll) + mine;
+    if (left <= 0) c.exhaustedUntil = this.deps.clock() + 250;
+    c.queue = c.queue.filter((w) => {
+      if (w.units <= left) return true;
+      w.resolve(false);
+      return false;
+    });
+  }
+
+  /** Redis became unreachable while reservations were queued: each is decided as if it had been down. */
+  private failQueued(c: Counter, err: unknown): void {
+    for (const w of c.queue.splice(0)) {
+      if (!(err instanceof RedisUnavailableError)) w.reject(err);
+      else
+        try {
+          w.resolve(this.degraded(c, w.units, w.minute));
+        } catch (closed) {
+          w.reject(closed);
+        }
+    }
+  }
+
+  /** A reclaim request from another process: give back the units no reservation here waits for. */
+  private async giveBackIdle(id: string): Promise<void> {
+    const c = this.counters.get(id);
+    if (!c) return;
+    c.contendedUntil = this.deps.clock() + (this.deps.reclaim?.quietMs ?? 0);
+    if (c.syncing) await c.syncing;
+    if (c.queue.length > 0 || c.draining || c.local <= 0) return;
+    await this.giveBack(c);
+  }
+
+  private giveBack(c: Counter): Promise<unknown> {
+    const s = c.spec;
+    const n = c.local;
+    c.local = 0;
+    return this.deps.guard.run('quota', (r) => runScript(r, quotaGiveBack, [this.deps.keys.lease(s.scope, s.meter, s.period.key)], [this.deps.procId, n]));
   }
 
   /** Fail-open: admit and count locally (pushed to Redis when it is back). Fail-closed: refuse. */
@@ -170,13 +257,16 @@ export class QuotaCounters {
     c.lastUse = this.deps.clock();
     if (c.known) return c.used < c.limitUnits;
     if (!this.deps.guard.up) return this.checkDegraded(c);
-    return this.sync(c, 0, 0).then(
-      () => c.used < c.limitUnits,
-      (err) => {
-        if (err instanceof RedisUnavailableError) return this.checkDegraded(c);
-        throw err;
-      },
-    );
+    // Simultaneous first checks share one sync.
+    const synced =
+      c.syncing ??
+      this.sync(c, 0, 0).then(
+        () => undefined,
+        (err) => {
+          if (!(err instanceof RedisUnavailableError)) throw err;
+        },
+      );
+    return synced.then(() => (c.known ? c.used < c.limitUnits : this.checkDegraded(c)));
   }
 
   private checkDegraded(c: Counter): boolean {
@@ -235,7 +325,7 @@ export class QuotaCounters {
     c.leasedAll = leasedAll;
     c.known = true;
     // Leases live leaseTtlMs in Redis from this call; stop spending a little before that.
-    if (c.local > 0) c.leaseValidUntil = now + this.deps.leaseTtlMs - 1000;
+    if (c.local > 0) c.leaseValidUntil = now + Math.max(this.deps.leaseTtlMs - 1000, this.deps.leaseTtlMs / 2);
     if (granted > 0) c.exhaustedUntil = 0;
     void this.checkThresholds(c);
     return granted;
@@ -281,12 +371,7 @@ export class QuotaCounters {
     for (const [id, c] of this.counters) {
       if (c.syncing) continue;
       const idle = now - c.lastUse >= idleMs;
-      if (idle && c.local > 0) {
-        const s = c.spec;
-        const n = c.local;
-        c.local = 0;
-        work.push(this.deps.guard.run('quota', (r) => runScript(r, quotaGiveBack, [this.deps.keys.lease(s.scope, s.meter, s.period.key)], [this.deps.procId, n])).catch(() => {}));
-      }
+      if (idle && c.local > 0 && !c.draining) work.push(this.giveBack(c).catch(() => {}));
       if (!all && now - c.lastSync < this.deps.syncIntervalMs && !idle) continue;
       const dirty = c.pending.size > 0;
       const leaseAging = c.local > 0 && c.leaseValidUntil - now < this.deps.leaseTtlMs / 2;

@@ -1,16 +1,23 @@
 /**
  * Request-rate limits as token buckets shared through Redis, spent locally from leases.
  *
- * Each process takes tokens from the shared bucket in small batches (about 20 ms of the rate,
- * at most half the burst) with one atomic script call, and refills its lease in the background
- * when it runs low, so a request normally costs a decrement. Tokens leave Redis before any
- * process spends them, so all processes together never admit more than the bucket allows:
- * at most `burst + rps × t` requests in any interval t (no over-admission). The price is
- * under-admission: a process may sit on at most one lease of unspent tokens, which it gives
- * back after one idle second. When Redis says the bucket is empty, the process refuses
- * locally until the next token is due, so a flood of refused requests costs no round trips.
+ * Tokens leave the shared bucket (one atomic script call) before any process spends them, so
+ * all processes together never admit more than `burst + rps × t` requests in any interval t
+ * (no over-admission). A request normally costs a decrement of the local lease, refilled in the
+ * background when it runs low.
+ *
+ * Requests that find the lease empty queue for the bucket's one Redis call: it asks for a token
+ * for every queued request (plus a lease for the next ones), so a burst of simultaneous requests
+ * costs one round trip and is refused only as far as Redis itself is short. A lease beyond the
+ * queued demand (about 20 ms of the rate) only comes from the bucket's upper half, so tokens
+ * parked in one replica cannot leave another short while the bucket is less than half full; and
+ * before refusing, the process asks the others to give back their idle tokens (reclaim.ts) and
+ * asks Redis once more. Once Redis says the bucket is empty, the process refuses locally until
+ * the next token is due, so a flood of refused requests costs no round trips.
  */
 import { RedisUnavailableError, type RedisGuard } from './redis-guard.js';
+import { batchArrivals } from './batch.js';
+import type { LeaseReclaim } from './reclaim.js';
 import { rateGiveBack, rateTake, runScript } from './scripts.js';
 import type { Clock } from './types.js';
 
@@ -55,6 +62,7 @@ export interface RateCheck {
   limit: number;
   /** Seconds to refill a whole bucket: the policy window (`RateLimit-Policy: <limit>;w=<window>`). */
   windowSeconds: number;
+  /** Tokens left (0 when refused). */
   remaining: number;
   /** Seconds until the bucket is full again. */
   resetSeconds: number;
@@ -64,14 +72,29 @@ export interface RateCheck {
   degraded: boolean;
 }
 
+interface Waiter {
+  resolve(r: RateCheck): void;
+  reject(err: unknown): void;
+}
+
 interface Bucket {
+  scope: string;
   rps: number;
   burst: number;
+  /** Tokens leased to this process, not spent yet. */
   local: number;
+  /** Tokens left in Redis at `redisAt` (last reply). */
   redisTokens: number;
   redisAt: number;
+  /** Redis was short: refuse locally until the next token is due. */
   emptyUntil: number;
-  fetching: Promise<void> | null;
+  /** Take no lease beyond the demand until then (another process was short recently). */
+  contendedUntil: number;
+  /** The bucket's one Redis call in flight; resolves to the tokens granted. */
+  fetching: Promise<number> | null;
+  /** Requests waiting for a token from Redis, in arrival order; served by one drain loop. */
+  queue: Waiter[];
+  draining: boolean;
   lastUse: number;
   fallback: TokenBucket | null;
 }
@@ -80,13 +103,17 @@ export interface RateLimiterDeps {
   guard: RedisGuard;
   key: (scope: string) => string;
   clock: Clock;
+  /** Asks other processes for their idle tokens before a refusal (absent: Redis' word is final). */
+  reclaim?: LeaseReclaim | undefined;
 }
 
 export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
-  constructor(private readonly deps: RateLimiterDeps) {}
+  constructor(private readonly deps: RateLimiterDeps) {
+    deps.reclaim?.own('rl', (scope) => this.giveBackIdle(scope));
+  }
 
-  /** Lease size: about 20 ms of the rate, at most half the burst, at least one token. */
+  /** Lease size beyond the demand: about 20 ms of the rate, at most half the burst, at least one token. */
   static leaseSize(rps: number, burst: number): number {
     return Math.max(1, Math.min(Math.ceil(rps / 50), Math.floor(burst / 2)));
   }
@@ -95,21 +122,38 @@ export class RateLimiter {
   check(scope: string, rps: number, burst: number): RateCheck | Promise<RateCheck> {
     const now = this.deps.clock();
     const b = this.bucket(scope, rps, burst, now);
-    if (b.local >= 1) {
+    if (b.local >= 1 && b.queue.length === 0) {
       b.local--;
       b.lastUse = now;
-      this.prefetch(scope, b, now);
+      this.prefetch(b, now);
       return this.result(b, true, now);
     }
-    if (now < b.emptyUntil) return this.result(b, false, now);
-    if (!this.deps.guard.up) return this.degraded(b, now);
-    return this.slow(scope, b);
+    // While the queue is being served (maybe waiting for other processes' idle tokens), join it.
+    if (!b.draining) {
+      if (now < b.emptyUntil) return this.result(b, false, now);
+      if (!this.deps.guard.up) return this.degraded(b, now);
+    }
+    return new Promise<RateCheck>((resolve, reject) => {
+      b.queue.push({ resolve, reject });
+      if (!b.draining) void this.drain(b);
+    });
+  }
+
+  /** Gives back a token taken by `check` for a request refused later on (another limit). */
+  refund(scope: string, degraded: boolean): void {
+    const b = this.buckets.get(scope);
+    if (!b) return;
+    if (degraded && b.fallback) b.fallback.tokens = Math.min(b.burst, b.fallback.tokens + 1);
+    else if (!degraded) {
+      b.local++;
+      this.serve(b, this.deps.clock());
+    }
   }
 
   private bucket(scope: string, rps: number, burst: number, now: number): Bucket {
     let b = this.buckets.get(scope);
     if (!b) {
-      b = { rps, burst, local: 0, redisTokens: burst, redisAt: now, emptyUntil: 0, fetching: null, lastUse: now, fallback: null };
+      b = { scope, rps, burst, local: 0, redisTokens: burst, redisAt: now, emptyUntil: 0, contendedUntil: 0, fetching: null, queue: [], draining: false, lastUse: now, fallback: null };
       this.buckets.set(scope, b);
     } else if (b.rps !== rps || b.burst !== burst) {
       // A plan change: the next Redis call applies the new rate; drop the local lease beyond the new burst.
@@ -122,23 +166,81 @@ export class RateLimiter {
     return b;
   }
 
-  private async slow(scope: string, b: Bucket): Promise<RateCheck> {
+  /**
+   * Serves the queue, one Redis call at a time, each asking for a token per queued request plus
+   * a lease. Queued requests are refused only when Redis had too few tokens even after the other
+   * processes gave back their idle ones; they then see `RateLimit-Remaining: 0`.
+   */
+  private async drain(b: Bucket): Promise<void> {
+    b.draining = true;
+    let reclaimed = false;
     try {
-      for (let attempt = 0; attempt < 3; attempt++) {
-        await this.fetch(scope, b);
-        const now = this.deps.clock();
-        if (b.local >= 1) {
-          b.local--;
-          b.lastUse = now;
-          return this.result(b, true, now);
+      await batchArrivals();
+      while (b.queue.length > 0) {
+        if (b.fetching) await b.fetching; // a prefetch in flight may bring enough
+        else if (this.deps.clock() >= b.emptyUntil) await this.fetch(b, b.queue.length, this.spareLease(b));
+        else if (!reclaimed && (await this.reclaim(b))) {
+          reclaimed = true;
+          b.emptyUntil = 0;
+        } else {
+          if (reclaimed) this.deps.reclaim?.confirm('rl', b.scope); // the others had nothing idle
+          this.refuseQueued(b);
+          break;
         }
-        if (now < b.emptyUntil) return this.result(b, false, now);
+        this.serve(b, this.deps.clock());
       }
-      return this.result(b, false, this.deps.clock());
     } catch (err) {
-      if (err instanceof RedisUnavailableError) return this.degraded(b, this.deps.clock());
-      throw err;
+      this.failQueued(b, err);
+    } finally {
+      b.draining = false;
     }
+  }
+
+  private serve(b: Bucket, now: number): void {
+    while (b.queue.length > 0 && b.local >= 1) {
+      b.local--;
+      b.lastUse = now;
+      b.queue.shift()!.resolve(this.result(b, true, now));
+    }
+  }
+
+  private refuseQueued(b: Bucket): void {
+    const now = this.deps.clock();
+    for (const w of b.queue.splice(0)) w.resolve(this.result(b, false, now));
+  }
+
+  /** Redis became unreachable while requests were queued: each is decided as if it had been down. */
+  private failQueued(b: Bucket, err: unknown): void {
+    const now = this.deps.clock();
+    for (const w of b.queue.splice(0)) {
+      if (!(err instanceof RedisUnavailableError)) w.reject(err);
+      else
+        try {
+          w.resolve(this.degraded(b, now));
+        } catch (closed) {
+          w.reject(closed);
+        }
+    }
+  }
+
+  /** Redis was short: others give back their idle tokens (and stop leasing ahead for a while). */
+  private reclaim(b: Bucket): Promise<boolean> {
+    const r = this.deps.reclaim;
+    if (!r) return Promise.resolve(false);
+    b.contendedUntil = this.deps.clock() + r.quietMs;
+    return r.ask('rl', b.scope);
+  }
+
+  /** A reclaim request from another process: give back the tokens no request here waits for. */
+  private async giveBackIdle(scope: string): Promise<void> {
+    const b = this.buckets.get(scope);
+    if (!b) return;
+    b.contendedUntil = this.deps.clock() + (this.deps.reclaim?.quietMs ?? 0);
+    if (b.fetching) await b.fetching.catch(() => 0);
+    if (b.queue.length > 0 || b.local < 1) return;
+    const n = Math.floor(b.local);
+    b.local -= n;
+    await this.deps.guard.run('rate', (r) => runScript(r, rateGiveBack, [this.deps.key(scope)], [n, b.burst]));
   }
 
   /** Fail-open: a local bucket at the full rate (each process admits up to the limit). Fail-closed: rethrow. */
@@ -151,42 +253,60 @@ export class RateLimiter {
       ok,
       limit: b.burst,
       windowSeconds: Math.max(1, Math.ceil(b.burst / b.rps)),
-      remaining: Math.floor(b.fallback.available(now)),
+      remaining: ok ? Math.floor(b.fallback.available(now)) : 0,
       resetSeconds: Math.ceil(b.fallback.msUntil(b.burst, now) / 1000),
       retryAfterSeconds: ok ? 0 : Math.max(1, Math.ceil(b.fallback.msUntil(1, now) / 1000)),
       degraded: true,
     };
   }
 
-  private fetch(scope: string, b: Bucket): Promise<void> {
-    if (b.fetching) return b.fetching;
-    const want = RateLimiter.leaseSize(b.rps, b.burst);
+  /**
+   * One script call: `need` tokens for queued requests (as many as Redis has) plus up to `extra`
+   * from the bucket's upper half. Short of `need`: refuse locally until the next token is due.
+   */
+  private fetch(b: Bucket, need: number, extra: number): Promise<number> {
     const now = this.deps.clock();
     const ttlMs = Math.ceil((b.burst / b.rps) * 1000) + 60_000;
-    b.fetching = this.deps.guard
-      .run('rate', (r) => runScript(r, rateTake, [this.deps.key(scope)], [b.rps, b.burst, now, want, ttlMs]))
+    const p = this.deps.guard
+      .run('rate', (r) => runScript(r, rateTake, [this.deps.key(b.scope)], [b.rps, b.burst, now, need, extra, ttlMs]))
       .then((reply) => {
-        const [granted, left] = reply as [number, string];
+        const [g, left] = reply as [number, string];
+        const granted = Number(g);
         const tokens = Number(left);
-        b.local += Number(granted);
+        b.local += granted;
         b.redisTokens = tokens;
         b.redisAt = now;
-        b.emptyUntil = granted < want && b.local < 1 ? now + Math.max(1, Math.ceil(((1 - tokens) * 1000) / b.rps)) : 0;
+        b.emptyUntil = granted < need ? now + Math.max(1, Math.ceil(((1 - tokens) * 1000) / b.rps)) : 0;
+        return granted;
       })
       .finally(() => {
         b.fetching = null;
       });
-    return b.fetching;
+    b.fetching = p;
+    return p;
   }
 
-  private prefetch(scope: string, b: Bucket, now: number): void {
-    if (b.fetching || now < b.emptyUntil || b.local * 2 >= RateLimiter.leaseSize(b.rps, b.burst) || !this.deps.guard.up) return;
-    this.fetch(scope, b).catch(() => {});
+  /** The lease to take beyond the demand: none while contended or while the bucket is in its lower half. */
+  private spareLease(b: Bucket): number {
+    const now = this.deps.clock();
+    if (now < b.contendedUntil || this.sharedTokens(b, now) < b.burst / 2 + 1) return 0;
+    return RateLimiter.leaseSize(b.rps, b.burst);
+  }
+
+  private prefetch(b: Bucket, now: number): void {
+    if (b.fetching || b.draining || now < b.emptyUntil || b.local * 2 >= RateLimiter.leaseSize(b.rps, b.burst) || !this.deps.guard.up) return;
+    const extra = this.spareLease(b);
+    if (extra > 0) this.fetch(b, 0, extra).catch(() => {});
+  }
+
+  /** Tokens in Redis as of the last reply plus what has refilled since (others' takes unknown). */
+  private sharedTokens(b: Bucket, now: number): number {
+    return Math.min(b.burst, b.redisTokens + ((now - b.redisAt) * b.rps) / 1000);
   }
 
   private result(b: Bucket, ok: boolean, now: number): RateCheck {
-    const shared = Math.min(b.burst, b.redisTokens + ((now - b.redisAt) * b.rps) / 1000);
-    const remaining = Math.max(0, Math.min(b.burst, Math.floor(shared + b.local)));
+    // Leased tokens left the bucket: Redis plus the lease is at most the bucket, less this request's token.
+    const remaining = ok ? Math.max(0, Math.min(b.burst - 1, Math.floor(this.sharedTokens(b, now) + b.local))) : 0;
     return {
       ok,
       limit: b.burst,
@@ -203,7 +323,7 @@ export class RateLimiter {
     const now = this.deps.clock();
     const work: Promise<unknown>[] = [];
     for (const [scope, b] of this.buckets) {
-      if (now - b.lastUse < idleMs || b.fetching) continue;
+      if (now - b.lastUse < idleMs || b.fetching || b.draining) continue;
       if (b.local >= 1 && this.deps.guard.up) {
         const n = Math.floor(b.local);
         b.local -= n;

@@ -58,14 +58,18 @@ end
 `;
 
 /**
- * Token bucket take. KEYS[1] rl:<scope>. ARGV: rate (tokens/s), burst, now (ms), want, key ttl (ms).
- * Returns { granted, tokens left (string: floats do not survive the reply) }.
+ * Token bucket take. KEYS[1] rl:<scope>. ARGV: rate (tokens/s), burst, now (ms), need (tokens
+ * for requests waiting now: as many as the bucket has), extra (a lease for the next ones: only
+ * what the bucket holds above half its size, so leases parked in one replica never leave another
+ * short while the bucket is low), key ttl (ms).
+ * Returns { granted (need part + extra part), tokens left (string: floats do not survive the reply) }.
  */
 export const rateTake = script(`
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
-local want = tonumber(ARGV[4])
+local need = tonumber(ARGV[4])
+local extra = tonumber(ARGV[5])
 local s = redis.call('HMGET', KEYS[1], 't', 'ts')
 local tokens = tonumber(s[1])
 local ts = tonumber(s[2])
@@ -73,11 +77,17 @@ if tokens == nil or ts == nil then tokens = burst; ts = now end
 if now > ts then tokens = tokens + (now - ts) * rate / 1000; ts = now end
 if tokens > burst then tokens = burst end
 local grant = math.floor(tokens)
-if grant > want then grant = want end
+if grant > need then grant = need end
 if grant < 0 then grant = 0 end
 tokens = tokens - grant
+local spare = math.floor(tokens - burst / 2)
+if extra > spare then extra = spare end
+if extra > 0 then
+  tokens = tokens - extra
+  grant = grant + extra
+end
 redis.call('HSET', KEYS[1], 't', string.format('%.6f', tokens), 'ts', string.format('%d', ts))
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return { grant, string.format('%.6f', tokens) }
 `);
 

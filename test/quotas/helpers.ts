@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { createLogger, type Logger } from '../../src/shared/logger.js';
 import { createRedis, type Redis } from '../../src/shared/redis.js';
-import { setQuotaOverride, type OverrideKind } from '../../src/plans/index.js';
+import { getPlan, setQuotaOverride, type OverrideKind } from '../../src/plans/index.js';
 import { createAdmission, type AdmissionDeps, type AdmissionService } from '../../src/quotas/index.js';
 import type { AdmissionDecision, AdmissionRequest } from '../../src/quotas/contract.js';
 import { factoryDeps, testActor } from '../factories.js';
@@ -26,6 +26,13 @@ export function captureLogger(): { logger: Logger; lines: Array<Record<string, u
 
 export async function override(q: { tenantId: string; apiKeyId?: string; meter: OverrideKind; limit: number; hard?: boolean }): Promise<void> {
   await setQuotaOverride({ pools: factoryDeps().pools }, { ...q, reason: 'test', actor: testActor });
+}
+
+/** A plan's burst and concurrency cap, and the largest burst of simultaneous requests both allow. */
+export async function planBounds(code: string): Promise<{ burst: number; concurrency: number; max: number }> {
+  const plan = await getPlan({ pools: factoryDeps().pools }, { code });
+  if (!plan) throw new Error(`no plan ${code}`);
+  return { burst: plan.burst, concurrency: plan.maxConcurrency, max: Math.min(plan.burst, plan.maxConcurrency) };
 }
 
 export function request(tenantId: string, apiKeyId: string, extra: Partial<AdmissionRequest> = {}): AdmissionRequest {
