@@ -6,8 +6,7 @@
 import type { Config } from '../src/config/index.js';
 import { createPgPools, type PgPools } from '../src/db/index.js';
 import { createClickHouse, type ClickHouse } from '../src/clickhouse/index.js';
-import { createRedis, type Redis } from '../src/shared/redis.js';
-import { createLogger, type Logger } from '../src/shared/logger.js';
+import { createRedis, type Redis, createLogger, type Logger } from '../src/shared/index.js';
 import { createApiKeyAuthenticator, type ApiKeyAuthenticator } from '../src/keys/index.js';
 
 export interface Infra {

@@ -150,7 +150,7 @@ const alone = await measureBursts(`fresh tenant, 1 request alone (${bursts})`, 1
 const burstR = await measureBursts(`fresh tenant, ${BURST} simultaneous (${bursts})`, BURST, bursts);
 
 const naiveKey = `${prefix}:naive`;
-const naive = await measure('naive: one Redis round trip per request', (i) => runScript(redis, rateTake, [naiveKey], [1e7, 1e7, Date.now(), 1, 0, 60_000]), Math.min(N, 30_000));
+const naive = await measure('naive: one Redis round trip per request', () => runScript(redis, rateTake, [naiveKey], [1e7, 1e7, Date.now(), 1, 0, 60_000]), Math.min(N, 30_000));
 
 console.log(`\nadmission p99: ${r1.p99.toFixed(1)} µs (1 tenant), ${r2.p99.toFixed(1)} µs (100 tenants); aim <= 50 µs`);
 console.log(`p50 vs a Redis round trip per request: ${(naive.p50 / r1.p50).toFixed(1)}x cheaper (1 tenant), ${(naive.p50 / r2.p50).toFixed(1)}x (100 tenants)`);

@@ -57,8 +57,10 @@ const result = { a: { ok: 0, rejected: 0, other: 0, items: 0, statuses: {} }, b:
 const aBody = body(cfg.a.items);
 const countA = (r) => {
   result.a.statuses[r.status] = (result.a.statuses[r.status] ?? 0) + 1;
-  if (r.status === 200) result.a.ok++, (result.a.items += cfg.a.items);
-  else if (r.status === 429 || r.status === 503) result.a.rejected++;
+  if (r.status === 200) {
+    result.a.ok++;
+    result.a.items += cfg.a.items;
+  } else if (r.status === 429 || r.status === 503) result.a.rejected++;
   else result.a.other++;
 };
 
@@ -82,8 +84,10 @@ if (cfg.b) {
   await openLoop(cfg.b.ratePerSec, bDuration, () =>
     send(agents.b, cfg.b.secret, bBody).then((r) => {
       b.statuses[r.status] = (b.statuses[r.status] ?? 0) + 1;
-      if (r.status === 200) b.ok++, lat.push(r.ms);
-      else if (r.status === 429 || r.status === 503) b.rejected++;
+      if (r.status === 200) {
+        b.ok++;
+        lat.push(r.ms);
+      } else if (r.status === 429 || r.status === 503) b.rejected++;
       else b.other++;
     }),
     true,

@@ -6,7 +6,7 @@
 // and real onnxruntime sessions. The model is built here: an MLP 16->2048->2048->4 (tiny requests,
 // heavy compute), so the queue, not HTTP, is the bottleneck.
 //   node bench/noisy-neighbour.mjs          (BENCH_PHASE_MS=6000 per phase)
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';

@@ -7,14 +7,11 @@
 import { userInfo } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../../src/config/index.js';
-import { createPgPools, type PgPools } from '../../src/db/pools.js';
-import { migratePostgres, MigrationError } from '../../src/db/migrate.js';
-import { isAppError } from '../../src/shared/errors.js';
-import { createRedis } from '../../src/shared/redis.js';
+import { createPgPools, type PgPools, migratePostgres, MigrationError } from '../../src/db/index.js';
+import { isAppError, createRedis } from '../../src/shared/index.js';
 import { createTenant, listTenants, setTenantPlan, setTenantStatus } from '../../src/tenants/index.js';
 import { apiKeyRoles, createApiKey, listApiKeys, revokeApiKey, type ApiKeyRole } from '../../src/keys/index.js';
 import type { Actor } from '../../src/audit/index.js';
-import { publishLimitsChanged } from '../../src/quotas/limits.js'; // not the index: keeps the CLI's import closure small
 import { allRoles, type Role } from '../role-names.js';
 
 export interface CliIo {
@@ -56,6 +53,9 @@ async function announceLimitsChanged(config: Config, tenantId: string, io: CliIo
   const redis = createRedis(config, { lazyConnect: true, maxRetriesPerRequest: 1 });
   redis.on('error', () => {}); // reported below
   try {
+    // Imported here, not at the top: quotas pulls in admission, reconciliation and ClickHouse,
+    // which every other command would pay for at start-up.
+    const { publishLimitsChanged } = await import('../../src/quotas/index.js');
     await publishLimitsChanged({ redis, config }, { tenantId });
   } catch (err) {
     io.err(`warning: could not announce the new limits to running servers (${(err as Error).message}); they apply within QUOTA_LIMITS_CACHE_TTL_MS (${config.QUOTA_LIMITS_CACHE_TTL_MS} ms)`);
@@ -107,7 +107,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
       const pgResult = await migratePostgres({ config: cfg, log });
       let chResult: { applied: string[] } | null = null;
       if (!opts.postgresOnly) {
-        const { migrateClickHouse } = await import('../../src/clickhouse/migrate.js');
+        const { migrateClickHouse } = await import('../../src/clickhouse/index.js');
         chResult = await migrateClickHouse({ config: cfg, log });
       }
       const summary = (r: { applied: string[] }) => (r.applied.length ? `applied ${r.applied.length} (${r.applied.join(', ')})` : 'up to date');

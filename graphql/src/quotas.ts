@@ -2,8 +2,8 @@
  * Quota status for the `quotas` query: the quotas module's getQuotaStatus (shared Redis counters,
  * ClickHouse when Redis has none), unless the caller injects another implementation.
  */
-import { getQuotaStatus, publishLimitsChanged } from '../../src/quotas/index.js';
-import type { ApiContext, ApiServerDeps } from './context.js';
+import { getQuotaStatus, publishLimitsChanged, type QuotaStatusDeps } from '../../src/quotas/index.js';
+import type { Logger, Redis } from '../../src/shared/index.js';
 
 export interface MeterStatus {
   meter: string;
@@ -26,7 +26,8 @@ export interface QuotaStatusView {
 /** Same shape as src/quotas getQuotaStatus (bound to its deps). */
 export type QuotaStatusFn = (q: { tenantId: string; apiKeyId?: string }) => Promise<QuotaStatusView>;
 
-export function defaultQuotaStatus(deps: Pick<ApiServerDeps, 'config' | 'redis' | 'pools' | 'clickhouse'>): QuotaStatusFn {
+// Narrow parameter types rather than context.ts's ApiServerDeps/ApiContext: context.ts imports this file.
+export function defaultQuotaStatus(deps: Pick<QuotaStatusDeps, 'config' | 'redis' | 'pools' | 'clickhouse'>): QuotaStatusFn {
   return (q) => getQuotaStatus({ config: deps.config, redis: deps.redis, pools: deps.pools, clickhouse: deps.clickhouse }, q);
 }
 
@@ -35,7 +36,7 @@ export function defaultQuotaStatus(deps: Pick<ApiServerDeps, 'config' | 'redis' 
  * limits at once (instead of after QUOTA_LIMITS_CACHE_TTL_MS). The change is already committed,
  * so a Redis failure is logged, not returned to the caller: the cache TTL still bounds staleness.
  */
-export async function announceLimitsChanged(ctx: Pick<ApiContext, 'services' | 'requestId'>, tenantId: string): Promise<void> {
+export async function announceLimitsChanged(ctx: { services: { redis: Redis; config: { REDIS_PREFIX: string }; logger: Logger }; requestId: string }, tenantId: string): Promise<void> {
   const { redis, config, logger } = ctx.services;
   try {
     await publishLimitsChanged({ redis, config }, { tenantId });

@@ -1,4 +1,4 @@
-import { notFound, type AppError } from '../../src/shared/errors.js';
+import { notFound, type AppError } from '../../src/shared/index.js';
 
 /** Identical for a missing model, a missing version and another tenant's private model. */
 export function notFoundModel(model: string, version: string | undefined): AppError {

@@ -1,11 +1,10 @@
 /** POST /v2/models/{m}[/versions/{v}]/infer */
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Admission } from '../../src/quotas/contract.js';
-import { AppError, badInput, unavailable } from '../../src/shared/errors.js';
-import type { UsageSink } from '../../src/usage/contract.js';
-import type { BatchOutcome, Job, JobResult } from './batcher/batcher.js';
-import type { DynamicBatcher } from './batcher/batcher.js';
+import type { Admission } from '../../src/quotas/index.js';
+import { AppError, badInput, unavailable, isWellFormed, toWellFormed, truncateCodePoints } from '../../src/shared/index.js';
+import type { UsageSink } from '../../src/usage/index.js';
+import type { BatchOutcome, Job, JobResult, DynamicBatcher } from './batcher/batcher.js';
 import { decodeInferRequest, parseJsonHeader, splitBody, type DecodedRequest, type Scalar } from './oip/decode.js';
 import { encodeInferResponse, type OutputTensor } from './oip/encode.js';
 import { classify } from './oip/classification.js';
@@ -13,7 +12,6 @@ import type { InferenceMetrics } from './metrics.js';
 import type { ModelRegistry, Resolved } from './repository/registry.js';
 import type { RequestTracker } from './request.js';
 import { notFoundModel } from './errors.js';
-import { isWellFormed, toWellFormed, truncateCodePoints } from '../../src/shared/text.js';
 
 export interface InferRouteDeps {
   authHook: (request: FastifyRequest) => Promise<void>;

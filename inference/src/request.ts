@@ -6,13 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import { context, isSpanContextValid, propagation, SpanKind, SpanStatusCode, type Span, type Tracer } from '@opentelemetry/api';
 import type { FastifyRequest } from 'fastify';
-import type { AdmissionTicket } from '../../src/quotas/contract.js';
-import { unauthenticated } from '../../src/shared/errors.js';
-import type { UsageRecord, UsageSink, UsageStatus } from '../../src/usage/contract.js';
+import type { AdmissionTicket } from '../../src/quotas/index.js';
+import { unauthenticated, toWellFormed, truncateCodePoints } from '../../src/shared/index.js';
+import type { UsageRecord, UsageSink, UsageStatus } from '../../src/usage/index.js';
 import type { InferenceMetrics } from './metrics.js';
 import type { ExecDevice } from './runtime/protocol.js';
 import type { BatchOutcome } from './batcher/batcher.js';
-import { toWellFormed, truncateCodePoints } from '../../src/shared/text.js';
 
 export interface Principal {
   keyId: string;

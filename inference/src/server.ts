@@ -9,9 +9,9 @@ import { trace, type Tracer } from '@opentelemetry/api';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../../src/config/index.js';
-import type { Admission, TenantQueueFactory } from '../../src/quotas/contract.js';
-import { forbidden, isAppError, unauthenticated, unavailable } from '../../src/shared/errors.js';
-import type { UsageSink } from '../../src/usage/contract.js';
+import type { Admission, TenantQueueFactory } from '../../src/quotas/index.js';
+import { forbidden, isAppError, unauthenticated, unavailable, listenOn } from '../../src/shared/index.js';
+import type { UsageSink } from '../../src/usage/index.js';
 import { fifoQueueFactory } from './batcher/fifo.js';
 import { createInferenceMetrics } from './metrics.js';
 import { ModelRegistry } from './repository/registry.js';
@@ -22,7 +22,6 @@ import { RequestTracker, type Principal } from './request.js';
 import { registerInferRoute } from './infer.js';
 import { registerModelRoutes, SERVER_NAME, SERVER_VERSION } from './model-routes.js';
 import { decodeBody, encodeReply, requestCoding, ACCEPTED_ENCODINGS } from './http/encoding.js';
-import { listenOn } from '../../src/shared/http.js';
 
 export type { Principal };
 
@@ -96,7 +95,7 @@ export async function createInferenceServer(deps: InferenceServerDeps): Promise<
   let accepting = true;
   const poll =
     config.INFERENCE_REPOSITORY_POLL_MS > 0
-      ? setInterval(() => registry.sync().catch((err) => log.error({ err }, 'model repository rescan failed')), config.INFERENCE_REPOSITORY_POLL_MS).unref()
+      ? setInterval(() => void registry.sync().catch((err) => log.error({ err }, 'model repository rescan failed')), config.INFERENCE_REPOSITORY_POLL_MS).unref()
       : undefined;
 
   const app = Fastify({

@@ -17,10 +17,9 @@ import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from '../../src/config/index.js';
-import type { Logger } from '../../src/shared/logger.js';
+import { listenOn, type Logger } from '../../src/shared/index.js';
 import type { ClickHouse } from '../../src/clickhouse/index.js';
 import { createSpanWriter, type SpanWriter } from '../../src/telemetry/index.js';
-import { listenOn } from '../../src/shared/http.js';
 import { loadOtlpTypes } from './proto.js';
 import { OtlpShapeError, spansToRows, type OtlpPrincipal } from './spans.js';
 

@@ -7,7 +7,7 @@
  * A span that cannot be stored faithfully is rejected (counted for partial success), never
  * guessed at. The tenant is decided by the caller's principal (see receiver.ts).
  */
-import { toWellFormed } from '../../src/shared/text.js';
+import { toWellFormed } from '../../src/shared/index.js';
 import { SPAN_MAX_AGE_MS, SPAN_MAX_FUTURE_MS, type OtelSpanRow } from '../../src/telemetry/index.js';
 
 /** Who sent the spans: Tollgate itself (spans keep their `tenant.id`) or one tenant (all spans are that tenant's). */

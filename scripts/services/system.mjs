@@ -225,8 +225,8 @@ export async function withLock(ctx, fn) {
       break;
     } catch (err) {
       if (err.code !== 'EEXIST') throw err;
-      let holder = NaN;
-      let age = 0;
+      let holder;
+      let age;
       try {
         holder = Number(fs.readFileSync(file, 'utf8'));
         age = Date.now() - fs.statSync(file).mtimeMs;

@@ -13,7 +13,7 @@ import type { Config } from '../config/index.js';
 import { createClickHouse, createMigrationExecutor } from './client.js';
 import { rewriteMigration, splitStatements } from './migration-text.js';
 import { ident, sql } from './sql.js';
-import { packageRoot } from '../shared/package-root.js';
+import { packageRoot } from '../shared/index.js';
 
 export interface MigrateClickHouseOptions {
   config: Config;

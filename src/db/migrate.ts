@@ -11,7 +11,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import type { Config } from '../config/index.js';
-import { packageRoot } from '../shared/package-root.js';
+import { packageRoot } from '../shared/index.js';
 
 export class MigrationError extends Error {
   override readonly name = 'MigrationError';

@@ -12,7 +12,7 @@
  */
 import type pg from 'pg';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
-import { badInput } from '../shared/errors.js';
+import { badInput } from '../shared/index.js';
 
 const tracer = trace.getTracer('tollgate.db');
 const uuidRe = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

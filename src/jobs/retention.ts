@@ -9,10 +9,8 @@
  * A plain function: the worker role schedules it (e.g. a daily bull job) and calls it.
  */
 import type { Config } from '../config/index.js';
-import type { Logger } from '../shared/logger.js';
-import type { ClickHouse } from '../clickhouse/client.js';
-import { ident, join, literal, sql } from '../clickhouse/sql.js';
-import { tables } from '../clickhouse/tables.js';
+import type { Logger } from '../shared/index.js';
+import { ident, join, literal, sql, tables, type ClickHouse } from '../clickhouse/index.js';
 
 export type RetentionConfig = Pick<Config, 'RETENTION_USAGE_DAYS' | 'RETENTION_ROLLUP_DAYS' | 'RETENTION_MINUTE_ROLLUP_DAYS' | 'RETENTION_TRACES_DAYS' | 'RETENTION_ANOMALY_DAYS'>;
 

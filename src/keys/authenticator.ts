@@ -16,10 +16,8 @@
  */
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/index.js';
-import type { PgPools } from '../db/pools.js';
-import { tracedQuery } from '../db/query.js';
-import { withTenant } from '../db/tx.js';
-import type { Logger } from '../shared/logger.js';
+import { tracedQuery, withTenant, type PgPools } from '../db/index.js';
+import type { Logger } from '../shared/index.js';
 import { revocationChannel, type ApiKeyRole } from './repo.js';
 import { hashSecret, looksLikeSecret } from './secret.js';
 

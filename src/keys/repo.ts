@@ -2,10 +2,8 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Config } from '../config/index.js';
-import type { PgPools } from '../db/pools.js';
-import { isUuid, withTenant } from '../db/tx.js';
-import { AppError, badInput, notFound } from '../shared/errors.js';
-import { redisKey } from '../shared/redis.js';
+import { isUuid, withTenant, type PgPools } from '../db/index.js';
+import { AppError, badInput, notFound, redisKey } from '../shared/index.js';
 import { auditFrom, recordAudit, systemActor, type Actor } from '../audit/index.js';
 import { generateSecret } from './secret.js';
 

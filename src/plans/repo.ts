@@ -1,13 +1,11 @@
 /** Plan catalog reads and effective limits (plan merged with quota overrides). */
 import type pg from 'pg';
 import { z } from 'zod';
-import type { PgPools } from '../db/pools.js';
-import { tracedQuery } from '../db/query.js';
-import { isUuid, withPlatform, withTenant } from '../db/tx.js';
-import { badInput, notFound } from '../shared/errors.js';
+import { tracedQuery, isUuid, withPlatform, withTenant, type PgPools } from '../db/index.js';
+import { badInput, notFound } from '../shared/index.js';
 import { recordAudit, auditFrom, type Actor } from '../audit/index.js';
 import { meters, overrideKinds, type EffectiveLimits, type Meter, type OverrideKind, type Plan, type PriceComponentRow, type QuotaLimit } from './types.js';
-import { tierRowsFromJson } from '../billing/pricing.js';
+import { tierRowsFromJson } from '../billing/index.js';
 
 export interface PlansDeps {
   pools: Pick<PgPools, 'app'>;

@@ -4,7 +4,7 @@
  * Swapping bull for another queue library means rewriting only this file.
  */
 import Bull from 'bull';
-import type { Logger } from '../shared/logger.js';
+import type { Logger } from '../shared/index.js';
 import { jobContracts, parseJobPayload, type JobName, type JobPayload, type JobProcessor } from './contracts.js';
 
 export interface JobQueues {

@@ -9,9 +9,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Admission, AdmissionDecision, AdmissionRequest, AdmissionTicket, RateLimitHeaders } from './contract.js';
 import type { Config } from '../config/index.js';
-import type { PgPools } from '../db/pools.js';
-import type { Logger } from '../shared/logger.js';
-import type { Redis } from '../shared/redis.js';
+import type { PgPools } from '../db/index.js';
+import type { Logger, Redis } from '../shared/index.js';
 import { ConcurrencyLimiter } from './concurrency.js';
 import { conflict, quotaExhausted, rateHeaders, rateLimited, tooManyConcurrent, unavailable, type LimitScope } from './decisions.js';
 import { keyScope, quotaKeys, tenantScope } from './keys.js';

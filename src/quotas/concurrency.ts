@@ -247,7 +247,7 @@ export class ConcurrencyLimiter {
       if (s.timer) clearTimeout(s.timer);
       s.timer = null;
     }
-    await Promise.all(all.map(([scope, s]) => (s.held > 0 ? this.adjust(scope, s, -s.held).catch(() => undefined) : undefined)));
+    await Promise.all(all.filter(([, s]) => s.held > 0).map(([scope, s]) => this.adjust(scope, s, -s.held).catch(() => undefined)));
     this.slots.clear();
   }
 }

@@ -6,9 +6,8 @@
  * the next request sees the new limits.
  */
 import { getEffectiveLimits, type EffectiveLimits as PlanLimits } from '../plans/index.js';
-import type { PgPools } from '../db/pools.js';
-import type { Logger } from '../shared/logger.js';
-import type { Redis } from '../shared/redis.js';
+import type { PgPools } from '../db/index.js';
+import type { Logger, Redis } from '../shared/index.js';
 import { meters, type Clock, type EffectiveLimits, type QuotaLimit, type ScopeLimits } from './types.js';
 
 export type LoadLimits = (q: { tenantId: string; apiKeyId?: string | undefined; at?: Date }) => Promise<EffectiveLimits | null>;

@@ -20,8 +20,8 @@ import type { LeaseReclaim } from './reclaim.js';
 import { quotaGiveBack, quotaSync, runScript } from './scripts.js';
 import { unitScale, type QuotaKeys } from './keys.js';
 import type { BillingPeriod } from './period.js';
-import type { Clock, Meter, Notify, QuotaLimit } from './types.js';
-import type { Logger } from '../shared/logger.js';
+import type { Clock, Notify, QuotaLimit } from './types.js';
+import type { Logger } from '../shared/index.js';
 
 const RETAIN_AFTER_PERIOD_MS = 35 * 86_400_000;
 
@@ -385,7 +385,7 @@ export class QuotaCounters {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.counters.values()].map((c) => c.syncing));
+    await Promise.all([...this.counters.values()].flatMap((c) => (c.syncing ? [c.syncing] : [])));
     await this.flush(-1, true);
     await this.flush(-1, true);
   }

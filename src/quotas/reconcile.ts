@@ -8,10 +8,9 @@
  */
 import { sql, type ClickHouse } from '../clickhouse/index.js';
 import type { Config } from '../config/index.js';
-import type { PgPools } from '../db/pools.js';
+import type { PgPools } from '../db/index.js';
 import { listQuotaOverrides } from '../plans/index.js';
-import type { Logger } from '../shared/logger.js';
-import type { Redis } from '../shared/redis.js';
+import type { Logger, Redis } from '../shared/index.js';
 import { listTenants } from '../tenants/index.js';
 import { keyScope, quotaKeys, tenantScope } from './keys.js';
 import { postgresLimits, type LoadLimits } from './limits.js';

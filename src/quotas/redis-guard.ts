@@ -3,8 +3,7 @@
  * the connection is not ready (so a dead Redis costs nothing per request rather than a
  * timeout), and one warning per interval instead of one per request.
  */
-import type { Logger } from '../shared/logger.js';
-import type { Redis } from '../shared/redis.js';
+import type { Logger, Redis } from '../shared/index.js';
 import type { Clock } from './types.js';
 
 export class RedisUnavailableError extends Error {

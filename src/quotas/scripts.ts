@@ -12,7 +12,7 @@
  * A crashed replica's leases expire (x:<proc>) so its slots and units come back.
  */
 import { createHash } from 'node:crypto';
-import type { Redis } from '../shared/redis.js';
+import type { Redis } from '../shared/index.js';
 
 export interface Script {
   readonly source: string;

@@ -7,9 +7,8 @@
  */
 import type { ClickHouse } from '../clickhouse/index.js';
 import type { Config } from '../config/index.js';
-import type { PgPools } from '../db/pools.js';
-import { notFound } from '../shared/errors.js';
-import type { Redis } from '../shared/redis.js';
+import type { PgPools } from '../db/index.js';
+import { notFound, type Redis } from '../shared/index.js';
 import { keyScope, quotaKeys, tenantScope, unitScale } from './keys.js';
 import { postgresLimits, type LoadLimits } from './limits.js';
 import { billingPeriod } from './period.js';

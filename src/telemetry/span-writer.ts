@@ -9,11 +9,9 @@
  * span must not hold up every tenant's spans behind it.
  */
 import type { Config } from '../config/index.js';
-import type { Logger } from '../shared/logger.js';
-import type { ClickHouse } from '../clickhouse/client.js';
-import { otelTraceColumns, tables } from '../clickhouse/tables.js';
+import type { Logger } from '../shared/index.js';
+import { otelTraceColumns, tables, isPermanentInsertError, type ClickHouse } from '../clickhouse/index.js';
 import type { OtelSpanRow } from './span-row.js';
-import { isPermanentInsertError } from '../clickhouse/insert-errors.js';
 
 export type SpanWriterConfig = Pick<Config, 'OTLP_MAX_BUFFERED_SPANS' | 'OTLP_FLUSH_INTERVAL_MS' | 'OTLP_FLUSH_MAX_ROWS'>;
 

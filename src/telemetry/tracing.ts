@@ -10,7 +10,7 @@ import { trace, type Tracer } from '@opentelemetry/api';
 import { NodeSDK, resources, tracing } from '@opentelemetry/sdk-node';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import type { Config } from '../config/index.js';
-import type { Logger } from '../shared/logger.js';
+import type { Logger } from '../shared/index.js';
 
 export type TracingConfig = Pick<Config, 'OTEL_SDK_DISABLED' | 'OTEL_SERVICE_NAME' | 'OTEL_EXPORTER_OTLP_ENDPOINT' | 'OTLP_INTERNAL_TOKEN' | 'TOLLGATE_OTLP_PORT'>;
 

@@ -1,15 +1,13 @@
 /** Tenants and their plan history. */
 import type pg from 'pg';
 import { z } from 'zod';
-import type { PgPools } from '../db/pools.js';
-import { isUuid, withPlatform, withTenant } from '../db/tx.js';
-import { AppError, badInput, notFound } from '../shared/errors.js';
+import { isUuid, withPlatform, withTenant, type PgPools } from '../db/index.js';
+import { AppError, badInput, notFound } from '../shared/index.js';
 import { auditFrom, recordAudit, systemActor, type Actor } from '../audit/index.js';
-import { getPlan } from '../plans/repo.js';
-import { publishTenantKeysChanged } from '../keys/repo.js';
+import { getPlan, type Plan } from '../plans/index.js';
+import { publishTenantKeysChanged } from '../keys/index.js';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/index.js';
-import type { Plan } from '../plans/types.js';
 
 export interface TenantsDeps {
   pools: Pick<PgPools, 'app'>;

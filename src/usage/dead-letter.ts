@@ -6,7 +6,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { ClickHouseError } from '../clickhouse/client.js';
+import { ClickHouseError } from '../clickhouse/index.js';
 
 export const DEAD_LETTER_FILE = 'dead-letter.jsonl';
 

@@ -10,9 +10,8 @@
  *    tenants over [first event - lookback, last event]. This closes the window between the
  *    Redis mark and the insert, and covers a Redis that lost its keys.
  */
-import type { Redis } from '../shared/redis.js';
-import type { ClickHouse } from '../clickhouse/client.js';
-import { join, literal, sql, type Sql } from '../clickhouse/sql.js';
+import type { Redis } from '../shared/index.js';
+import { join, literal, sql, type ClickHouse, type Sql } from '../clickhouse/index.js';
 import { USAGE_TABLE } from './rows.js';
 
 export interface Candidate {

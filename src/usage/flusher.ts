@@ -9,18 +9,14 @@
  * until the server no longer runs that insert's query id, ask which rows carry the batch id,
  * and resend only the rest. Only then is the WAL checkpoint moved (and old segments deleted).
  */
-import type { Logger } from '../shared/logger.js';
-import type { Redis } from '../shared/redis.js';
-import { redisKey } from '../shared/redis.js';
+import { redisKey, type Logger, type Redis } from '../shared/index.js';
 import type { Config } from '../config/index.js';
-import type { ClickHouse } from '../clickhouse/client.js';
-import { literal, sql } from '../clickhouse/sql.js';
+import { literal, sql, isPermanentInsertError, type ClickHouse } from '../clickhouse/index.js';
 import type { UsageRecord } from './contract.js';
 import type { Wal, WalEntry, WalPosition } from './wal.js';
 import { existingInClickHouse, landedWithBatch, markInRedis, MARK_DUPLICATE, MARK_REPLAY, pairKey, type Candidate } from './dedup.js';
 import { toUsageRow, USAGE_COLUMNS, USAGE_TABLE } from './rows.js';
 import { DeadLetterFile } from './dead-letter.js';
-import { isPermanentInsertError } from '../clickhouse/insert-errors.js';
 
 export type FlusherConfig = Pick<
   Config,

@@ -3,7 +3,7 @@
  * columns metering reads back. One place, so a column rename touches one file.
  */
 import type { UsageRecord } from './contract.js';
-import { tables, usageEventColumns } from '../clickhouse/tables.js';
+import { tables, usageEventColumns } from '../clickhouse/index.js';
 
 export const USAGE_TABLE = tables.usageEvents;
 /** Named on insert so inserted_at gets its DEFAULT (JSONEachRow would give it the zero value). */

@@ -5,10 +5,8 @@
  */
 import path from 'node:path';
 import type { Config } from '../config/index.js';
-import type { Logger } from '../shared/logger.js';
-import type { Redis } from '../shared/redis.js';
-import type { ClickHouse } from '../clickhouse/client.js';
-import { unavailable } from '../shared/errors.js';
+import { unavailable, type Logger, type Redis } from '../shared/index.js';
+import type { ClickHouse } from '../clickhouse/index.js';
 import { usageRecordSchema, type UsageRecord, type UsageSink } from './contract.js';
 import { Wal, type WalStats } from './wal.js';
 import { createUsageFlusher, type FlusherConfig, type FlusherStats, type UsageFlusher } from './flusher.js';

@@ -17,8 +17,7 @@ import { crc32 } from 'node:zlib';
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import type { Logger } from '../shared/logger.js';
-import { unavailable } from '../shared/errors.js';
+import { unavailable, type Logger } from '../shared/index.js';
 
 export interface WalOptions {
   dir: string;

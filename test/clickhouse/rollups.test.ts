@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ident, inList, join, latencyLevels, sql, tables, usageEventColumns, usageSumColumns } from '../../src/clickhouse/index.js';
-import type { UsageRow } from '../../src/usage/rows.js';
+import type { UsageRow } from '../../src/usage/index.js';
 import { createTestDatabase, prng, testSeed, type TestDatabase } from './helpers.js';
 
 const seed = testSeed('rollups.test');

@@ -1,7 +1,6 @@
 /** Direct ClickHouse inserts for GraphQL tests (the materialized views fill the rollups). */
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { ClickHouse } from '../../src/clickhouse/client.js';
-import { tables, usageEventColumns } from '../../src/clickhouse/tables.js';
+import { tables, usageEventColumns, type ClickHouse } from '../../src/clickhouse/index.js';
 
 export interface EventSpec {
   tenantId: string;

@@ -6,9 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { createPgPools, type PgPools } from '../../src/db/index.js';
-import { createClickHouse, type ClickHouse } from '../../src/clickhouse/client.js';
-import { createRedis, type Redis } from '../../src/shared/redis.js';
-import { createLogger } from '../../src/shared/logger.js';
+import { createClickHouse, type ClickHouse } from '../../src/clickhouse/index.js';
+import { createRedis, type Redis, createLogger } from '../../src/shared/index.js';
 import { createApiKeyAuthenticator, type ApiKeyAuthenticator } from '../../src/keys/index.js';
 import { createApiServer, type ApiServer, type ApiServerDeps, type ApiServerOptions } from '../../graphql/src/index.js';
 

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { withPlatform } from '../../src/db/index.js';
-import { quotaKeys } from '../../src/quotas/keys.js';
+import { quotaKeys } from '../../src/quotas/index.js';
 import { closeFactories, createApiKey, createTenant, createUser, uniqueName } from '../factories.js';
 import { codes, gql, mintJwt, startHarness, type Harness } from './harness.js';
 

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { createPgPools } from '../../src/db/index.js';
 import { createApiKeyAuthenticator, revokeApiKey, type ApiKeyAuthenticator } from '../../src/keys/index.js';
-import { createRedis } from '../../src/shared/redis.js';
+import { createRedis } from '../../src/shared/index.js';
 import { closeFactories, createTenant, createTenantWithKey, createApiKey, testActor } from '../factories.js';
 import { get, infer, makeRepo, mlpRequest, prng, startServer, type Running } from './helpers.js';
 

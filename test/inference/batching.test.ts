@@ -1,6 +1,6 @@
 /** Dynamic batching: batched results equal unbatched ones, shape-compatible grouping, bounded queues, timeouts. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TenantQueue, TenantQueueFactory } from '../../src/quotas/contract.js';
+import type { TenantQueue, TenantQueueFactory } from '../../src/quotas/index.js';
 import { FifoQueue } from '../../inference/src/index.js';
 import { infer, makeRepo, mlpRequest, prng, staticKeys, startServer, type Running } from './helpers.js';
 

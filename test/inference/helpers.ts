@@ -10,8 +10,8 @@ import path from 'node:path';
 import { request as httpRequest } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { loadConfig } from '../../src/config/index.js';
-import { allowAll, type Admission, type TenantQueueFactory } from '../../src/quotas/contract.js';
-import { MemoryUsageSink, type UsageSink } from '../../src/usage/contract.js';
+import { allowAll, type Admission, type TenantQueueFactory } from '../../src/quotas/index.js';
+import { MemoryUsageSink, type UsageSink } from '../../src/usage/index.js';
 import { createInferenceServer, type InferenceServer, type Principal } from '../../inference/src/index.js';
 
 export const root = path.resolve(import.meta.dirname, '../..');

@@ -4,8 +4,8 @@
  * admission, and a 409 CONFLICT denial is answered as {"error"} with status 409.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Admission, AdmissionRequest } from '../../src/quotas/contract.js';
-import { MemoryUsageSink } from '../../src/usage/contract.js';
+import type { Admission, AdmissionRequest } from '../../src/quotas/index.js';
+import { MemoryUsageSink } from '../../src/usage/index.js';
 import { binaryBody, infer, makeRepo, mlpRequest, prng, staticKeys, startServer, type Running } from './helpers.js';
 
 const keys = staticKeys();

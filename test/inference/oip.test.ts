@@ -1,7 +1,7 @@
 /** Open Inference Protocol v2 endpoints, JSON and binary encodings, datatypes, usage records, metrics, admission. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Admission, AdmissionRequest } from '../../src/quotas/contract.js';
-import { MemoryUsageSink } from '../../src/usage/contract.js';
+import type { Admission, AdmissionRequest } from '../../src/quotas/index.js';
+import { MemoryUsageSink } from '../../src/usage/index.js';
 import { binaryBody, binaryOutputs, get, infer, makeRepo, mlpRequest, prng, staticKeys, startServer, writeIdentityModel, type Running } from './helpers.js';
 
 const keys = staticKeys();

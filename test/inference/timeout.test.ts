@@ -4,7 +4,7 @@
  * timeouts are clamped to [100 ms, INFERENCE_REQUEST_TIMEOUT_MS].
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Admission } from '../../src/quotas/contract.js';
+import type { Admission } from '../../src/quotas/index.js';
 import { binaryBody, infer, makeRepo, staticKeys, startServer, type Running } from './helpers.js';
 
 const keys = staticKeys();

@@ -3,8 +3,8 @@
  * values are cut on code points, and the usage record schema refuses what ClickHouse would.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { usageRecordSchema, type UsageRecord } from '../../src/usage/contract.js';
-import { truncateCodePoints } from '../../src/shared/text.js';
+import { usageRecordSchema, type UsageRecord } from '../../src/usage/index.js';
+import { truncateCodePoints } from '../../src/shared/index.js';
 import { infer, makeRepo, mlpRequest, prng, staticKeys, startServer, type Running } from './helpers.js';
 
 const keys = staticKeys();

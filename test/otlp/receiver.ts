@@ -1,7 +1,7 @@
 /** A real OTLP receiver on an ephemeral port, with real tenant-key authentication, for tests. */
 import { createClickHouse, type ClickHouse } from '../../src/clickhouse/index.js';
 import { createApiKeyAuthenticator } from '../../src/keys/index.js';
-import { createLogger } from '../../src/shared/logger.js';
+import { createLogger } from '../../src/shared/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createOtlpReceiver, type OtlpReceiver } from '../../otlp/src/index.js';
 import { closeFactories, factoryDeps } from '../factories.js';

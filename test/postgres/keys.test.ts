@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createRedis, type Redis } from '../../src/shared/redis.js';
+import { createRedis, type Redis } from '../../src/shared/index.js';
 import { createApiKeyAuthenticator, listApiKeys, revokeApiKey, getApiKey, type ApiKeyAuthenticator } from '../../src/keys/index.js';
 import { setTenantStatus } from '../../src/tenants/index.js';
 import { closeFactories, createApiKey, createTenant, createTenantWithKey, factoryDeps, testActor } from '../factories.js';

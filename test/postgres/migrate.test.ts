@@ -5,7 +5,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
-import { defaultMigrationsDir, migratePostgres, MigrationError, readMigrations } from '../../src/db/migrate.js';
+import { defaultMigrationsDir, migratePostgres, MigrationError, readMigrations } from '../../src/db/index.js';
 
 const config = loadConfig();
 

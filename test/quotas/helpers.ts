@@ -2,8 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { loadConfig, type Config } from '../../src/config/index.js';
-import { createLogger, type Logger } from '../../src/shared/logger.js';
-import { createRedis, type Redis } from '../../src/shared/redis.js';
+import { createLogger, createRedis, type Logger, type Redis } from '../../src/shared/index.js';
 import { getPlan, setQuotaOverride, type OverrideKind } from '../../src/plans/index.js';
 import { createAdmission, type AdmissionDeps, type AdmissionService } from '../../src/quotas/index.js';
 import type { AdmissionDecision, AdmissionRequest } from '../../src/quotas/contract.js';

@@ -4,8 +4,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { createLogger } from '../../src/shared/logger.js';
-import { createRedis } from '../../src/shared/redis.js';
+import { createLogger, createRedis } from '../../src/shared/index.js';
 import { setTenantPlan } from '../../src/tenants/index.js';
 import { publishLimitsChanged, TokenBucket, type EffectiveLimits } from '../../src/quotas/index.js';
 import { RateLimiter } from '../../src/quotas/rate-limiter.js';

@@ -40,8 +40,8 @@ export default async function setup(project: TestProject) {
   process.env.TOLLGATE_STATE_DIR = path.join(root, '.state/test', runId);
 
   const { loadConfig } = await import('../../src/config/index.js');
-  const { migratePostgres } = await import('../../src/db/migrate.js');
-  const { migrateClickHouse } = await import('../../src/clickhouse/migrate.js');
+  const { migratePostgres } = await import('../../src/db/index.js');
+  const { migrateClickHouse } = await import('../../src/clickhouse/index.js');
   const config = loadConfig();
   try {
     await migratePostgres({ config });

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createClickHouse, sql, type ClickHouse } from '../../src/clickhouse/index.js';
-import { createLogger } from '../../src/shared/logger.js';
+import { createLogger } from '../../src/shared/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createSpanWriter, type OtelSpanRow, type SpanWriter } from '../../src/telemetry/index.js';
 import { spansToRows } from '../../otlp/src/index.js';

@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import { context, trace } from '@opentelemetry/api';
 import { createClickHouse, sql, type ClickHouse } from '../../src/clickhouse/index.js';
 import { loadConfig } from '../../src/config/index.js';
-import { createLogger } from '../../src/shared/logger.js';
+import { createLogger } from '../../src/shared/index.js';
 import { createOtlpReceiver, type OtlpReceiver } from '../../otlp/src/index.js';
 import { startTracing, type Tracing } from '../../src/telemetry/index.js';
 

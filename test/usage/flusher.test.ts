@@ -7,8 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '../../src/shared/logger.js';
-import { createRedis, type Redis } from '../../src/shared/redis.js';
+import { createRedis, type Logger, type Redis } from '../../src/shared/index.js';
 import { createClickHouse, sql, type ClickHouse } from '../../src/clickhouse/index.js';
 import { createWalUsageSink, type WalUsageSink } from '../../src/usage/sink.js';
 import { directClickHouse, silentLogger, startTcpProxy, tempStateDir, tenantTotals, testConfig, usageRecord, type TcpProxy } from './helpers.js';
@@ -163,7 +162,7 @@ describe('usage flusher', () => {
     const proxy = await startTcpProxy(new URL(testConfig().CLICKHOUSE_URL));
     cleanups.push(() => proxy.close());
     const { sink } = await makeSink({ proxy, overrides: { USAGE_FLUSH_INTERVAL_MS: '100000', USAGE_FLUSH_MAX_ROWS: '100000' } });
-    const recs = await recordAll(sink, tenantId, 300);
+    await recordAll(sink, tenantId, 300);
     proxy.setMode('drop-insert-responses');
     await sink.flushNow(); // resolves only once the flusher knows the batch landed
     expect(proxy.dropped).toBeGreaterThan(0);

@@ -91,5 +91,5 @@ export async function tenantTotals(ch: ClickHouse, tenantId: string): Promise<Te
 
 export function silentLogger() {
   // pino with level silent: the components log through it without output.
-  return import('../../src/shared/logger.js').then(({ createLogger }) => createLogger({ level: 'silent' }));
+  return import('../../src/shared/index.js').then(({ createLogger }) => createLogger({ level: 'silent' }));
 }

@@ -8,7 +8,7 @@
  * (guarded fields are nullable, so the rest of the query still returns).
  */
 import type { AuthCheckerFn } from 'type-graphql';
-import { forbidden, unauthenticated } from '../../../src/shared/errors.js';
+import { forbidden, unauthenticated } from '../../../src/shared/index.js';
 import type { Principal } from './principal.js';
 
 /** Field-level matrix (see README): who may read what. */

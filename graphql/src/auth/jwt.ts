@@ -7,7 +7,7 @@
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
 import type { Config } from '../../../src/config/index.js';
-import { unauthenticated } from '../../../src/shared/errors.js';
+import { unauthenticated } from '../../../src/shared/index.js';
 import { roles, type Principal } from './principal.js';
 
 const uuid = z.string().uuid();

@@ -6,7 +6,7 @@
  * An API key of a suspended tenant -> FORBIDDEN; JWT users of a suspended tenant are checked in the
  * server's context (one tenant read per request, through the request's tenant loader).
  */
-import { forbidden, unauthenticated } from '../../../src/shared/errors.js';
+import { forbidden, unauthenticated } from '../../../src/shared/index.js';
 import type { JwtVerifier } from './jwt.js';
 import { roles, type Principal, type Role } from './principal.js';
 

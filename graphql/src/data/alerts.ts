@@ -4,7 +4,7 @@
  */
 import type pg from 'pg';
 import { recordAudit, auditFrom, type Actor } from '../../../src/audit/index.js';
-import { AppError, notFound } from '../../../src/shared/errors.js';
+import { AppError, notFound } from '../../../src/shared/index.js';
 
 export interface AlertRow {
   id: string;

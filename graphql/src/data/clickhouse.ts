@@ -4,8 +4,7 @@
  * sum() ... GROUP BY (never relying on merges), and binds values only through the sql tag.
  */
 import { z } from 'zod';
-import type { ClickHouse } from '../../../src/clickhouse/client.js';
-import { sql, type Sql } from '../../../src/clickhouse/sql.js';
+import { sql, type ClickHouse, type Sql } from '../../../src/clickhouse/index.js';
 
 export type Granularity = 'MINUTE' | 'HOUR' | 'DAY';
 export type UsageGroupBy = 'MODEL' | 'API_KEY' | 'TAG' | null;

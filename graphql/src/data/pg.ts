@@ -76,7 +76,7 @@ function priceComponentRow(r: Record<string, unknown>): PriceComponentRow {
   try {
     tiers = tierRowsFromJson((r.tiers as string | null) ?? null);
   } catch (err) {
-    throw new RangeError(`price component ${String(r.id)}: ${(err as Error).message}`);
+    throw new RangeError(`price component ${String(r.id)}: ${(err as Error).message}`, { cause: err });
   }
   return {
     id: String(r.id),

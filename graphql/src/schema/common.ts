@@ -1,7 +1,7 @@
 /** Shared enums, inputs and Relay plumbing. */
 import { Field, InputType, ObjectType, registerEnumType } from 'type-graphql';
 import { DateTimeResolver } from 'graphql-scalars';
-import { badInput } from '../../../src/shared/errors.js';
+import { badInput } from '../../../src/shared/index.js';
 
 export enum RoleEnum {
   MEMBER = 'member',

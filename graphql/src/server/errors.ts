@@ -7,7 +7,7 @@
 import type { GraphQLError as GraphQLErrorType, GraphQLFormattedError } from 'graphql';
 import { GraphQLError } from '../graphql-runtime.js';
 import { ArgumentValidationError, AuthenticationError, AuthorizationError } from 'type-graphql';
-import { isAppError, type ErrorCode } from '../../../src/shared/errors.js';
+import { isAppError, type ErrorCode } from '../../../src/shared/index.js';
 
 export const apiErrorCodes = ['UNAUTHENTICATED', 'FORBIDDEN', 'NOT_FOUND', 'BAD_USER_INPUT', 'RATE_LIMITED', 'INTERNAL'] as const;
 export type ApiErrorCode = (typeof apiErrorCodes)[number];

@@ -20,10 +20,8 @@ import { buildApiSchema } from '../schema/build.js';
 import { apiError, classify } from './errors.js';
 import { guardBody, loadSafelist, type Safelist } from './guard.js';
 import { createRedisRateLimiter, type RateLimiter } from './rate-limit.js';
-import { redisKey } from '../../../src/shared/redis.js';
-import { isAppError } from '../../../src/shared/errors.js';
+import { redisKey, isAppError, listenOn } from '../../../src/shared/index.js';
 import type { JWTVerifyGetKey } from 'jose';
-import { listenOn } from '../../../src/shared/http.js';
 
 export interface ApiServer {
   app: FastifyInstance;

@@ -5,8 +5,8 @@
  * waited max_queue_delay (or at once with idle_dispatch). Only requests with the same non-batch dimensions share a batch.
  * Outputs are split back by each request's rows, so batched results equal unbatched ones.
  */
-import { AppError } from '../../../src/shared/errors.js';
-import type { TenantQueue } from '../../../src/quotas/contract.js';
+import { AppError } from '../../../src/shared/index.js';
+import type { TenantQueue } from '../../../src/quotas/index.js';
 import { datatypeInfo, datatypeOfOrt } from '../oip/datatypes.js';
 import type { DecodedRequest, RequestedOutput } from '../oip/decode.js';
 import type { OutputTensor } from '../oip/encode.js';

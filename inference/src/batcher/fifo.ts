@@ -1,5 +1,5 @@
 /** The default TenantQueue: first in, first out, bounded by request count (no fairness). */
-import type { TenantQueue, TenantQueueFactory } from '../../../src/quotas/contract.js';
+import type { TenantQueue, TenantQueueFactory } from '../../../src/quotas/index.js';
 
 export class FifoQueue<T> implements TenantQueue<T> {
   private items: T[] = [];

@@ -3,7 +3,7 @@
  * binary tensor data) against a model's config. Every check that bounds memory runs before
  * anything is allocated for the tensor, so a tiny body cannot make us allocate a huge shape.
  */
-import { badInput } from '../../../src/shared/errors.js';
+import { badInput } from '../../../src/shared/index.js';
 import { classesPerItem, fullShape, type ModelConfig, type TensorSpec } from '../repository/config.js';
 import { datatypeInfo, isDatatype, toHalf, type Datatype } from './datatypes.js';
 

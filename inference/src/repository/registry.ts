@@ -5,7 +5,7 @@
  * is indistinguishable from a missing one.
  */
 import type { Logger } from 'pino';
-import type { TenantQueueFactory } from '../../../src/quotas/contract.js';
+import type { TenantQueueFactory } from '../../../src/quotas/index.js';
 import { DynamicBatcher, type BatchEvent, type Instance, type Job } from '../batcher/batcher.js';
 import type { WorkerPool } from '../runtime/pool.js';
 import type { ExecDevice } from '../runtime/protocol.js';

@@ -1,6 +1,6 @@
 import { Arg, Authorized, Ctx, ID, Mutation, Query, Resolver } from 'type-graphql';
-import { isUuid } from '../../../../src/db/tx.js';
-import { badInput, notFound } from '../../../../src/shared/errors.js';
+import { isUuid } from '../../../../src/db/index.js';
+import { badInput, notFound } from '../../../../src/shared/index.js';
 import { ADMIN } from '../../auth/checker.js';
 import { actorOf, resolveTenant, scoped, type ApiContext } from '../../context.js';
 import { alertsPage, transitionAlert, type AlertRow } from '../../data/alerts.js';

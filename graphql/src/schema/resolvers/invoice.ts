@@ -1,6 +1,6 @@
 import { Arg, Authorized, Ctx, FieldResolver, ID, Query, Resolver, Root } from 'type-graphql';
-import { isUuid } from '../../../../src/db/tx.js';
-import { notFound } from '../../../../src/shared/errors.js';
+import { isUuid } from '../../../../src/db/index.js';
+import { notFound } from '../../../../src/shared/index.js';
 import { resolveTenant, scoped, type ApiContext } from '../../context.js';
 import { invoiceById, invoicesPage, type InvoiceRow } from '../../data/pg.js';
 import { decodeCursor, encodeCursor } from '../common.js';

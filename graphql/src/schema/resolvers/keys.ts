@@ -1,8 +1,8 @@
 import { Arg, Args, ArgsType, Authorized, Ctx, Field, FieldResolver, ID, InputType, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { DateTimeResolver } from 'graphql-scalars';
 import { createApiKey, revokeApiKey } from '../../../../src/keys/index.js';
-import { isUuid } from '../../../../src/db/tx.js';
-import { notFound } from '../../../../src/shared/errors.js';
+import { isUuid } from '../../../../src/db/index.js';
+import { notFound } from '../../../../src/shared/index.js';
 import { ADMIN } from '../../auth/checker.js';
 import { actorOf, resolveTenant, scoped, type ApiContext } from '../../context.js';
 import { apiKeysPage } from '../../data/pg.js';

@@ -1,8 +1,8 @@
 import { Arg, Authorized, Ctx, ID, InputType, Field, Mutation, Query, Resolver } from 'type-graphql';
 import { SafeIntResolver } from 'graphql-scalars';
 import { setQuotaOverride, overrideKinds, type OverrideKind } from '../../../../src/plans/index.js';
-import { isUuid } from '../../../../src/db/tx.js';
-import { badInput, notFound } from '../../../../src/shared/errors.js';
+import { isUuid } from '../../../../src/db/index.js';
+import { badInput, notFound } from '../../../../src/shared/index.js';
 import { PLATFORM } from '../../auth/checker.js';
 import { actorOf, resolveTenant, type ApiContext } from '../../context.js';
 import { announceLimitsChanged } from '../../quotas.js';

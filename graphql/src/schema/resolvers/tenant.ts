@@ -1,14 +1,13 @@
 import { Arg, Args, ArgsType, Authorized, Ctx, Field, FieldResolver, ID, InputType, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { createTenant, setTenantPlan } from '../../../../src/tenants/index.js';
 import { recordAudit, auditFrom } from '../../../../src/audit/index.js';
-import { withPlatform } from '../../../../src/db/tx.js';
-import { billingPeriod } from '../../../../src/quotas/period.js';
+import { withPlatform } from '../../../../src/db/index.js';
+import { billingPeriod } from '../../../../src/quotas/index.js';
 import { announceLimitsChanged } from '../../quotas.js';
-import { notFound } from '../../../../src/shared/errors.js';
+import { notFound } from '../../../../src/shared/index.js';
 import { PLATFORM } from '../../auth/checker.js';
-import { actorOf, resolveTenant, type ApiContext } from '../../context.js';
+import { actorOf, resolveTenant, type ApiContext, scoped } from '../../context.js';
 import { tenantsPage } from '../../data/pg.js';
-import { scoped } from '../../context.js';
 import { decodeCursor, encodeCursor } from '../common.js';
 import { PageSizeScalar } from '../scalars.js';
 import { BillingPeriod, Plan, Tenant, TenantConnection } from '../types.js';

@@ -1,5 +1,5 @@
 import { Arg, Authorized, Ctx, ID, Query, Resolver } from 'type-graphql';
-import { notFound } from '../../../../src/shared/errors.js';
+import { notFound } from '../../../../src/shared/index.js';
 import { resolveTenant, type ApiContext } from '../../context.js';
 import { traceIdOfRequest, traceSpans, type SpanRow } from '../../data/clickhouse.js';
 import { checkRange, TimeRangeInput } from '../common.js';

@@ -1,18 +1,16 @@
 import { Arg, Authorized, Ctx, FieldResolver, ID, Query, registerEnumType, Resolver, Root } from 'type-graphql';
-import { badInput } from '../../../../src/shared/errors.js';
+import { badInput } from '../../../../src/shared/index.js';
 import type { ApiContext } from '../../context.js';
-import { resolveTenant } from '../../context.js';
+import { resolveTenant, scoped } from '../../context.js';
 import { MAX_SPAN_MS, usageSeries } from '../../data/clickhouse.js';
 import { checkRange, decodeCursor, encodeCursor, TimeRangeInput } from '../common.js';
-import { ApiKey, UsageColumns, UsagePoint, UsageReport, UsageSeries } from '../types.js';
+import { ApiKey, UsageColumns, UsagePoint, UsageReport, UsageSeries, CostAttribution, TenantMarginConnection } from '../types.js';
 import { toApiKey } from './mappers.js';
 import { attributeCosts, COST_MAX_SPAN_MS, tenantMargins } from './cost.js';
 import { MONEY, PLATFORM } from '../../auth/checker.js';
-import { scoped } from '../../context.js';
 import { tenantsByIds, tenantsPage } from '../../data/pg.js';
-import { isUuid } from '../../../../src/db/tx.js';
+import { isUuid } from '../../../../src/db/index.js';
 import { PageSizeScalar } from '../scalars.js';
-import { CostAttribution, TenantMarginConnection } from '../types.js';
 
 export enum GranularityEnum {
   MINUTE = 'MINUTE',

@@ -1,0 +1,11 @@
+/**
+ * Small pieces every module uses: the error hierarchy (codes → HTTP status / GraphQL
+ * `extensions.code`), the logger, the Redis connection factory, `listenOn` for fastify
+ * servers, string helpers and the package root. Nothing here knows a table or a rule.
+ */
+export { errorCodes, AppError, badInput, notFound, unauthenticated, forbidden, unavailable, isAppError, type ErrorCode } from './errors.js';
+export { createLogger, type Logger } from './logger.js';
+export { createRedis, redisKey, type Redis } from './redis.js';
+export { listenOn } from './http.js';
+export { truncateCodePoints, isWellFormed, toWellFormed } from './text.js';
+export { packageRoot } from './package-root.js';
