@@ -34,8 +34,9 @@ export default defineConfig(
   {
     rules: {
       // A `let` assigned once but read earlier in a closure (a timer cleared by a callback defined
-      // before it is set) cannot become const; flag only the plain cases.
-      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
+      // before it is set) cannot become const, nor can one name of a destructuring whose other
+      // names are reassigned; flag only the plain cases.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true, destructuring: 'all' }],
     },
   },
   {

@@ -7,8 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Admission } from '../../src/quotas/contract.js';
-import { allowAll } from '../../src/quotas/contract.js';
+import { allowAll, type Admission } from '../../src/quotas/index.js';
 import { get, infer, makeRepo, mlpRequest, post, prng, rawRequest, staticKeys, startServer, writeIdentityModel, type Reply, type Running } from './helpers.js';
 import { tritonGetJson } from './triton-client.js';
 

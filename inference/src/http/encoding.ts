@@ -12,7 +12,7 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { AppError, badInput } from '../../../src/shared/errors.js';
+import { AppError, badInput } from '../../../src/shared/index.js';
 
 export const ACCEPTED_ENCODINGS = 'gzip, deflate';
 

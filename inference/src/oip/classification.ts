@@ -9,7 +9,7 @@
  * Selection keeps a k-sized heap per item and yields to the event loop every YIELD_EVERY steps,
  * so a large output (OCR: 265k scores per item) never stalls other requests for long.
  */
-import { badInput } from '../../../src/shared/errors.js';
+import { badInput } from '../../../src/shared/index.js';
 import { datatypeInfo, fromHalf, typedView, type Datatype } from './datatypes.js';
 import type { OutputTensor } from './encode.js';
 
