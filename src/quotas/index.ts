@@ -13,4 +13,5 @@ export { reconcileQuotas, billableUsage, type ReconcileDeps, type ReconcileResul
 export { publishLimitsChanged, postgresLimits, fromPlanLimits, type LoadLimits } from './limits.js';
 export { billingPeriod, startOfLocalDay, isValidTimeZone, type BillingPeriod } from './period.js';
 export { TokenBucket } from './rate-limiter.js';
+export { quotaKeys, type QuotaKeys } from './keys.js';
 export type { EffectiveLimits, ScopeLimits, QuotaLimit, QuotaNotification, Notify, Meter } from './types.js';
