@@ -3,8 +3,7 @@
  * (reclaim.ts) arrive on it. A subscribed connection can do nothing else, so it is a
  * dedicated duplicate of the main one; it reconnects on its own.
  */
-import type { Logger } from '../shared/logger.js';
-import type { Redis } from '../shared/redis.js';
+import type { Logger, Redis } from '../shared/index.js';
 
 export interface Subscription {
   /** True while every channel is subscribed (messages published now reach this process). */

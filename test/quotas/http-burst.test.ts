@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { createApiKeyAuthenticator, type ApiKeyAuthenticator } from '../../src/keys/index.js';
 import { createAdmission, type AdmissionService } from '../../src/quotas/index.js';
-import { createRedis, type Redis } from '../../src/shared/redis.js';
+import { createRedis, type Redis } from '../../src/shared/index.js';
 import { closeFactories, createTenantWithKey, factoryDeps } from '../factories.js';
 import { infer, makeRepo, mlpRequest, prng, startServer, type Reply, type Running } from '../inference/helpers.js';
 import { override, planBounds, testConfig } from './helpers.js';
