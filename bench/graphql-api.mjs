@@ -123,8 +123,8 @@ const url = await server.listen(0, '127.0.0.1');
 const from = new Date(dataStart);
 const to = new Date(dataEnd);
 const range = { from: from.toISOString(), to: to.toISOString() };
-const usageDoc = `query($r: TimeRangeInput!) { usage(range: $r, granularity: HOUR, groupBy: MODEL) { series { key points { bucket requests errorRequests items inputBytes outputBytes computeUs } } } }`;
-const usageColumnsDoc = `query($r: TimeRangeInput!) { usage(range: $r, granularity: HOUR, groupBy: MODEL) { series { key columns { buckets requests errorRequests items inputBytes outputBytes computeUs } } } }`;
+const usageDoc = `query($r: TimeRangeInput!) { usage(range: $r, granularity: HOUR, groupBy: MODEL) { series { key points { bucket requests errorRequests servedItems inputBytes outputBytes computeUs } } } }`;
+const usageColumnsDoc = `query($r: TimeRangeInput!) { usage(range: $r, granularity: HOUR, groupBy: MODEL) { series { key columns { buckets requests errorRequests servedItems inputBytes outputBytes computeUs } } } }`;
 const usageDayDoc = usageDoc.replace('granularity: HOUR', 'granularity: DAY');
 const costDoc = `query($r: TimeRangeInput!) { costAttribution(range: $r, groupBy: MODEL) { totalMicros meters { meter quantity costMicros } slices { key costMicros meters { meter quantity costMicros } } } }`;
 

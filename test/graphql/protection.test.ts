@@ -4,11 +4,13 @@
  * persisted-query safelist, masked internal errors with a request id.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
+import { buildClientSchema, buildSchema, getIntrospectionQuery, lexicographicSortSchema, printSchema, type GraphQLSchema, type IntrospectionQuery } from 'graphql';
+import { MAX_OF_TYPE } from '../../graphql/src/server/introspection-limits.js';
 import { withPlatform } from '../../src/db/index.js';
 import { quotaKeys } from '../../src/quotas/index.js';
 import { closeFactories, createApiKey, createTenant, createUser, uniqueName } from '../factories.js';
@@ -353,5 +355,76 @@ describe('introspection, safelist, masking', () => {
     const r = await gql(h.url, '{ viewer { id } }', { headers: { 'x-request-id': 'abc-123' } });
     expect(r.headers.get('x-request-id')).toBe('abc-123');
     expect(r.errors![0]!.extensions.requestId).toBe('abc-123');
+  });
+});
+
+describe('standard introspection (GraphiQL, Apollo Sandbox, graphql-codegen)', () => {
+  let key: string;
+  beforeAll(async () => {
+    const t = await createTenant();
+    key = (await createApiKey({ tenantId: t.id })).secret;
+  });
+
+  /** Type and field names of a schema: what a client learns without descriptions. */
+  const shape = (s: GraphQLSchema) =>
+    Object.values(s.getTypeMap())
+      .filter((t) => !t.name.startsWith('__'))
+      .map((t) => `${t.name}(${'getFields' in t ? Object.keys(t.getFields()).sort().join(',') : ''})`)
+      .sort();
+
+  it("lets graphql-js's getIntrospectionQuery through, with and without its options, yielding the committed schema", async () => {
+    const committed = readFileSync(path.join(import.meta.dirname, '../../graphql/schema.graphql'), 'utf8');
+    const variants: Parameters<typeof getIntrospectionQuery>[0][] = [
+      undefined,
+      { descriptions: false },
+      { specifiedByUrl: true, directiveIsRepeatable: true, schemaDescription: true, inputValueDeprecation: true, oneOf: true },
+      { typeDepth: 7 },
+      { typeDepth: MAX_OF_TYPE },
+    ];
+    for (const options of variants) {
+      const r = await gql(h.url, getIntrospectionQuery(options), { token: key });
+      expect([options, r.status, r.errors]).toEqual([options, 200, undefined]);
+      const schema = buildClientSchema(r.data as unknown as IntrospectionQuery);
+      if (options?.descriptions === false) {
+        expect(shape(schema)).toEqual(shape(buildSchema(committed)));
+        continue;
+      }
+      // Without specifiedByUrl a client cannot see @specifiedBy.
+      const expected = options?.specifiedByUrl ? committed : committed.replace(/ @specifiedBy\(url: "[^"]*"\)/g, '');
+      expect(`${printSchema(lexicographicSortSchema(schema))}\n`).toBe(expected);
+    }
+  });
+
+  it('still refuses introspection bombs and type references deeper than any client sends', async () => {
+    const nest = (n: number, inner: string) => `${'ofType { '.repeat(n)}${inner}${' }'.repeat(n)}`;
+    const bombs = [
+      // re-entering types through a field's type (graphql-js's MaxIntrospectionDepthRule)
+      '{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }',
+      '{ __schema { types { fields { type { ofType { ofType { interfaces { possibleTypes { name } } } } } } } } }',
+      '{ __schema { types { interfaces { possibleTypes { interfaces { name } } } } } }',
+      '{ __type(name: "Query") { fields { type { fields { type { inputFields { name } } } } } } }',
+      // the same through fragments, inline fragments and aliases
+      'query { __schema { types { ...F } } } fragment F on __Type { fields { type { ...G } } } fragment G on __Type { f: fields { type { possibleTypes { name } } } }',
+      '{ __schema { t: types { ... on __Type { fields { type { ... on __Type { fields { type { inputFields { name } } } } } } } } } }',
+      // one ofType more than the limit, with and without lists on the way
+      `{ __schema { types { fields { type { ${nest(MAX_OF_TYPE + 1, 'name')} } } } } }`,
+      `{ __schema { directives { args { type { ${nest(MAX_OF_TYPE + 1, 'kind')} } } } } }`,
+    ];
+    for (const q of bombs) {
+      const r = await gql(h.url, q, { token: key });
+      expect([q, codes(r)]).toEqual([q, ['BAD_USER_INPUT']]);
+      expect(r.errors![0]!.message).toMatch(/introspection/i);
+      expect(r.data).toBeUndefined();
+    }
+  });
+
+  it('keeps the depth limit for every other query, also beside an introspection field', async () => {
+    let nested = 'id';
+    for (let i = 0; i < 11; i++) nested = `... on Viewer { ${nested} }`;
+    for (const q of [`{ viewer { ${nested} } }`, `{ __schema { queryType { name } } viewer { ${nested} } }`]) {
+      const r = await gql(h.url, q, { token: key });
+      expect(codes(r)).toEqual(['BAD_USER_INPUT']);
+      expect(r.errors![0]!.message).toMatch(/depth limit of 10 exceeded/);
+    }
   });
 });

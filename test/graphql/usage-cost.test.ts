@@ -55,7 +55,7 @@ describe('usage', () => {
     await insertEvents(h.clickhouse, [...events, { tenantId: other.id, model: 'm1', ts: new Date(base + 60_000), items: 100 }]);
   });
 
-  type Point = { requests: number; errorRequests: number; items: number; inputBytes: number; outputBytes: number; computeUs: number };
+  type Point = { requests: number; errorRequests: number; items: number; servedItems: number; attemptedItems: number; inputBytes: number; outputBytes: number; computeUs: number };
   function expected(granularityMs: number, keyOf: (e: EventSpec) => string | null, from: number, to: number): Record<string, Record<string, Point>> {
     const out: Record<string, Record<string, Point>> = {};
     for (const e of events) {
@@ -65,10 +65,13 @@ describe('usage', () => {
       const key = keyOf(e);
       if (key === null) continue;
       const series = (out[key] ??= {});
-      const p = (series[new Date(bucket).toISOString()] ??= { requests: 0, errorRequests: 0, items: 0, inputBytes: 0, outputBytes: 0, computeUs: 0 });
+      const p = (series[new Date(bucket).toISOString()] ??= { requests: 0, errorRequests: 0, items: 0, servedItems: 0, attemptedItems: 0, inputBytes: 0, outputBytes: 0, computeUs: 0 });
       p.requests += 1;
       p.errorRequests += e.status && e.status !== 'ok' ? 1 : 0;
       p.items += e.items ?? 1;
+      // Served = what quotas and billing count: items of successful requests only.
+      p.servedItems += !e.status || e.status === 'ok' ? (e.items ?? 1) : 0;
+      p.attemptedItems += e.items ?? 1;
       p.inputBytes += e.inputBytes ?? 100;
       p.outputBytes += e.outputBytes ?? 10;
       p.computeUs += e.computeUs ?? 1000;
@@ -81,8 +84,8 @@ describe('usage', () => {
       h.url,
       `query($range: TimeRangeInput!, $g: Granularity!, $by: UsageGroupBy, $tag: String) {
         usage(range: $range, granularity: $g, groupBy: $by, tagKey: $tag) {
-          granularity series { key apiKey { id } points { bucket requests errorRequests items inputBytes outputBytes computeUs }
-            columns { buckets requests errorRequests items inputBytes outputBytes computeUs } } } }`,
+          granularity series { key apiKey { id } points { bucket requests errorRequests items servedItems attemptedItems inputBytes outputBytes computeUs }
+            columns { buckets requests errorRequests items servedItems attemptedItems inputBytes outputBytes computeUs } } } }`,
       { token, variables: vars },
     );
     expect(r.errors).toBeUndefined();
@@ -91,7 +94,7 @@ describe('usage', () => {
       // The columnar form carries the same points.
       const cols = s.columns;
       expect(cols.buckets).toEqual(s.points.map((p: { bucket: string }) => p.bucket));
-      for (const f of ['requests', 'errorRequests', 'items', 'inputBytes', 'outputBytes', 'computeUs']) expect(cols[f]).toEqual(s.points.map((p: Record<string, number>) => p[f]));
+      for (const f of ['requests', 'errorRequests', 'items', 'servedItems', 'attemptedItems', 'inputBytes', 'outputBytes', 'computeUs']) expect(cols[f]).toEqual(s.points.map((p: Record<string, number>) => p[f]));
       got[s.key] = Object.fromEntries(s.points.map((p: Point & { bucket: string }) => [new Date(p.bucket).toISOString(), { ...p, bucket: undefined }])) as Record<string, Point>;
       for (const p of Object.values(got[s.key]!)) delete (p as { bucket?: string }).bucket;
     }

@@ -18,6 +18,7 @@ const usageRowSchema = z.object({
   requests: u64,
   error_requests: u64,
   items: u64,
+  ok_items: u64,
   input_bytes: u64,
   output_bytes: u64,
   compute_us: u64,
@@ -43,13 +44,15 @@ function usageRow(r: Record<string, unknown>): UsageRow {
     requests: big(r.requests),
     error_requests: big(r.error_requests),
     items: big(r.items),
+    ok_items: big(r.ok_items),
     input_bytes: big(r.input_bytes),
     output_bytes: big(r.output_bytes),
     compute_us: big(r.compute_us),
   };
 }
 
-const USAGE_SUMS = sql`sum(requests) AS requests, sum(error_requests) AS error_requests, sum(items) AS items,
+// items: every request's (failed and refused ones too); ok_items: served, what quotas and billing count.
+const USAGE_SUMS = sql`sum(requests) AS requests, sum(error_requests) AS error_requests, sum(items) AS items, sum(ok_items) AS ok_items,
   sum(input_bytes) AS input_bytes, sum(output_bytes) AS output_bytes, sum(billed_compute_us) AS compute_us`;
 
 const rollupTable: Record<Granularity, Sql> = {

@@ -19,6 +19,7 @@ import { buildServices, createLoaders, type ApiContext, type ApiServerDeps, type
 import { buildApiSchema } from '../schema/build.js';
 import { apiError, classify } from './errors.js';
 import { guardBody, loadSafelist, type Safelist } from './guard.js';
+import { introspectionDepthRule } from './introspection-limits.js';
 import { createRedisRateLimiter, type RateLimiter } from './rate-limit.js';
 import { redisKey, isAppError, listenOn } from '../../../src/shared/index.js';
 import type { JWTVerifyGetKey } from 'jose';
@@ -82,7 +83,9 @@ export async function createApiServer(deps: ApiServerDeps, options: ApiServerOpt
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   const armor = new ApolloArmor({
-    maxDepth: { n: armorLimits.maxDepth, ignoreIntrospection: false },
+    // Introspection (`__schema`) has its own depth rule (introspection-limits.ts): the standard
+    // query's ofType chain is deep but cheap; re-entering types is refused by graphql-js itself.
+    maxDepth: { n: armorLimits.maxDepth, ignoreIntrospection: true },
     maxAliases: { n: armorLimits.maxAliases },
     costLimit: { maxCost: armorLimits.costLimit },
     maxDirectives: { n: armorLimits.maxDirectives },
@@ -115,7 +118,7 @@ export async function createApiServer(deps: ApiServerDeps, options: ApiServerOpt
     includeStacktraceInErrorResponses: false,
     allowBatchedHttpRequests: false,
     persistedQueries: false,
-    validationRules: protection.validationRules,
+    validationRules: [...protection.validationRules, introspectionDepthRule(armorLimits.maxDepth)],
     plugins: [
       ...(protection.plugins as ApolloServerPlugin<ApiContext>[]),
       fastifyApolloDrainPlugin(app),

@@ -6,20 +6,34 @@ import { MicrosScalar } from '../scalars.js';
 import { PageInfo } from '../common.js';
 import { Tenant } from './tenant.js';
 
+// What each count means; points and columns share the words.
+const REQUESTS = 'Inference requests, failed and refused ones included (requests − errorRequests were served).';
+const ERROR_REQUESTS = 'Requests that were not served: bad input, refused by quotas or rate limits, timed out, failed.';
+const SERVED_ITEMS = 'Items (batch rows) of served requests: what quotas and billing count.';
+const ATTEMPTED_ITEMS = 'Items of every request, failed and refused ones included.';
+const ITEMS = 'Items of every request, failed and refused ones included (the same as attemptedItems).';
+const ITEMS_DEPRECATED = 'Counts the items of failed and refused requests too, unlike quotas and billing: use servedItems (billed) or attemptedItems (this value).';
+
 // No guarded fields: plain property reads, no middleware chain (hot in large lists).
 @ObjectType({ simpleResolvers: true })
 export class UsagePoint {
   @Field(() => DateTimeResolver)
   bucket!: Date;
 
-  @Field(() => SafeIntResolver)
+  @Field(() => SafeIntResolver, { description: REQUESTS })
   requests!: number;
 
-  @Field(() => SafeIntResolver)
+  @Field(() => SafeIntResolver, { description: ERROR_REQUESTS })
   errorRequests!: number;
 
-  @Field(() => SafeIntResolver)
+  @Field(() => SafeIntResolver, { description: ITEMS, deprecationReason: ITEMS_DEPRECATED })
   items!: number;
+
+  @Field(() => SafeIntResolver, { description: SERVED_ITEMS })
+  servedItems!: number;
+
+  @Field(() => SafeIntResolver, { description: ATTEMPTED_ITEMS })
+  attemptedItems!: number;
 
   @Field(() => SafeIntResolver)
   inputBytes!: number;
@@ -37,14 +51,20 @@ export class UsageColumns {
   @Field(() => [DateTimeResolver])
   buckets!: Date[];
 
-  @Field(() => [SafeIntResolver])
+  @Field(() => [SafeIntResolver], { description: REQUESTS })
   requests!: number[];
 
-  @Field(() => [SafeIntResolver])
+  @Field(() => [SafeIntResolver], { description: ERROR_REQUESTS })
   errorRequests!: number[];
 
-  @Field(() => [SafeIntResolver])
+  @Field(() => [SafeIntResolver], { description: ITEMS, deprecationReason: ITEMS_DEPRECATED })
   items!: number[];
+
+  @Field(() => [SafeIntResolver], { description: SERVED_ITEMS })
+  servedItems!: number[];
+
+  @Field(() => [SafeIntResolver], { description: ATTEMPTED_ITEMS })
+  attemptedItems!: number[];
 
   @Field(() => [SafeIntResolver])
   inputBytes!: number[];
