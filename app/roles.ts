@@ -13,6 +13,7 @@ import { runRetention } from '../src/jobs/index.js';
 import { createJobQueues } from '../src/queue/index.js';
 import { recordQuotaAlert } from '../src/alerts/index.js';
 import { createInferenceServer } from '../inference/src/index.js';
+import { prepareServedModels } from './models.js';
 import { createApiServer } from '../graphql/src/index.js';
 import { createOtlpReceiver } from '../otlp/src/index.js';
 
@@ -84,6 +85,7 @@ interface StarterContext {
 const starters: Record<Role, (infra: Infra, ctx: StarterContext) => Promise<RunningRole>> = {
   async inference(infra, ctx) {
     const { config, logger, clickhouse, redis, pools } = infra;
+    prepareServedModels({ repository: config.TOLLGATE_MODEL_REPOSITORY, logger });
     const usageSink = createWalUsageSink({ config, logger, clickhouse, redis });
     await usageSink.start();
     const admission = createAdmission({ config, redis, pools, logger, notify: (n) => recordQuotaNotification(infra, n) });

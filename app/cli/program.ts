@@ -5,6 +5,7 @@
  * and exit 1 without a stack trace.
  */
 import { userInfo } from 'node:os';
+import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../../src/config/index.js';
 import { createPgPools, type PgPools, migratePostgres, MigrationError } from '../../src/db/index.js';
@@ -210,6 +211,21 @@ export function buildProgram(io: CliIo = defaultIo): Command {
       } finally {
         redis.disconnect();
       }
+    });
+
+  program
+    .command('models')
+    .description('model repository tools')
+    .command('prepare')
+    .description('build the generated built-in models (mlp-demo, mlp-large) where missing or outdated; `serve` does this for the shipped repository itself')
+    .option('--repository <dir>', 'model repository (default: TOLLGATE_MODEL_REPOSITORY)')
+    .option('--json', 'print {"repository": ..., "models": [{"name", "built"}]}')
+    .action(async (opts: { repository?: string; json?: boolean }) => {
+      const repository = path.resolve(opts.repository ?? config().TOLLGATE_MODEL_REPOSITORY);
+      // Imported lazily: only this command needs the model builder (and onnx-proto).
+      const { prepareBuiltinModels } = await import('../../inference/src/repository/builtin.js');
+      const models = prepareBuiltinModels(repository);
+      print(opts.json, { repository, models }, models.map((m) => `${m.name}: ${m.built ? 'built' : 'up to date'} (${path.join(repository, m.name)})`).join('\n'));
     });
 
   const addServe = (name: string, description: string, fixedRole?: ServeRole) => {

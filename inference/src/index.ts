@@ -3,3 +3,4 @@ export { createInferenceServer, SERVER_NAME, SERVER_VERSION } from './server.js'
 export type { InferenceServer, InferenceServerDeps, Principal } from './server.js';
 export { fifoQueueFactory, FifoQueue } from './batcher/fifo.js';
 export { DeviceError } from './runtime/device.js';
+export { prepareBuiltinModels, shippedRepository, builtinModels } from './repository/builtin.js';

@@ -1,6 +1,6 @@
 /** The `tollgate` CLI as users run it: `node bin/tollgate.js ...` in a child process, against the per-run database. */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +20,7 @@ function run(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 }
 
 // The folders main.ts imports from (its compiled closure).
-const closureDirs = ['app', ...['db', 'tenants', 'keys', 'plans', 'audit', 'config', 'shared', 'clickhouse', 'quotas', 'billing'].map((d) => `src/${d}`)];
+const closureDirs = ['app', 'inference/src', ...['db', 'tenants', 'keys', 'plans', 'audit', 'config', 'shared', 'clickhouse', 'quotas', 'billing'].map((d) => `src/${d}`)];
 
 function newestSource(dir: string): number {
   let newest = 0;
@@ -110,6 +110,22 @@ describe('tollgate CLI', () => {
     expect(revoked.stdout).toContain(`revoked key ${k.keyId}`);
     const row = await pools.owner.query('SELECT revoked_at FROM api_keys WHERE id = $1', [k.keyId]);
     expect(row.rows[0].revoked_at).toBeInstanceOf(Date);
+  });
+
+  it('models prepare builds the generated models into a repository once, byte-identical to the shipped ones', async () => {
+    const repo = mkdtempSync(path.join(tmpdir(), 'tollgate-cli-models-'));
+    try {
+      const first = await run(['models', 'prepare', '--repository', repo, '--json']);
+      expect(first).toMatchObject({ code: 0, stderr: '' });
+      expect(JSON.parse(first.stdout)).toEqual({ repository: repo, models: [{ name: 'mlp-demo', built: true }, { name: 'mlp-large', built: true }] });
+      const second = await run(['models', 'prepare', '--repository', repo]);
+      expect(second.stdout).toContain(`mlp-demo: up to date (${path.join(repo, 'mlp-demo')})`);
+      // npm test prepared the shipped repository with the same code: same seed, same bytes.
+      const shipped = path.join(root, 'inference/models/mlp-demo/1/model.onnx');
+      expect(readFileSync(path.join(repo, 'mlp-demo/1/model.onnx')).equals(readFileSync(shipped))).toBe(true);
+    } finally {
+      rmSync(repo, { recursive: true, force: true });
+    }
   });
 
   it('migrate is idempotent: a second run applies nothing', async () => {
