@@ -128,6 +128,8 @@ export async function createInferenceServer(deps: InferenceServerDeps): Promise<
 
   // Content-Encoding: the body is inflated as it streams in, the size limit counting decoded bytes.
   app.addHook('preParsing', async (request, reply, payload) => {
+    // fastify runs this hook for bodiless requests too (GET): their Content-Encoding names nothing.
+    if (request.headers['content-length'] === undefined && request.headers['transfer-encoding'] === undefined) return payload;
     let coding;
     try {
       coding = requestCoding(request.headers['content-encoding']);

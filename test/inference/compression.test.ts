@@ -68,6 +68,11 @@ describe('compressed requests', () => {
     expect(srv.sink.records.filter((r) => r.requestId === 'not-gzip' && r.status === 'ok')).toEqual([]);
   });
 
+  it('ignores Content-Encoding on requests without a body', async () => {
+    const r = await rawRequest(srv.base, { path: '/v2/models/mlp-demo', headers: { authorization: `Bearer ${alice.secret}`, 'content-encoding': 'br' } });
+    expect([r.status, JSON.parse(r.body.toString()).name]).toEqual([200, 'mlp-demo']);
+  });
+
   it('answers 415 naming the accepted codings for an unknown or stacked Content-Encoding', async () => {
     const body = JSON.stringify(mlpRequest(prng(4), 1));
     for (const encoding of ['br', 'compress', 'zstd', 'gzip, gzip']) {
