@@ -222,8 +222,8 @@ export function buildProgram(io: CliIo = defaultIo): Command {
     .option('--json', 'print {"repository": ..., "models": [{"name", "built"}]}')
     .action(async (opts: { repository?: string; json?: boolean }) => {
       const repository = path.resolve(opts.repository ?? config().TOLLGATE_MODEL_REPOSITORY);
-      // Imported lazily: only this command needs the model builder (and onnx-proto).
-      const { prepareBuiltinModels } = await import('../../inference/src/repository/builtin.js');
+      // Imported lazily: only this command needs the inference module's model builder (and onnx-proto).
+      const { prepareBuiltinModels } = await import('../../inference/src/index.js');
       const models = prepareBuiltinModels(repository);
       print(opts.json, { repository, models }, models.map((m) => `${m.name}: ${m.built ? 'built' : 'up to date'} (${path.join(repository, m.name)})`).join('\n'));
     });
