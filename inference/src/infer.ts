@@ -1,7 +1,7 @@
 /** POST /v2/models/{m}[/versions/{v}]/infer */
-import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Admission } from '../../src/quotas/index.js';
+import { createHash, randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Admission, AdmissionTicket } from '../../src/quotas/index.js';
 import { AppError, badInput, unavailable, isWellFormed, toWellFormed, truncateCodePoints } from '../../src/shared/index.js';
 import type { UsageSink } from '../../src/usage/index.js';
 import type { BatchOutcome, Job, JobResult, DynamicBatcher } from './batcher/batcher.js';
@@ -11,6 +11,8 @@ import { classify } from './oip/classification.js';
 import type { InferenceMetrics } from './metrics.js';
 import type { ModelRegistry, Resolved } from './repository/registry.js';
 import type { RequestTracker } from './request.js';
+import { runOf, type Identity, type Input, type Principal, type Target } from './request-state.js';
+import type { ExecDevice } from './runtime/protocol.js';
 import { notFoundModel } from './errors.js';
 
 export interface InferRouteDeps {
@@ -22,6 +24,8 @@ export interface InferRouteDeps {
   metrics: InferenceMetrics;
   requestTimeoutMs: number;
   isAccepting: () => boolean;
+  /** The server's device (a model whose sessions say nothing runs on it). */
+  defaultDevice: () => ExecDevice;
 }
 
 const RESERVED_PARAMETERS = new Set(['binary_data_output', 'timeout_ms']);
@@ -122,69 +126,84 @@ async function classifyOutputs(req: DecodedRequest, tensors: Map<string, OutputT
   return out;
 }
 
+/** The model the request names, if the tenant may use it (else 404, as for a missing one). */
+function resolveTarget(deps: InferRouteDeps, principal: Principal, params: { model: string; version?: string }): { resolved: Resolved & { version: NonNullable<Resolved['version']> }; target: Target } {
+  const resolved = deps.registry.resolve(params.model, params.version, principal.tenantId);
+  if (!resolved?.version) throw notFoundModel(params.model, params.version);
+  // The device the model's sessions run on: admission checks that device's compute quota.
+  const device = resolved.version.batcher.instances[0]?.device;
+  return { resolved: resolved as Resolved & { version: NonNullable<Resolved['version']> }, target: { version: resolved.version.spec.version, device: device ?? deps.defaultDevice() } };
+}
+
+/** The body's id: the client's OIP id, else a fresh UUID (`clientId` says which). */
+function identify(doc: Record<string, unknown>, arrivalId: string): Identity & { clientId: boolean } {
+  if (typeof doc.id === 'string' && !isWellFormed(doc.id)) throw badInput('"id" must be well-formed Unicode (no lone surrogates)');
+  const clientId = typeof doc.id === 'string' && doc.id.length > 0 && doc.id.length <= 256;
+  if (!clientId) return { requestId: arrivalId, eventId: randomUUID(), clientId };
+  return { requestId: doc.id as string, eventId: doc.id as string, clientId };
+}
+
+/** Asks admission; a refusal becomes the AppError the error handler answers (headers set on the reply). */
+async function admit(deps: InferRouteDeps, reply: FastifyReply, principal: Principal, model: string, id: Identity, input: Input, target: Target): Promise<{ ticket: AdmissionTicket; weight: number }> {
+  const decision = await deps.admission.admit({
+    tenantId: principal.tenantId,
+    apiKeyId: principal.keyId,
+    model,
+    items: input.items,
+    eventId: id.eventId,
+    device: target.device,
+    // The client's id is bound to the request's content: reusing it for another request is a 409.
+    ...(id.fingerprint !== undefined ? { fingerprint: id.fingerprint } : {}),
+  });
+  for (const [k, v] of Object.entries(decision.headers)) reply.header(k, v);
+  if (!decision.allowed) {
+    if (decision.retryAfterSeconds !== undefined) reply.header('retry-after', String(Math.max(0, Math.ceil(decision.retryAfterSeconds))));
+    throw new AppError(decision.code, decision.message, decision.details);
+  }
+  return { ticket: decision.ticket, weight: decision.weight };
+}
+
 export function registerInferRoute(app: FastifyInstance, url: string, deps: InferRouteDeps): void {
   app.post<{ Params: { model: string; version?: string } }>(url, { onRequest: deps.authHook }, async (request, reply) => {
-    const { tracker, registry } = deps;
-    const ctx = tracker.ctx(request);
+    const { tracker } = deps;
     const principal = tracker.principal(request);
     if (!deps.sink.accepting()) throw unavailable('usage metering is not accepting records; retry later');
     if (!deps.isAccepting()) throw unavailable('the server is shutting down');
-    const { model, version } = request.params;
-    const resolved = registry.resolve(model, version, principal.tenantId);
-    if (!resolved?.version) throw notFoundModel(model, version);
-    ctx.version = resolved.version.spec.version;
-    ctx.resolved = true;
+    const { resolved, target } = resolveTarget(deps, principal, request.params);
+    const arrival = tracker.advance(request, { target }).arrival;
 
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const { json, binary } = splitBody(body, request.headers['inference-header-content-length']);
     const doc = parseJsonHeader(json);
-    if (typeof doc.id === 'string' && !isWellFormed(doc.id)) throw badInput('"id" must be well-formed Unicode (no lone surrogates)');
-    const clientId = typeof doc.id === 'string' && doc.id.length > 0 && doc.id.length <= 256;
-    if (clientId) ctx.requestId = ctx.eventId = doc.id as string;
+    const { clientId, ...named } = identify(doc, arrival.requestId);
+    tracker.advance(request, { id: named });
     const req = decodeInferRequest(doc, binary, json.length, resolved.config);
-    ctx.items = req.items;
-    ctx.inputBytes = req.inputBytes;
-    ctx.tags = tagsOf(req.parameters);
+    // Sized first: a request refused for its tags is still metered with its items.
+    const sized: Input = { items: req.items, inputBytes: req.inputBytes, tags: {} };
+    tracker.advance(request, { input: sized });
+    const input: Input = { ...sized, tags: tagsOf(req.parameters) };
+    // A client's id is bound to the request's content (hashed only once the body decoded).
+    const id: Identity = clientId ? { ...named, fingerprint: fingerprintOf(resolved.name, target.version, body) } : named;
+    tracker.advance(request, { id, input });
     const timeoutMs = timeoutOf(req.parameters, deps.requestTimeoutMs);
 
-    // The device the model's sessions run on: admission checks that device's compute quota.
-    ctx.device = resolved.version.batcher.instances[0]?.device ?? ctx.device;
-    const decision = await deps.admission.admit({
-      tenantId: principal.tenantId,
-      apiKeyId: principal.keyId,
-      model,
-      items: req.items,
-      eventId: ctx.eventId,
-      device: ctx.device,
-      // The client's id is bound to the request's content: reusing it for another request is a 409.
-      ...(clientId ? { fingerprint: fingerprintOf(resolved.name, ctx.version, body) } : {}),
-    });
-    for (const [k, v] of Object.entries(decision.headers)) reply.header(k, v);
-    if (!decision.allowed) {
-      if (decision.retryAfterSeconds !== undefined) reply.header('retry-after', String(Math.max(0, Math.ceil(decision.retryAfterSeconds))));
-      throw new AppError(decision.code, decision.message, decision.details);
-    }
-    ctx.ticket = decision.ticket;
+    const { ticket, weight } = await admit(deps, reply, principal, request.params.model, id, input, target);
+    tracker.advance(request, { ticket });
 
-    const result = await runJob(resolved.version.batcher, req, principal.tenantId, decision.weight, timeoutMs, (batchEnd) => {
-      ctx.batchEnd = batchEnd;
-    });
-    ctx.queueUs = result.queueUs;
-    ctx.computeUs = result.computeUs;
-    ctx.batchSize = result.batchSize;
-    ctx.device = result.device;
+    const result = await runJob(resolved.version.batcher, req, principal.tenantId, weight, timeoutMs, (pending) => tracker.advance(request, { pending }));
+    tracker.advance(request, { run: runOf(result) });
     const parameters = Object.fromEntries(Object.entries(req.parameters).filter(([k]) => !RESERVED_PARAMETERS.has(k)));
     const tensors = await classifyOutputs(req, result.tensors, resolved);
     const encoded = await encodeInferResponse({
       modelName: resolved.name,
-      modelVersion: ctx.version,
-      id: ctx.requestId,
+      modelVersion: target.version,
+      id: id.requestId,
       parameters,
       requested: req.outputs,
       binaryOutput: req.binaryOutput,
       tensors,
     });
-    ctx.outputBytes = encoded.outputBytes;
+    tracker.advance(request, { outputBytes: encoded.outputBytes });
     try {
       await tracker.finish(request, { status: 200 });
     } catch (err) {

@@ -202,6 +202,7 @@ export async function createInferenceServer(deps: InferenceServerDeps): Promise<
       metrics,
       requestTimeoutMs: config.INFERENCE_REQUEST_TIMEOUT_MS,
       isAccepting: () => accepting,
+      defaultDevice: () => device,
     });
   }
 

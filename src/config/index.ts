@@ -64,7 +64,8 @@ export const envSchema = z.object({
   USAGE_WAL_MAX_BYTES: positiveInt.default(1024 * 1024 * 1024),
   USAGE_FLUSH_INTERVAL_MS: positiveInt.default(1_000),
   USAGE_FLUSH_MAX_ROWS: positiveInt.default(10_000),
-  USAGE_DEDUP_WINDOW_HOURS: positiveInt.default(24),
+  /** Alias of IDEMPOTENCY_WINDOW_SECONDS in hours (the flusher's old setting); must agree with it when both are set. */
+  USAGE_DEDUP_WINDOW_HOURS: positiveInt.optional(),
   /** A WAL segment is sealed past this size; whole segments are deleted once confirmed in ClickHouse. */
   USAGE_WAL_SEGMENT_BYTES: positiveInt.default(64 * 1024 * 1024),
   /** Extra look-back (before a batch's first event) of the flush-time duplicate check in usage_events_v1; 0 = the batch's own time range (closes the crash window; Redis covers retries). */
@@ -106,8 +107,12 @@ export const envSchema = z.object({
   QUOTA_LEASE_TTL_MS: positiveInt.default(30_000),
   /** Deadline for one Redis call on the admission path. */
   QUOTA_REDIS_TIMEOUT_MS: positiveInt.default(200),
-  /** How long a (tenant, event id) is remembered so a retry does not consume quota twice (ClickHouse reconciliation covers longer gaps). */
-  QUOTA_IDEMPOTENCY_WINDOW_SECONDS: positiveInt.default(86_400),
+  /** Alias of IDEMPOTENCY_WINDOW_SECONDS (admission's old setting); must agree with it when both are set. */
+  QUOTA_IDEMPOTENCY_WINDOW_SECONDS: positiveInt.optional(),
+
+  // Idempotency (src/idempotency): one window for admission and metering.
+  /** How long a (tenant, request id) is remembered: a retry within it is not charged or billed again, a reuse for another request is refused (like Stripe's 24 h). */
+  IDEMPOTENCY_WINDOW_SECONDS: positiveInt.default(86_400),
   /** Cached plan limits are refreshed after this (plan changes also invalidate at once via Redis pub/sub). */
   QUOTA_LIMITS_CACHE_TTL_MS: positiveInt.default(5_000),
 
@@ -131,7 +136,17 @@ export const envSchema = z.object({
   STRIPE_API_BASE: z.string().url().optional(),
 });
 
-export type Config = z.infer<typeof envSchema>;
+/**
+ * Older names of one setting, with their unit in seconds. They are accepted as input and must
+ * agree with each other and with the main name; code reads only the main name.
+ */
+const ALIASES = {
+  QUOTA_IDEMPOTENCY_WINDOW_SECONDS: { of: 'IDEMPOTENCY_WINDOW_SECONDS', scale: 1 },
+  USAGE_DEDUP_WINDOW_HOURS: { of: 'IDEMPOTENCY_WINDOW_SECONDS', scale: 3600 },
+} as const;
+type AliasName = keyof typeof ALIASES;
+
+export type Config = Omit<z.infer<typeof envSchema>, AliasName>;
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -150,7 +165,30 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message} (got ${JSON.stringify(known[String(i.path[0])])})`);
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   }
-  return parsed.data;
+  return resolveAliases(parsed.data, known);
+}
+
+/** Folds each alias into its main setting; several names set to different values is an error naming them. */
+function resolveAliases(data: z.infer<typeof envSchema>, known: Record<string, string | undefined>): Config {
+  const out: Record<string, unknown> = { ...data };
+  const given = new Map<string, Array<{ name: string; seconds: number }>>();
+  for (const [alias, { of, scale }] of Object.entries(ALIASES) as Array<[AliasName, (typeof ALIASES)[AliasName]]>) {
+    delete out[alias];
+    const value = data[alias];
+    if (value === undefined) continue;
+    const list = given.get(of) ?? [];
+    if (known[of] !== undefined && list.length === 0) list.push({ name: of, seconds: data[of] });
+    list.push({ name: alias, seconds: value * scale });
+    given.set(of, list);
+  }
+  for (const [main, list] of given) {
+    if (new Set(list.map((g) => g.seconds)).size > 1) {
+      const named = list.map((g) => `${g.name}=${known[g.name]}`).join(', ');
+      throw new ConfigError(`invalid configuration:\n  ${main}: ${list.map((g) => g.name).join(' and ')} name one setting and must agree (got ${named}, i.e. ${list.map((g) => `${g.seconds} s`).join(' vs ')})`);
+    }
+    out[main] = list[0]!.seconds;
+  }
+  return out as Config;
 }
 
 /** The names every Tollgate process understands; docker-compose.yml may set only these. */

@@ -7,7 +7,6 @@ export interface QuotaKeys {
   used(scope: string, meter: Meter, period: string): string;
   lease(scope: string, meter: Meter, period: string): string;
   notified(scope: string, meter: Meter, period: string, threshold: number): string;
-  seen(tenantId: string, eventId: string): string;
   /** Pub/sub channel announcing a tenant's limits changed (message: tenant id). */
   limitsChannel: string;
   /** Pub/sub channel on which processes ask each other for idle leases (reclaim.ts). */
@@ -22,7 +21,6 @@ export function quotaKeys(prefix: string): QuotaKeys {
     used: (scope, meter, period) => `${base}:q:${scope}:${meter}:${period}`,
     lease: (scope, meter, period) => `${base}:ql:${scope}:${meter}:${period}`,
     notified: (scope, meter, period, threshold) => `${base}:nt:${scope}:${meter}:${period}:${threshold}`,
-    seen: (tenantId, eventId) => `${base}:seen:${tenantId}:${eventId}`,
     limitsChannel: `${base}:limits-changed`,
     reclaimChannel: `${base}:reclaim`,
   };

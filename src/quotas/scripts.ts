@@ -11,27 +11,9 @@
  *   ql:<scope>:<meter>:<period> hash <proc> = units leased, x:<proc> = lease expiry (ms)
  * A crashed replica's leases expire (x:<proc>) so its slots and units come back.
  */
-import { createHash } from 'node:crypto';
-import type { Redis } from '../shared/index.js';
+import { luaScript as script, runScript, type Script } from '../shared/index.js';
 
-export interface Script {
-  readonly source: string;
-  readonly sha: string;
-}
-
-function script(source: string): Script {
-  return { source, sha: createHash('sha1').update(source).digest('hex') };
-}
-
-/** Runs a script by SHA, loading it on NOSCRIPT (after a Redis restart or on first use). */
-export async function runScript(redis: Redis, s: Script, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
-  try {
-    return await redis.evalsha(s.sha, keys.length, ...keys, ...args);
-  } catch (err) {
-    if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return redis.eval(s.source, keys.length, ...keys, ...args);
-    throw err;
-  }
-}
+export { runScript, type Script };
 
 // Removes expired per-process leases from a lease hash; returns the sum of the live ones.
 const SWEEP = `
@@ -223,19 +205,4 @@ local total = base + recent
 redis.call('HSET', KEYS[1], 'total', string.format('%d', total), 'base', string.format('%d', base), 'rc', string.format('%d', cutoff))
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return { before, total }
-`);
-
-/**
- * Idempotency marks for a batch of (tenant, event id) keys: `SET key value NX GET EX ttl` each,
- * in one call. KEYS: seen keys; ARGV[1]: ttl seconds, ARGV[1 + i]: the value for KEYS[i] (the
- * request's fingerprint, or '1' without one). Returns per key the value it already had — this
- * call's request is a retry or a conflicting reuse of the id — or '' where this call set it first.
- */
-export const markSeen = script(`
-local out = {}
-for i = 1, #KEYS do
-  local old = redis.call('SET', KEYS[i], ARGV[i + 1], 'NX', 'GET', 'EX', ARGV[1])
-  if old then out[i] = old else out[i] = '' end
-end
-return out
 `);

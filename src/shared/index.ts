@@ -6,6 +6,7 @@
 export { errorCodes, AppError, badInput, notFound, unauthenticated, forbidden, unavailable, isAppError, type ErrorCode } from './errors.js';
 export { createLogger, type Logger } from './logger.js';
 export { createRedis, redisKey, type Redis } from './redis.js';
+export { luaScript, runScript, type Script } from './redis-script.js';
 export { listenOn } from './http.js';
 export { truncateCodePoints, isWellFormed, toWellFormed } from './text.js';
 export { packageRoot } from './package-root.js';

@@ -1,16 +1,11 @@
 /**
- * Duplicate detection for usage events, before a row reaches ClickHouse (the rollup views
- * would count a second copy). Two checks, both per tenant:
- *
- * 1. Redis: one key per (tenant, event id) set with SET NX for the dedup window, holding the
- *    WAL record's uid (`walId:segment:offset`). A key already holding the *same* uid is this
- *    very record replayed after a crash (kept: it may or may not have landed, see 2); a key
- *    holding another uid is a retry of an event already billed (dropped).
- * 2. ClickHouse: the batch's event ids are looked up in `usage_events_v1` for the batch's
- *    tenants over [first event - lookback, last event]. This closes the window between the
- *    Redis mark and the insert, and covers a Redis that lost its keys.
+ * What landed in ClickHouse, for duplicate detection before a row reaches it (the rollup views
+ * would count a second copy). Idempotency's delivery marks (src/idempotency) tell retries; these
+ * queries tell what is already stored: the batch's event ids are looked up in `usage_events_v1`
+ * for the batch's tenants over [first event - lookback, last event] (this closes the window
+ * between the Redis mark and the insert, and covers a Redis that lost its keys), and after an
+ * ambiguous insert failure the rows carrying the batch id.
  */
-import type { Redis } from '../shared/index.js';
 import { join, literal, sql, type ClickHouse, type Sql } from '../clickhouse/index.js';
 import { USAGE_TABLE } from './rows.js';
 
@@ -21,42 +16,7 @@ export interface Candidate {
   uid: string;
 }
 
-export const MARK_NEW = 1;
-export const MARK_REPLAY = 2;
-export const MARK_DUPLICATE = 0;
-
-// KEYS: dedup keys; ARGV[1]: ttl seconds; ARGV[i+1]: the uid for KEYS[i]. SET NX GET (Redis >= 7)
-// sets the key when absent and returns its previous value: nil = new, our uid = replay, else duplicate.
-const MARK_SCRIPT = `
-local ttl = tonumber(ARGV[1])
-local out = {}
-for i, key in ipairs(KEYS) do
-  local uid = ARGV[i + 1]
-  local old = redis.call('SET', key, uid, 'NX', 'GET', 'EX', ttl)
-  if not old then
-    out[i] = 1
-  elseif old == uid then
-    out[i] = 2
-  else
-    out[i] = 0
-  end
-end
-return out
-`;
-
-const REDIS_CHUNK = 1000;
 const CH_CHUNK = 10_000;
-
-/** Marks each candidate in Redis; returns MARK_NEW / MARK_REPLAY / MARK_DUPLICATE per candidate (same order). */
-export async function markInRedis(redis: Redis, keyOf: (c: Candidate) => string, candidates: readonly Candidate[], ttlSeconds: number): Promise<number[]> {
-  const chunks: Promise<number[]>[] = [];
-  for (let i = 0; i < candidates.length; i += REDIS_CHUNK) {
-    const chunk = candidates.slice(i, i + REDIS_CHUNK);
-    // Sent together (pipelined on the one connection); each script runs atomically in Redis.
-    chunks.push(redis.eval(MARK_SCRIPT, chunk.length, ...chunk.map(keyOf), String(ttlSeconds), ...chunk.map((c) => c.uid)) as Promise<number[]>);
-  }
-  return (await Promise.all(chunks)).flat();
-}
 
 function timeBounds(candidates: readonly Candidate[], lookbackMs: number): { from: number; to: number } {
   let min = Infinity;

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { closeFactories, createTenantWithKey } from '../factories.js';
 import { admitAndRelease, harness, override, request, sleep, testConfig } from './helpers.js';
 import type { AdmissionService } from '../../src/quotas/index.js';
+import { idempotencyKeys } from '../../src/idempotency/index.js';
 
 const h = harness();
 afterAll(async () => {
@@ -15,7 +16,9 @@ afterAll(async () => {
   await closeFactories();
 });
 
-const seenKey = (tenantId: string, eventId: string) => `${testConfig().REDIS_PREFIX}:quota:seen:${tenantId}:${eventId}`;
+const keys = idempotencyKeys(testConfig().REDIS_PREFIX);
+/** The fingerprint admission bound the id to, or null. */
+const markOf = (tenantId: string, eventId: string) => h.redis.hget(keys.mark(tenantId, eventId), 'fp');
 
 /** How many of `n` fresh requests `a` still admits (each released ok). */
 async function freshAllowed(a: AdmissionService, tenantId: string, keyId: string, n: number): Promise<boolean[]> {
@@ -38,7 +41,7 @@ describe('idempotency: request fingerprints', () => {
     const b = h.admission();
     const eventId = randomUUID();
     expect((await admitAndRelease(a, request(tenantId, keyId, { eventId, fingerprint: 'fp-A' }))).allowed).toBe(true);
-    expect(await h.redis.get(seenKey(tenantId, eventId))).toBe('fp-A'); // set before admitting, not in the background
+    expect(await markOf(tenantId, eventId)).toBe('fp-A'); // set before admitting, not in the background
 
     for (const x of [a, b]) {
       const d = await x.admit(request(tenantId, keyId, { eventId, fingerprint: 'fp-B' }));
@@ -82,9 +85,9 @@ describe('idempotency: request fingerprints', () => {
     const d = await admitAndRelease(a, request(tenantId, keyId, { eventId, fingerprint: 'fp-A' }), { ok: false });
     expect(d.allowed).toBe(true);
     await sleep(30);
-    expect(await h.redis.exists(seenKey(tenantId, eventId))).toBe(0);
+    expect(await markOf(tenantId, eventId)).toBeNull();
     expect((await admitAndRelease(a, request(tenantId, keyId, { eventId, fingerprint: 'fp-B' }))).allowed).toBe(true);
-    expect(await h.redis.get(seenKey(tenantId, eventId))).toBe('fp-B');
+    expect(await markOf(tenantId, eventId)).toBe('fp-B');
     await a.flush();
     expect(await freshAllowed(a, tenantId, keyId, 3)).toEqual([true, true, false]);
   });
@@ -110,7 +113,7 @@ describe('idempotency: request fingerprints', () => {
     const d = await a.admit(request(tenantId, keyId, { eventId, fingerprint: 'fp-A' }));
     expect(!d.allowed && d.status).toBe(402);
     await sleep(30);
-    expect(await h.redis.exists(seenKey(tenantId, eventId))).toBe(0);
+    expect(await markOf(tenantId, eventId)).toBeNull();
   });
 });
 
@@ -125,7 +128,7 @@ describe('idempotency: batched background marks (requests without a fingerprint)
     if (!d.allowed) return;
     d.ticket.release({ computeUs: 0, items: 1, ok: false }); // well within the 10 ms batch window
     await sleep(50); // the batch would have been written by now
-    expect(await h.redis.exists(seenKey(tenantId, eventId))).toBe(0);
+    expect(await markOf(tenantId, eventId)).toBeNull();
     // The retry is a new request for b: charged (1 of 2), so one more fits and then none.
     expect((await admitAndRelease(b, request(tenantId, keyId, { eventId }))).allowed).toBe(true);
     await Promise.all([a.close(), b.close()]);
@@ -142,7 +145,7 @@ describe('idempotency: batched background marks (requests without a fingerprint)
     void a.flush(); // sends the pending marks now
     d.ticket.release({ computeUs: 0, items: 1, ok: false });
     await sleep(50);
-    expect(await h.redis.exists(seenKey(tenantId, eventId))).toBe(0);
+    expect(await markOf(tenantId, eventId)).toBeNull();
   });
 
   it("a failing retry of an id another process charged is refunded once and does not delete the other's mark", async () => {
@@ -153,14 +156,14 @@ describe('idempotency: batched background marks (requests without a fingerprint)
     expect((await admitAndRelease(b, request(tenantId, keyId, { eventId }))).allowed).toBe(true);
     await b.flush(); // b's mark is written
     await sleep(20);
-    expect(await h.redis.get(seenKey(tenantId, eventId))).toBe('1');
+    expect(await markOf(tenantId, eventId)).toBe('1');
     // a does not know the id: it charges, sends the mark, and the request fails before the answer.
     const d = await a.admit(request(tenantId, keyId, { eventId }));
     if (!d.allowed) throw new Error('refused');
     void a.flush();
     d.ticket.release({ computeUs: 0, items: 1, ok: false });
     await sleep(50);
-    expect(await h.redis.get(seenKey(tenantId, eventId))).toBe('1'); // b's request still owns the id
+    expect(await markOf(tenantId, eventId)).toBe('1'); // b's request still owns the id
     await Promise.all([a.close(), b.close()]);
     // Exactly b's request is charged: two of 3 remain (refunded once).
     const c = h.admission();

@@ -1,0 +1,105 @@
+/**
+ * The ticket an admitted request holds until it finishes: `release` frees its concurrency slots,
+ * charges its compute, settles its items, and — when it failed — refunds its quota units and gives
+ * its request id back, wherever its mark is at that moment.
+ */
+import type { MarkListener, QueuedMark } from '../idempotency/index.js';
+import { NO_FINGERPRINT } from '../idempotency/index.js';
+import type { AdmissionRequest, AdmissionTicket } from './contract.js';
+import type { AdmissionParts } from './admission-parts.js';
+import { refund, releaseSlots, type Holdings } from './holdings.js';
+import type { Meter } from './types.js';
+
+/**
+ * Where this ticket's idempotency mark is: none; queued in the background batch; sent and not
+ * answered yet; set by this ticket (owned); another request's (other); unknown (the call failed).
+ */
+export type MarkState = 'none' | 'queued' | 'sent' | 'owned' | 'other' | 'unknown';
+
+export class Ticket implements AdmissionTicket, MarkListener {
+  mark: MarkState = 'none';
+  private queued: QueuedMark | null = null;
+  private released = false;
+  private failed = false;
+  private refunded = false;
+
+  constructor(
+    private readonly parts: AdmissionParts,
+    private readonly req: AdmissionRequest,
+    private readonly h: Holdings,
+    private duplicate: boolean,
+  ) {}
+
+  /** A request without a fingerprint: charged now, marked within 10 ms; a late "seen" refunds it. */
+  markInBackground(): void {
+    this.mark = 'queued';
+    this.queued = this.parts.marks.markLater(this.req.tenantId, this.req.eventId, NO_FINGERPRINT, this);
+  }
+
+  onMark(old: string | null): void {
+    this.queued = null;
+    if (old === null) this.mark = 'unknown';
+    else if (old === '') this.mark = 'owned';
+    else {
+      // Another process already charged this event id: give back what this admission charged.
+      this.mark = 'other';
+      this.duplicate = true;
+      this.refundOnce();
+    }
+    // The request failed while its mark was in flight: the mark must not outlive it.
+    if (this.failed) this.dropMark();
+  }
+
+  private refundOnce(): void {
+    if (this.refunded) return;
+    this.refunded = true;
+    refund(this.parts, this.h.charges, this.h.minute);
+  }
+
+  /** Failed request: its mark goes, wherever it is, so a retry counts as a new request. */
+  private dropMark(): void {
+    if (this.mark === 'queued' && this.queued) {
+      // Still in the pending batch: take it out (never sent, nothing to delete). Already sent:
+      // onMark calls back here once the answer arrives.
+      if (this.queued.sent) this.mark = 'sent';
+      else {
+        this.queued.cancelled = true;
+        this.mark = 'none';
+      }
+    }
+    if (this.mark === 'owned' || this.mark === 'unknown') {
+      this.parts.marks.unmark(this.req.tenantId, this.req.eventId);
+      this.mark = 'none';
+    }
+  }
+
+  release(outcome: { computeUs: number; items: number; ok: boolean; device?: 'cpu' | 'cuda' }): void {
+    if (this.released) return;
+    this.released = true;
+    releaseSlots(this.parts, this.h.slots);
+    if (this.duplicate) return;
+    if (!outcome.ok) {
+      // Failed work is not billed, so it does not use quota; a retry of it must be charged.
+      this.failed = true;
+      this.refundOnce();
+      this.parts.marks.forget(this.req.tenantId, this.req.eventId);
+      this.dropMark();
+      return;
+    }
+    this.settleItems(outcome.items);
+    const meter: Meter = outcome.device === 'cuda' ? 'compute_ms_cuda' : 'compute_ms_cpu';
+    const us = Math.max(0, Math.round(outcome.computeUs));
+    for (const c of this.h.compute) if (c.spec.meter === meter) this.parts.counters.record(c, us, this.h.minute);
+  }
+
+  /** The items the request turned out to have, against the items it was admitted with. */
+  private settleItems(items: number): void {
+    const delta = items - this.req.items;
+    if (delta === 0) return;
+    for (const ch of this.h.charges)
+      if (ch.counter.spec.meter === 'items') {
+        this.parts.counters.record(ch.counter, delta, this.h.minute);
+        ch.units += delta; // a late duplicate verdict refunds what was actually charged
+      }
+  }
+}
