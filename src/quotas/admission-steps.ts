@@ -74,14 +74,23 @@ export type IdCheck = { duplicate: boolean };
  * The request id, as far as this process knows, then — for a client-chosen id (it has a
  * fingerprint) new to this process — as Redis knows it, before anything is charged or served:
  * a reused id is never served and a retry never charged (idempotency's `decide`). Redis down:
- * fail-open admits it as new (local memory only), fail-closed refuses.
+ * fail-open admits it as new (local memory only), fail-closed refuses. Synchronous unless Redis
+ * must be asked.
  */
-export async function checkId(parts: AdmissionParts, req: AdmissionRequest, now: number, h: Holdings, headers: RateLimitHeaders): Promise<IdCheck | AdmissionDecision> {
+export function checkId(parts: AdmissionParts, req: AdmissionRequest, now: number, h: Holdings, headers: RateLimitHeaders): IdCheck | AdmissionDecision | Promise<IdCheck | AdmissionDecision> {
   const fp = req.fingerprint;
   const recalled = parts.marks.recall(req.tenantId, req.eventId, now);
   const local = decide(recalled, fp);
   if (local === 'conflict') return conflict(req.eventId, headers);
-  if (local === 'retry' || fp === undefined) return { duplicate: local === 'retry' };
+  if (local === 'retry') return RETRY;
+  if (fp === undefined) return NEW;
+  return claimId(parts, req, fp, h, headers);
+}
+
+const NEW: IdCheck = { duplicate: false };
+const RETRY: IdCheck = { duplicate: true };
+
+async function claimId(parts: AdmissionParts, req: AdmissionRequest, fp: string, h: Holdings, headers: RateLimitHeaders): Promise<IdCheck | AdmissionDecision> {
   let prior: string;
   try {
     prior = await parts.marks.claim(req.tenantId, req.eventId, fp);
@@ -89,14 +98,14 @@ export async function checkId(parts: AdmissionParts, req: AdmissionRequest, now:
     if (!(err instanceof RedisUnavailableError)) throw err;
     parts.guard.degraded('idempotency');
     if (parts.guard.failureMode === 'closed') return unavailable('admission control is unavailable; try again shortly');
-    return { duplicate: false };
+    return NEW;
   }
   // Another request's mark is not remembered locally: if that request fails its mark goes, and
   // only Redis would know.
   const verdict = decide(prior, fp);
   if (verdict === 'conflict') return conflict(req.eventId, headers);
   if (verdict === 'new') h.ownsMark = true;
-  return { duplicate: verdict === 'retry' };
+  return verdict === 'retry' ? RETRY : NEW;
 }
 
 /**

@@ -9,7 +9,7 @@
  */
 import type { Admission, AdmissionDecision, AdmissionRequest } from './contract.js';
 import { createAdmissionParts, type AdmissionConfig, type AdmissionDeps } from './admission-parts.js';
-import { checkId, chargeQuotas, issueTicket, limitsOf, scopesOf, takeSlots, takeTokens } from './admission-steps.js';
+import { checkId, chargeQuotas, isPromise, issueTicket, limitsOf, scopesOf, takeSlots, takeTokens } from './admission-steps.js';
 import { quotaExhausted, tooManyConcurrent, unavailable } from './decisions.js';
 import { giveBack, Holdings } from './holdings.js';
 import { RedisUnavailableError } from './redis-guard.js';
@@ -46,7 +46,8 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
       // What the request is: its id (a retry is not charged, a reused id refused), its items.
       const now = clock();
       h.minute = Math.floor(now / 60_000);
-      const id = await checkId(parts, req, now, h, headers);
+      const id0 = checkId(parts, req, now, h, headers);
+      const id = isPromise(id0) ? await id0 : id0;
       if ('allowed' in id) return refuse(id);
       const short = await chargeQuotas(parts, req, l, scopes, { now, duplicate: id.duplicate }, h);
       if (short) return refuse(quotaExhausted(short.counter, short.scope, headers, clock()));
