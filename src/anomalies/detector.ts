@@ -1,0 +1,218 @@
+/**
+ * The detector: scores buckets against the best of its baseline candidates, using only the
+ * buckets before each one. Pure and deterministic, so scoring new buckets with enough history
+ * before them (historyNeededMs) gives exactly what scoring the whole series gives.
+ */
+import { recentSampler, seasonalSampler, type CandidateStats, type Sampler, type SeriesArrays } from './baseline.js';
+import { detectorParams, type DetectorParams } from './params.js';
+import type { BaselineKind, Bucket, MetricSpec, ScoredBucket } from './types.js';
+
+export interface ScoreSeriesInput {
+  /** Buckets already scored (or never to be scored) that precede `buckets`; at least historyNeededMs of them. */
+  readonly history: readonly Bucket[];
+  /** The buckets to score, in time order, after the history. */
+  readonly buckets: readonly Bucket[];
+  readonly spec: MetricSpec;
+  /** The series' bucket width (a rollup's interval), in ms. */
+  readonly bucketMs: number;
+  readonly params?: Partial<DetectorParams>;
+}
+
+/** How much history before the first new bucket makes incremental scoring equal to batch scoring. */
+export function historyNeededMs(bucketMs: number, overrides: Partial<DetectorParams> = {}): number {
+  const p = detectorParams(overrides);
+  const half = Math.max(p.slotHalfWidthMs, bucketMs / 2);
+  const seasonal = Math.max(0, ...p.seasons.map((s) => s.lookback * s.periodMs + half));
+  return Math.max(seasonal, p.recentBuckets * bucketMs) + warmUpMs(bucketMs, p);
+}
+
+/** Buckets before the first new one that must be judged too (their errors and deviations feed later choices). */
+function warmUpMs(bucketMs: number, p: DetectorParams): number {
+  return (p.selectionBuckets + p.tailBuckets) * bucketMs;
+}
+
+/**
+ * The deviations (|z| in the metric's direction) of the buckets judged over a moving time
+ * window, kept sorted: the band widens for series whose buckets often stray far.
+ */
+class DeviationWindow {
+  private readonly ts: number[] = [];
+  private readonly zs: number[] = [];
+  private head = 0;
+  private readonly sorted: number[] = [];
+
+  push(t: number, z: number): void {
+    this.ts.push(t);
+    this.zs.push(z);
+    this.sorted.splice(upperBound(this.sorted, z), 0, z);
+  }
+
+  /** The q-quantile of deviations with t ≥ from, and how many there are. */
+  quantile(from: number, q: number): { value: number; count: number } {
+    while (this.head < this.ts.length && this.ts[this.head]! < from) {
+      const z = this.zs[this.head++]!;
+      this.sorted.splice(upperBound(this.sorted, z) - 1, 1);
+    }
+    const n = this.sorted.length;
+    return { value: n ? this.sorted[Math.min(n - 1, Math.floor(q * n))]! : 0, count: n };
+  }
+}
+
+function upperBound(a: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid]! <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Mean absolute error of one candidate over a moving time window. The mean is summed afresh
+ * each time (not kept as a running sum) so that it does not depend on how far back the
+ * evaluation started: incremental and batch scoring see bit-identical numbers.
+ */
+class ErrorWindow {
+  private readonly ts: number[] = [];
+  private readonly errs: number[] = [];
+  private head = 0;
+
+  push(t: number, err: number): void {
+    this.ts.push(t);
+    this.errs.push(err);
+  }
+
+  /** Mean error of entries with t ≥ from (older entries are dropped for good), and their count. */
+  mean(from: number): { mean: number; count: number } {
+    while (this.head < this.ts.length && this.ts[this.head]! < from) this.head++;
+    let sum = 0;
+    for (let k = this.head; k < this.errs.length; k++) sum += this.errs[k]!;
+    const count = this.errs.length - this.head;
+    return { mean: count ? sum / count : Infinity, count };
+  }
+}
+
+function toArrays(all: readonly Bucket[], spec: MetricSpec): SeriesArrays {
+  const n = all.length;
+  const t = new Float64Array(n);
+  const value = new Float64Array(n);
+  const usable = new Uint8Array(n);
+  all.forEach((b, i) => {
+    if (!Number.isFinite(b.t) || (i > 0 && b.t < t[i - 1]!)) throw new RangeError(`bucket ${i}: times must be finite and in order (got ${b.t} after ${t[i - 1]})`);
+    t[i] = b.t;
+    value[i] = b.value;
+    usable[i] = Number.isFinite(b.value) && !isGated(b, spec) ? 1 : 0;
+  });
+  return { t, value, usable };
+}
+
+function isGated(b: Bucket, spec: MetricSpec): boolean {
+  return spec.minVolume > 0 && !((b.volume ?? 0) >= spec.minVolume);
+}
+
+interface Candidate {
+  kind: BaselineKind;
+  sampler: Sampler;
+  errors: ErrorWindow;
+}
+
+/** Picks the candidate with the smallest recent error; a seasonal one must beat 'recent' clearly. */
+function choose(cands: readonly Candidate[], current: readonly (CandidateStats | null)[], from: number, minCount: number, p: DetectorParams): number {
+  let best = -1;
+  let bestErr = Infinity;
+  // cands[0] is 'recent': the fallback, and the error a seasonal candidate must beat
+  const recentErr = cands[0]!.errors.mean(from).mean;
+  cands.forEach((c, k) => {
+    if (!current[k]) return;
+    const e = c.errors.mean(from);
+    if (k > 0 && (e.count < minCount || e.mean > p.seasonalAdvantage * recentErr)) return;
+    if (best < 0 || e.mean < bestErr) {
+      best = k;
+      bestErr = e.mean;
+    }
+  });
+  return best >= 0 ? best : current[0] ? 0 : -1;
+}
+
+function judge(b: Bucket, stats: CandidateStats | null, kind: BaselineKind, spec: MetricSpec, p: DetectorParams, width: number): ScoredBucket {
+  const gated = isGated(b, spec);
+  if (!stats || !Number.isFinite(b.value)) {
+    return { t: b.t, value: b.value, expected: NaN, spread: NaN, lower: NaN, upper: NaN, z: 0, score: 0, anomalous: false, baseline: 'none', samples: stats?.n ?? 0, gated };
+  }
+  const spread = Math.max(stats.spread, spec.spreadFloor, p.relativeSpreadFloor * Math.abs(stats.expected));
+  const dev = b.value - stats.expected;
+  const z = spread > 0 ? dev / spread : dev === 0 ? 0 : Math.sign(dev) * Infinity;
+  const directed = directedZ(z, spec);
+  const score = scoreOf(directed, width);
+  // the band drawn is where the score stays below the threshold
+  const half = width * Math.sqrt(p.threshold / (1 - p.threshold)) * spread;
+  return {
+    t: b.t,
+    value: b.value,
+    expected: stats.expected,
+    spread,
+    lower: stats.expected - half,
+    upper: stats.expected + half,
+    z,
+    score,
+    anomalous: !gated && score >= p.threshold,
+    baseline: kind,
+    samples: stats.n,
+    gated,
+  };
+}
+
+function directedZ(z: number, spec: MetricSpec): number {
+  return spec.direction === 'up' ? Math.max(z, 0) : spec.direction === 'down' ? Math.max(-z, 0) : Math.abs(z);
+}
+
+/** z²/(z²+k²): 0 on the expected value, 0.5 at k spreads, → 1 far away. */
+export function scoreOf(directedZ: number, bandWidth: number): number {
+  if (!Number.isFinite(directedZ)) return directedZ > 0 ? 1 : 0;
+  const z2 = directedZ * directedZ;
+  return z2 / (z2 + bandWidth * bandWidth);
+}
+
+/** Scores `buckets` given the `history` before them. */
+export function scoreSeries(input: ScoreSeriesInput): ScoredBucket[] {
+  const p = detectorParams(input.params);
+  const { spec, bucketMs } = input;
+  if (!(bucketMs > 0)) throw new RangeError('bucketMs must be positive');
+  const all = input.history.length ? [...input.history, ...input.buckets] : input.buckets;
+  const firstNew = input.history.length;
+  if (input.buckets.length === 0) return [];
+  const series = toArrays(all, spec);
+  const cands: Candidate[] = [
+    { kind: 'recent', sampler: recentSampler(series, bucketMs, p), errors: new ErrorWindow() },
+    ...p.seasons
+      .filter((s) => s.periodMs >= 4 * bucketMs)
+      .map((s): Candidate => ({ kind: s.kind, sampler: seasonalSampler(series, bucketMs, s, p), errors: new ErrorWindow() })),
+  ];
+  const selectionMs = p.selectionBuckets * bucketMs;
+  const tailMs = p.tailBuckets * bucketMs;
+  const minCount = Math.max(1, Math.floor(p.selectionBuckets / 2));
+  const deviations = new DeviationWindow();
+  const tFirst = all[firstNew]!.t;
+  let start = firstNew;
+  while (start > 0 && all[start - 1]!.t >= tFirst - warmUpMs(bucketMs, p)) start--;
+  const out: ScoredBucket[] = [];
+  for (let i = start; i < all.length; i++) {
+    const b = all[i]!;
+    const current = cands.map((c) => c.sampler.statsAt(i));
+    const chosen = choose(cands, current, b.t - selectionMs, minCount, p);
+    const tail = deviations.quantile(b.t - tailMs, p.tailQuantile);
+    const width = tail.count >= p.tailBuckets / 2 ? Math.max(p.bandWidth, p.tailFactor * tail.value) : p.bandWidth;
+    const judged = judge(b, chosen >= 0 ? current[chosen]! : null, chosen >= 0 ? cands[chosen]!.kind : 'none', spec, p, width);
+    if (i >= firstNew) out.push(judged);
+    if (series.usable[i]) {
+      current.forEach((s, k) => {
+        if (s) cands[k]!.errors.push(b.t, Math.abs(b.value - s.expected));
+      });
+      // capped: one bucket off a zero spread must not make the band infinitely wide
+      if (judged.baseline !== 'none') deviations.push(b.t, Math.min(directedZ(judged.z, spec), 1e3));
+    }
+  }
+  return out;
+}
