@@ -7,6 +7,9 @@ import { recentSampler, seasonalSampler, type CandidateStats, type Sampler, type
 import { detectorParams, type DetectorParams } from './params.js';
 import type { BaselineKind, Bucket, MetricSpec, ScoredBucket } from './types.js';
 
+/** Written with every score (anomaly_scores_v1.detector): which method produced it. */
+export const detectorVersion = 'robust-seasonal-v1';
+
 export interface ScoreSeriesInput {
   /** Buckets already scored (or never to be scored) that precede `buckets`; at least historyNeededMs of them. */
   readonly history: readonly Bucket[];
@@ -108,6 +111,12 @@ function toArrays(all: readonly Bucket[], spec: MetricSpec): SeriesArrays {
   return { t, value, usable };
 }
 
+function checkSpec(spec: MetricSpec): void {
+  if (!['up', 'down', 'both'].includes(spec.direction)) throw new RangeError(`direction must be up, down or both (got ${String(spec.direction)})`);
+  if (!(spec.spreadFloor >= 0) || !Number.isFinite(spec.spreadFloor)) throw new RangeError('spreadFloor must be a finite number ≥ 0');
+  if (!(spec.minVolume >= 0)) throw new RangeError('minVolume must be ≥ 0');
+}
+
 function isGated(b: Bucket, spec: MetricSpec): boolean {
   return spec.minVolume > 0 && !((b.volume ?? 0) >= spec.minVolume);
 }
@@ -180,6 +189,7 @@ export function scoreSeries(input: ScoreSeriesInput): ScoredBucket[] {
   const p = detectorParams(input.params);
   const { spec, bucketMs } = input;
   if (!(bucketMs > 0)) throw new RangeError('bucketMs must be positive');
+  checkSpec(spec);
   const all = input.history.length ? [...input.history, ...input.buckets] : input.buckets;
   const firstNew = input.history.length;
   if (input.buckets.length === 0) return [];

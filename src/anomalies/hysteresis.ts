@@ -39,3 +39,17 @@ export function runAlerts(buckets: readonly { anomalous: boolean; judged: boolea
   });
   return { transitions, state };
 }
+
+/**
+ * Hysteresis from durations, for a series with the given bucket width: open after `openAfter`
+ * anomalous buckets, resolve after `resolveAfterMs` of normal buckets (at least one).
+ */
+export function hysteresisFor(bucketMs: number, opts: { openAfter?: number; resolveAfterMs?: number } = {}): HysteresisParams {
+  const { openAfter = defaultOpenAfter, resolveAfterMs = defaultResolveAfterMs } = opts;
+  if (!(bucketMs > 0) || !Number.isInteger(openAfter) || openAfter < 1 || !(resolveAfterMs > 0)) throw new RangeError('hysteresis needs bucketMs > 0, an integer openAfter ≥ 1 and resolveAfterMs > 0');
+  return { openAfter, resolveAfter: Math.max(1, Math.round(resolveAfterMs / bucketMs)) };
+}
+
+/** The defaults the NAB eval measured: open at the first anomalous bucket, resolve after 12 quiet hours. */
+export const defaultOpenAfter = 1;
+export const defaultResolveAfterMs = 12 * 3_600_000;

@@ -76,7 +76,7 @@ export function readSeries(dataDir: string, key: string): NabSeries {
  * the one prefix that every key has a file for (the directory's own name when it is one of
  * several); a key without a file is an error.
  */
-export function locateResults(scoresDir: string, keys: readonly string[]): Map<string, string> {
+export function locateResults(scoresDir: string, keys: readonly string[]): { detector: string; files: Map<string, string> } {
   const prefixesOf = (key: string): string[] => {
     const [category, name] = key.split('/') as [string, string];
     let files: string[] = [];
@@ -96,10 +96,30 @@ export function locateResults(scoresDir: string, keys: readonly string[]): Map<s
   const candidates = common ?? [];
   const own = path.basename(path.resolve(scoresDir));
   const detector = candidates.includes(own) ? own : candidates.length === 1 ? candidates[0] : undefined;
-  if (keys.length && detector === undefined) {
+  if (detector === undefined) {
     throw badInput(candidates.length ? `${scoresDir} holds results of several detectors (${candidates.join(', ')}): point --scores at one detector's folder` : `${scoresDir}: no single detector has results for every file`);
   }
-  return new Map(keys.map((k) => [k, path.join(scoresDir, k.split('/')[0]!, `${detector}_${k.split('/')[1]}`)]));
+  return { detector, files: new Map(keys.map((k) => [k, path.join(scoresDir, k.split('/')[0]!, `${detector}_${k.split('/')[1]}`)])) };
+}
+
+const thresholdsSchema = z.record(z.string(), z.record(z.string(), z.object({ threshold: z.number() })));
+
+/**
+ * A NAB detector's own threshold for a profile, from NAB's `config/thresholds.json` beside the
+ * results folder (`<results>/<detector>` → `<results>/../config/thresholds.json`).
+ */
+export function nabThreshold(scoresDir: string, detector: string, profile: string): number {
+  const file = path.resolve(scoresDir, '../../config/thresholds.json');
+  const parsed = thresholdsSchema.safeParse((() => {
+    try {
+      return JSON.parse(readFileSync(file, 'utf8'));
+    } catch {
+      return undefined;
+    }
+  })());
+  const threshold = parsed.success ? parsed.data[detector]?.[profile]?.threshold : undefined;
+  if (threshold === undefined) throw badInput(`no threshold for ${detector} (${profile}) in ${file}: pass --threshold`);
+  return threshold;
 }
 
 /** A results file's anomaly scores, checked row by row against the data file's timestamps. */

@@ -7,8 +7,8 @@
  * file without a key, is an error listing them: a partial corpus is never scored silently.
  */
 import { badInput } from '../../shared/errors.js';
-import { listDataFiles, locateResults, readScores, readSeries, readWindows } from './corpus.js';
-import type { NabDetector } from './detectors.js';
+import { listDataFiles, locateResults, nabThreshold, readScores, readSeries, readWindows } from './corpus.js';
+import { nabDetector, type NabDetector } from './detectors.js';
 import { nabProfiles, type NabProfileName } from './profiles.js';
 import { scoreFile } from './sweeper.js';
 
@@ -18,9 +18,13 @@ export interface EvalOptions {
   profile: NabProfileName;
   /** Score these NAB results files instead of running a detector. */
   scoresDir?: string;
-  /** Overrides the detector's own threshold (required with scoresDir). */
+  /**
+   * Overrides the detector's own threshold. With scoresDir, the default is the results'
+   * detector's threshold in NAB's config/thresholds.json beside the results folder.
+   */
   threshold?: number;
-  detector: NabDetector;
+  /** The detector to run (default: tollgate); ignored with scoresDir. */
+  detector?: NabDetector;
 }
 
 export interface EvalFile {
@@ -56,16 +60,17 @@ export function runNabEval(opts: EvalOptions): EvalReport {
   const windows = readWindows(opts.windowsFile);
   const keys = [...windows.keys()].sort();
   checkCorpus(opts.dataDir, keys);
-  if (opts.scoresDir !== undefined && opts.threshold === undefined) throw badInput('--scores needs --threshold (the threshold the results were made for, e.g. 1.0 for windowedGaussian)');
-  const threshold = opts.threshold ?? opts.detector.threshold;
   const results = opts.scoresDir !== undefined ? locateResults(opts.scoresDir, keys) : null;
+  const detector = opts.detector ?? nabDetector('tollgate');
+  const threshold = opts.threshold ?? (results ? nabThreshold(opts.scoresDir!, results.detector, opts.profile) : detector.threshold);
+  if (results ? !Number.isFinite(threshold) : !(threshold > 0 && threshold < 1)) throw badInput(`threshold ${threshold} is out of range: ${results ? 'a finite number' : `${detector.name} scores lie in [0, 1]; pass 0 < T < 1`}`);
   const files: EvalFile[] = [];
   let rawTotal = 0;
   let nullTotal = 0;
   let windowCount = 0;
   for (const key of keys) {
     const series = readSeries(opts.dataDir, key);
-    const scores = results ? readScores(results.get(key)!, series.timestamps) : opts.detector.run(series, threshold);
+    const scores = results ? readScores(results.files.get(key)!, series.timestamps) : detector.run(series, threshold);
     const fileWindows = windows.get(key)!;
     const base = { name: key, timestamps: series.timestamps, windows: fileWindows, profile };
     const s = scoreFile({ ...base, scores, threshold });
