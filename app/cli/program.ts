@@ -14,6 +14,7 @@ import { createTenant, listTenants, setTenantPlan, setTenantStatus } from '../..
 import { apiKeyRoles, createApiKey, listApiKeys, revokeApiKey, type ApiKeyRole } from '../../src/keys/index.js';
 import type { Actor } from '../../src/audit/index.js';
 import { allRoles, type Role } from '../role-names.js';
+import { registerAnomalyCommand } from './anomaly-command.js';
 
 export interface CliIo {
   out: (text: string) => void;
@@ -240,6 +241,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
   addServe('api', 'run only the GraphQL API role', 'api');
   addServe('worker', 'run only the background worker role', 'worker');
   addServe('otlp', 'run only the OTLP receiver role', 'otlp');
+  registerAnomalyCommand(program, io);
   return program;
 }
 

@@ -12,7 +12,7 @@
  * so where the sliding started does not matter: incremental scoring equals batch scoring.
  */
 import { lowerBound, madToSigma, SortedSample, sortedStats } from './robust.js';
-import type { DetectorParams } from './params.js';
+import { windowMs, type DetectorParams } from './params.js';
 
 export interface SeriesArrays {
   /** Non-decreasing bucket times. */
@@ -104,7 +104,7 @@ export class Sampler {
 }
 
 export function recentSampler(series: SeriesArrays, bucketMs: number, p: DetectorParams): Sampler {
-  return new Sampler(series, [{ from: p.recentBuckets * bucketMs, to: 0 }], p.minSamples, 1);
+  return new Sampler(series, [{ from: windowMs(p.recentBuckets, bucketMs, p), to: 0 }], p.minSamples, 1);
 }
 
 /** The same time of period in each of the last `lookback` periods; at least two periods must have data. */

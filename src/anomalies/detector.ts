@@ -4,7 +4,7 @@
  * before them (historyNeededMs) gives exactly what scoring the whole series gives.
  */
 import { recentSampler, seasonalSampler, type CandidateStats, type Sampler, type SeriesArrays } from './baseline.js';
-import { detectorParams, type DetectorParams } from './params.js';
+import { detectorParams, windowMs, type DetectorParams } from './params.js';
 import type { BaselineKind, Bucket, MetricSpec, ScoredBucket } from './types.js';
 
 /** Written with every score (anomaly_scores_v1.detector): which method produced it. */
@@ -26,12 +26,12 @@ export function historyNeededMs(bucketMs: number, overrides: Partial<DetectorPar
   const p = detectorParams(overrides);
   const half = Math.max(p.slotHalfWidthMs, bucketMs / 2);
   const seasonal = Math.max(0, ...p.seasons.map((s) => s.lookback * s.periodMs + half));
-  return Math.max(seasonal, p.recentBuckets * bucketMs) + warmUpMs(bucketMs, p);
+  return Math.max(seasonal, windowMs(p.recentBuckets, bucketMs, p)) + warmUpMs(bucketMs, p);
 }
 
 /** Buckets before the first new one that must be judged too (their errors and deviations feed later choices). */
 function warmUpMs(bucketMs: number, p: DetectorParams): number {
-  return (p.selectionBuckets + p.tailBuckets) * bucketMs;
+  return windowMs(p.selectionBuckets, bucketMs, p) + windowMs(p.tailBuckets, bucketMs, p);
 }
 
 /**
@@ -200,9 +200,11 @@ export function scoreSeries(input: ScoreSeriesInput): ScoredBucket[] {
       .filter((s) => s.periodMs >= 4 * bucketMs)
       .map((s): Candidate => ({ kind: s.kind, sampler: seasonalSampler(series, bucketMs, s, p), errors: new ErrorWindow() })),
   ];
-  const selectionMs = p.selectionBuckets * bucketMs;
-  const tailMs = p.tailBuckets * bucketMs;
-  const minCount = Math.max(1, Math.floor(p.selectionBuckets / 2));
+  const selectionMs = windowMs(p.selectionBuckets, bucketMs, p);
+  const tailMs = windowMs(p.tailBuckets, bucketMs, p);
+  // a choice or a calibration needs its window half full (in buckets)
+  const minCount = Math.max(1, Math.floor(selectionMs / bucketMs / 2));
+  const minTail = tailMs / bucketMs / 2;
   const deviations = new DeviationWindow();
   const tFirst = all[firstNew]!.t;
   let start = firstNew;
@@ -213,7 +215,7 @@ export function scoreSeries(input: ScoreSeriesInput): ScoredBucket[] {
     const current = cands.map((c) => c.sampler.statsAt(i));
     const chosen = choose(cands, current, b.t - selectionMs, minCount, p);
     const tail = deviations.quantile(b.t - tailMs, p.tailQuantile);
-    const width = tail.count >= p.tailBuckets / 2 ? Math.max(p.bandWidth, p.tailFactor * tail.value) : p.bandWidth;
+    const width = tail.count >= minTail ? Math.max(p.bandWidth, p.tailFactor * tail.value) : p.bandWidth;
     const judged = judge(b, chosen >= 0 ? current[chosen]! : null, chosen >= 0 ? cands[chosen]!.kind : 'none', spec, p, width);
     if (i >= firstNew) out.push(judged);
     if (series.usable[i]) {

@@ -34,6 +34,8 @@ export interface DetectorParams {
   readonly tailBuckets: number;
   readonly tailQuantile: number;
   readonly tailFactor: number;
+  /** No window counted in buckets (recent, selection, tail) reaches further back than this. */
+  readonly maxWindowMs: number;
 }
 
 const hour = 3_600_000;
@@ -55,7 +57,13 @@ export const defaultParams: DetectorParams = {
   tailBuckets: 2016,
   tailQuantile: 0.99,
   tailFactor: 1.5,
+  maxWindowMs: 7 * day,
 };
+
+/** A window of `buckets` bucket widths, capped at maxWindowMs (keeps hourly series' history bounded). */
+export function windowMs(buckets: number, bucketMs: number, p: DetectorParams): number {
+  return Math.min(buckets * bucketMs, p.maxWindowMs);
+}
 
 /** Merges overrides onto the defaults. */
 export function detectorParams(overrides: Partial<DetectorParams> = {}): DetectorParams {
