@@ -5,6 +5,7 @@
  */
 import { recentSampler, seasonalSampler, type CandidateStats, type Sampler, type SeriesArrays } from './baseline.js';
 import { detectorParams, windowMs, type DetectorParams } from './params.js';
+import { madToSigma, TimedWindow } from './robust.js';
 import type { BaselineKind, Bucket, MetricSpec, ScoredBucket } from './types.js';
 
 /** Written with every score (anomaly_scores_v1.detector): which method produced it. */
@@ -34,69 +35,6 @@ function warmUpMs(bucketMs: number, p: DetectorParams): number {
   return windowMs(p.selectionBuckets, bucketMs, p) + windowMs(p.tailBuckets, bucketMs, p);
 }
 
-/**
- * The deviations (|z| in the metric's direction) of the buckets judged over a moving time
- * window, kept sorted: the band widens for series whose buckets often stray far.
- */
-class DeviationWindow {
-  private readonly ts: number[] = [];
-  private readonly zs: number[] = [];
-  private head = 0;
-  private readonly sorted: number[] = [];
-
-  push(t: number, z: number): void {
-    this.ts.push(t);
-    this.zs.push(z);
-    this.sorted.splice(upperBound(this.sorted, z), 0, z);
-  }
-
-  /** The q-quantile of deviations with t ≥ from, and how many there are. */
-  quantile(from: number, q: number): { value: number; count: number } {
-    while (this.head < this.ts.length && this.ts[this.head]! < from) {
-      const z = this.zs[this.head++]!;
-      this.sorted.splice(upperBound(this.sorted, z) - 1, 1);
-    }
-    const n = this.sorted.length;
-    return { value: n ? this.sorted[Math.min(n - 1, Math.floor(q * n))]! : 0, count: n };
-  }
-}
-
-function upperBound(a: readonly number[], x: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (a[mid]! <= x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/**
- * Mean absolute error of one candidate over a moving time window. The mean is summed afresh
- * each time (not kept as a running sum) so that it does not depend on how far back the
- * evaluation started: incremental and batch scoring see bit-identical numbers.
- */
-class ErrorWindow {
-  private readonly ts: number[] = [];
-  private readonly errs: number[] = [];
-  private head = 0;
-
-  push(t: number, err: number): void {
-    this.ts.push(t);
-    this.errs.push(err);
-  }
-
-  /** Mean error of entries with t ≥ from (older entries are dropped for good), and their count. */
-  mean(from: number): { mean: number; count: number } {
-    while (this.head < this.ts.length && this.ts[this.head]! < from) this.head++;
-    let sum = 0;
-    for (let k = this.head; k < this.errs.length; k++) sum += this.errs[k]!;
-    const count = this.errs.length - this.head;
-    return { mean: count ? sum / count : Infinity, count };
-  }
-}
-
 function toArrays(all: readonly Bucket[], spec: MetricSpec): SeriesArrays {
   const n = all.length;
   const t = new Float64Array(n);
@@ -121,28 +59,41 @@ function isGated(b: Bucket, spec: MetricSpec): boolean {
   return spec.minVolume > 0 && !((b.volume ?? 0) >= spec.minVolume);
 }
 
+/** A baseline candidate and its absolute errors |value − expected| over the selection window. */
 interface Candidate {
   kind: BaselineKind;
   sampler: Sampler;
-  errors: ErrorWindow;
+  errors: TimedWindow;
 }
 
-/** Picks the candidate with the smallest recent error; a seasonal one must beat 'recent' clearly. */
-function choose(cands: readonly Candidate[], current: readonly (CandidateStats | null)[], from: number, minCount: number, p: DetectorParams): number {
-  let best = -1;
-  let bestErr = Infinity;
-  // cands[0] is 'recent': the fallback, and the error a seasonal candidate must beat
-  const recentErr = cands[0]!.errors.mean(from).mean;
-  cands.forEach((c, k) => {
-    if (!current[k]) return;
-    const e = c.errors.mean(from);
-    if (k > 0 && (e.count < minCount || e.mean > p.seasonalAdvantage * recentErr)) return;
-    if (best < 0 || e.mean < bestErr) {
+/**
+ * Picks the candidate with the smallest mean absolute error over the selection window; a
+ * seasonal one must beat 'recent' (always cands[0], the fallback) by seasonalAdvantage.
+ * Returns the index, or −1 when no candidate has a baseline.
+ */
+function choose(cands: readonly Candidate[], current: readonly (CandidateStats | null)[], minCount: number, p: DetectorParams): number {
+  let best = current[0] ? 0 : -1;
+  let bestErr = cands[0]!.errors.mean();
+  const recentErr = bestErr;
+  for (let k = 1; k < cands.length; k++) {
+    const errors = cands[k]!.errors;
+    if (!current[k] || errors.size < minCount) continue;
+    const e = errors.mean();
+    if (e <= p.seasonalAdvantage * recentErr && (best < 0 || !(e >= bestErr))) {
       best = k;
-      bestErr = e.mean;
+      bestErr = e;
     }
-  });
-  return best >= 0 ? best : current[0] ? 0 : -1;
+  }
+  return best;
+}
+
+/**
+ * The candidate's statistics with its spread widened to what its own errors show: a seasonal
+ * sample may hold only a few buckets (one per week), its track record holds many.
+ */
+function withTrackRecord(stats: CandidateStats, errors: TimedWindow, minCount: number): CandidateStats {
+  if (errors.size < minCount) return stats;
+  return { ...stats, spread: Math.max(stats.spread, madToSigma * errors.median()) };
 }
 
 function judge(b: Bucket, stats: CandidateStats | null, kind: BaselineKind, spec: MetricSpec, p: DetectorParams, width: number): ScoredBucket {
@@ -195,17 +146,17 @@ export function scoreSeries(input: ScoreSeriesInput): ScoredBucket[] {
   if (input.buckets.length === 0) return [];
   const series = toArrays(all, spec);
   const cands: Candidate[] = [
-    { kind: 'recent', sampler: recentSampler(series, bucketMs, p), errors: new ErrorWindow() },
+    { kind: 'recent', sampler: recentSampler(series, bucketMs, p), errors: new TimedWindow() },
     ...p.seasons
       .filter((s) => s.periodMs >= 4 * bucketMs)
-      .map((s): Candidate => ({ kind: s.kind, sampler: seasonalSampler(series, bucketMs, s, p), errors: new ErrorWindow() })),
+      .map((s): Candidate => ({ kind: s.kind, sampler: seasonalSampler(series, bucketMs, s, p), errors: new TimedWindow() })),
   ];
   const selectionMs = windowMs(p.selectionBuckets, bucketMs, p);
   const tailMs = windowMs(p.tailBuckets, bucketMs, p);
   // a choice or a calibration needs its window half full (in buckets)
   const minCount = Math.max(1, Math.floor(selectionMs / bucketMs / 2));
   const minTail = tailMs / bucketMs / 2;
-  const deviations = new DeviationWindow();
+  const deviations = new TimedWindow();
   const tFirst = all[firstNew]!.t;
   let start = firstNew;
   while (start > 0 && all[start - 1]!.t >= tFirst - warmUpMs(bucketMs, p)) start--;
@@ -213,10 +164,12 @@ export function scoreSeries(input: ScoreSeriesInput): ScoredBucket[] {
   for (let i = start; i < all.length; i++) {
     const b = all[i]!;
     const current = cands.map((c) => c.sampler.statsAt(i));
-    const chosen = choose(cands, current, b.t - selectionMs, minCount, p);
-    const tail = deviations.quantile(b.t - tailMs, p.tailQuantile);
-    const width = tail.count >= minTail ? Math.max(p.bandWidth, p.tailFactor * tail.value) : p.bandWidth;
-    const judged = judge(b, chosen >= 0 ? current[chosen]! : null, chosen >= 0 ? cands[chosen]!.kind : 'none', spec, p, width);
+    for (const c of cands) c.errors.expire(b.t - selectionMs);
+    deviations.expire(b.t - tailMs);
+    const chosen = choose(cands, current, minCount, p);
+    const width = deviations.size >= minTail ? Math.max(p.bandWidth, p.tailFactor * deviations.quantile(p.tailQuantile)) : p.bandWidth;
+    const stats = chosen >= 0 ? withTrackRecord(current[chosen]!, cands[chosen]!.errors, minCount) : null;
+    const judged = judge(b, stats, chosen >= 0 ? cands[chosen]!.kind : 'none', spec, p, width);
     if (i >= firstNew) out.push(judged);
     if (series.usable[i]) {
       current.forEach((s, k) => {

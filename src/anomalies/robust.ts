@@ -93,3 +93,53 @@ export class SortedSample {
     this.size--;
   }
 }
+
+/**
+ * Values with times, kept sorted, over a moving time window: push() in time order, expire()
+ * what fell out of the window, then ask for a quantile. Its answers depend only on the values
+ * inside the window, never on how far back it started.
+ */
+export class TimedWindow {
+  private readonly ts: number[] = [];
+  private readonly xs: number[] = [];
+  private head = 0;
+  private readonly sorted = new SortedSample();
+
+  push(t: number, x: number): void {
+    this.ts.push(t);
+    this.xs.push(x);
+    this.sorted.insert(x);
+  }
+
+  /** Drops entries older than `from`. */
+  expire(from: number): void {
+    while (this.head < this.ts.length && this.ts[this.head]! < from) this.sorted.remove(this.xs[this.head++]!);
+    if (this.head > 4096 && this.head * 2 > this.ts.length) {
+      this.ts.splice(0, this.head);
+      this.xs.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+
+  get size(): number {
+    return this.sorted.size;
+  }
+
+  /** The value at index floor(q·n) of the sorted window (0 when empty). */
+  quantile(q: number): number {
+    const n = this.sorted.size;
+    return n ? this.sorted.values[Math.min(n - 1, Math.floor(q * n))]! : 0;
+  }
+
+  median(): number {
+    return this.sorted.size ? sortedMedian(this.sorted.values, this.sorted.size) : NaN;
+  }
+
+  /** The mean, summed in sorted order (so it is the same however the window was filled); NaN when empty. */
+  mean(): number {
+    const n = this.sorted.size;
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += this.sorted.values[i]!;
+    return n ? sum / n : NaN;
+  }
+}
