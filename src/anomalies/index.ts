@@ -14,3 +14,4 @@ export { runNabEval, type EvalOptions, type EvalReport, type EvalFile } from './
 export { nabDetector, nabDetectorNames, type NabDetectorName } from './nab/detectors.js';
 export { nabProfiles, nabProfileNames, type NabProfileName, type CostProfile } from './nab/profiles.js';
 export { scoreFile, scaledSigmoid, probationaryLength, type NabWindow, type FileScore } from './nab/sweeper.js';
+export { readWindows, readSeries, readScores, listDataFiles } from './nab/corpus.js';

@@ -8,16 +8,15 @@ import { badInput } from '../../shared/errors.js';
 
 const timestampPattern = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$/;
 
-/** Epoch ms of a NAB timestamp, or null when it is not one. */
+/** Epoch ms of a NAB timestamp (microseconds kept as a fraction), or null when it is not one. */
 export function parseNabTimestamp(text: string): number | null {
   const m = timestampPattern.exec(text.trim());
   if (!m) return null;
   const [, y, mo, d, h, mi, s, frac] = m;
-  const ms = frac ? Math.floor(Number(frac.padEnd(6, '0')) / 1000) : 0;
-  const t = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s), ms);
+  const t = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s)) + (frac ? Number(frac.padEnd(6, '0')) / 1000 : 0);
   // Date.UTC rolls 2014-02-30 over into March: only accept what it did not have to correct.
   const back = new Date(t);
-  if (back.getUTCDate() !== Number(d) || back.getUTCMonth() !== Number(mo) - 1 || back.getUTCHours() !== Number(h)) return null;
+  if (back.getUTCDate() !== Number(d) || back.getUTCMonth() !== Number(mo) - 1 || back.getUTCHours() !== Number(h) || back.getUTCMinutes() !== Number(mi) || back.getUTCSeconds() !== Number(s)) return null;
   return t;
 }
 

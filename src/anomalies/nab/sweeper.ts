@@ -10,6 +10,7 @@
  * Windows are matched to rows by exact timestamp, as in NAB; a window whose ends are not rows
  * of the file is an error (NAB's labeler refuses such labels too).
  */
+import { badInput } from '../../shared/errors.js';
 import type { CostProfile } from './profiles.js';
 
 export interface NabWindow {
@@ -54,9 +55,9 @@ function locateWindows(timestamps: readonly number[], windows: readonly NabWindo
     const startIndex = firstIndex.get(w.start);
     const endIndex = firstIndex.get(w.end);
     if (startIndex === undefined || endIndex === undefined) {
-      throw new Error(`${name}: window ${new Date(w.start).toISOString()} .. ${new Date(w.end).toISOString()} does not start and end on rows of the file`);
+      throw badInput(`${name}: window ${new Date(w.start).toISOString()} .. ${new Date(w.end).toISOString()} does not start and end on rows of the file`);
     }
-    if (endIndex < startIndex) throw new Error(`${name}: window ends before it starts (${new Date(w.start).toISOString()})`);
+    if (endIndex < startIndex) throw badInput(`${name}: window ends before it starts (${new Date(w.start).toISOString()})`);
     return { startIndex, endIndex };
   });
 }
@@ -105,7 +106,7 @@ export function scoreFile(input: {
   threshold: number;
 }): FileScore {
   const { name, timestamps, scores, windows, profile, threshold } = input;
-  if (scores.length !== timestamps.length) throw new Error(`${name}: ${scores.length} scores for ${timestamps.length} rows`);
+  if (scores.length !== timestamps.length) throw badInput(`${name}: ${scores.length} scores for ${timestamps.length} rows`);
   const located = locateWindows(timestamps, windows, name);
   const { weighted, windowOf } = sweepRows(timestamps, located, windows, profile);
   // Windows with at least one scorable row start at −fnWeight; a detection replaces it by its best (earliest) score.
