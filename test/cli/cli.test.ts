@@ -20,7 +20,7 @@ function run(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 }
 
 // The folders main.ts imports from (its compiled closure).
-const closureDirs = ['app', 'inference/src', ...['db', 'tenants', 'keys', 'plans', 'audit', 'config', 'shared', 'clickhouse', 'quotas', 'billing'].map((d) => `src/${d}`)];
+const closureDirs = ['app', 'inference/src', ...['db', 'tenants', 'keys', 'plans', 'audit', 'config', 'shared', 'clickhouse', 'quotas', 'billing', 'anomalies'].map((d) => `src/${d}`)];
 
 function newestSource(dir: string): number {
   let newest = 0;
