@@ -4,9 +4,8 @@
  * detector, the scorer and the corpus rules live in src/anomalies. Needs no running services.
  */
 import { Option, type Command } from 'commander';
-import { badInput } from '../../src/shared/errors.js';
+import { badInput } from '../../src/shared/index.js';
 import type { EvalReport, NabDetectorName, NabProfileName } from '../../src/anomalies/index.js';
-import type { CliIo } from './program.js';
 
 const profiles: readonly NabProfileName[] = ['standard', 'reward_low_FP_rate', 'reward_low_FN_rate'];
 const detectors: readonly NabDetectorName[] = ['tollgate', 'static3sigma'];
@@ -40,7 +39,12 @@ function humanReport(r: EvalReport, what: string): string {
   ].join('\n');
 }
 
-export function registerAnomalyCommand(program: Command, io: CliIo): void {
+/** Where the command prints (program.ts's CliIo fits; not imported, to keep the import graph acyclic). */
+export interface AnomalyCommandIo {
+  out: (text: string) => void;
+}
+
+export function registerAnomalyCommand(program: Command, io: AnomalyCommandIo): void {
   const anomaly = program.command('anomaly').description('anomaly detection');
   anomaly
     .command('eval')

@@ -126,7 +126,7 @@ describe('detector', () => {
       [5 * minute, 12, 8],
     ] as const) {
       const rand = prng(seed);
-      const all = makeSeries({ days, bucketMs, level: 200, daily: 0.4, weekend: 0.7, noise: 10, seed }).flatMap((b, i) => {
+      const all = makeSeries({ days, bucketMs, level: 200, daily: 0.4, weekend: 0.7, noise: 10, seed }).flatMap((b) => {
         if (rand() < 0.03) return []; // missing buckets
         const value = rand() < 0.005 ? NaN : rand() < 0.01 ? b.value * 3 : b.value;
         return [{ ...b, value, volume: Math.floor(rand() * 100) }];

@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { badInput } from '../../shared/errors.js';
+import { badInput } from '../../shared/index.js';
 import { parseNabCsv, parseNabTimestamp } from './csv.js';
 import type { NabWindow } from './sweeper.js';
 

@@ -4,7 +4,7 @@
  * and line, never a silently skipped row. Rows stay in file order: NAB's own files hold a few
  * repeated and out-of-order timestamps, and NAB scores them as they are.
  */
-import { badInput } from '../../shared/errors.js';
+import { badInput } from '../../shared/index.js';
 
 const timestampPattern = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$/;
 

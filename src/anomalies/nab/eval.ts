@@ -6,7 +6,7 @@
  * The files scored are exactly the windows file's keys. A key without a data file, or a data
  * file without a key, is an error listing them: a partial corpus is never scored silently.
  */
-import { badInput } from '../../shared/errors.js';
+import { badInput } from '../../shared/index.js';
 import { listDataFiles, locateResults, nabThreshold, readScores, readSeries, readWindows } from './corpus.js';
 import { nabDetector, type NabDetector } from './detectors.js';
 import { nabProfiles, type NabProfileName } from './profiles.js';

@@ -10,7 +10,7 @@
  * Windows are matched to rows by exact timestamp, as in NAB; a window whose ends are not rows
  * of the file is an error (NAB's labeler refuses such labels too).
  */
-import { badInput } from '../../shared/errors.js';
+import { badInput } from '../../shared/index.js';
 import type { CostProfile } from './profiles.js';
 
 export interface NabWindow {
