@@ -58,8 +58,8 @@ export async function createTenant(overrides: TenantOverrides = {}): Promise<Ten
 }
 
 export async function createApiKey(opts: { tenantId: string; role?: ApiKeyRole; name?: string; expiresAt?: Date }): Promise<CreatedApiKey> {
-  const { pools } = factoryDeps();
-  return createApiKeyRow({ pools }, { tenantId: opts.tenantId, role: opts.role, name: opts.name ?? uniqueName('key'), expiresAt: opts.expiresAt, actor: testActor });
+  const { pools, config } = factoryDeps();
+  return createApiKeyRow({ pools, config }, { tenantId: opts.tenantId, role: opts.role, name: opts.name ?? uniqueName('key'), expiresAt: opts.expiresAt, actor: testActor });
 }
 
 /** A tenant plus one API key. */

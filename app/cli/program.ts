@@ -179,7 +179,8 @@ export function buildProgram(io: CliIo = defaultIo): Command {
     .option('--name <name>', 'label for the key', '')
     .option('--json', 'print {"keyId": ..., "secret": ..., "prefix": ...}')
     .action(async (opts: { tenant: string; role: ApiKeyRole; name: string; json?: boolean }) => {
-      const k = await withPools(config(), (pools) => createApiKey({ pools }, { tenantId: opts.tenant, role: opts.role, name: opts.name, actor: cliActor() }));
+      const cfg = config();
+      const k = await withPools(cfg, (pools) => createApiKey({ pools, config: cfg }, { tenantId: opts.tenant, role: opts.role, name: opts.name, actor: cliActor() }));
       print(
         opts.json,
         { keyId: k.keyId, secret: k.secret, prefix: k.prefix, tenantId: opts.tenant, role: opts.role },

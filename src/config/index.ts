@@ -3,6 +3,9 @@
  * laptop-friendly default; a bad value fails start-up with a message naming the variable.
  */
 import { z } from 'zod';
+import { productionProblems } from './secrets.js';
+
+export { secretWeakness, bitsPerChar, KNOWN_PLACEHOLDER_SECRETS, MIN_SECRET_BITS_PER_CHAR } from './secrets.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
@@ -53,9 +56,13 @@ export const envSchema = z.object({
   INFERENCE_REPOSITORY_POLL_MS: nonNegativeInt.default(2_000),
   /** Linux nice value of the session worker threads (0-19): the HTTP thread preempts them, keeping event-loop delay low. */
   INFERENCE_WORKER_NICE: z.coerce.number().int().min(0).max(19).default(5),
-  /** Bearer token a Prometheus scraper must send for GET /metrics; unset (or empty) = loopback clients only. */
+  /** Bearer token a Prometheus scraper must send for GET /metrics; required in production. Unset (or empty) outside production = loopback clients only. */
   METRICS_TOKEN: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(16).optional()),
   API_KEY_CACHE_TTL_MS: nonNegativeInt.default(5_000),
+  /** Live (unrevoked, unexpired) API keys one tenant may hold; creating one more is refused. */
+  API_KEYS_MAX_PER_TENANT: positiveInt.default(100),
+  /** A session whose run grew the process RSS by more than this is reloaded afterwards, returning onnxruntime's CPU arena to the OS; 0 = never. */
+  INFERENCE_ARENA_RECYCLE_BYTES: nonNegativeInt.default(256 * 1024 * 1024),
 
   // Usage metering (write-ahead log on local disk, flushed to ClickHouse).
   USAGE_WAL_DIR: z.string().optional(),
@@ -83,6 +90,12 @@ export const envSchema = z.object({
   OTLP_MAX_ATTRIBUTES: positiveInt.default(128),
   /** Bearer token that marks Tollgate's own services as the internal OTLP principal (spans keep their tenant.id). */
   OTLP_INTERNAL_TOKEN: z.string().min(16).optional(),
+  /** Origins of other Tollgate OTLP receivers (comma-separated, e.g. `http://otlp:4318`) that may receive OTLP_INTERNAL_TOKEN; the role's own receiver always may, any other endpoint never. */
+  OTLP_INTERNAL_RECEIVERS: z
+    .string()
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(z.string().url().transform((u) => new URL(u).origin)))
+    .default([]),
   /** Spans buffered in the OTLP receiver before it answers 503 (bounded memory). */
   OTLP_MAX_BUFFERED_SPANS: positiveInt.default(200_000),
   OTLP_FLUSH_INTERVAL_MS: positiveInt.default(1_000),
@@ -165,6 +178,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message} (got ${JSON.stringify(known[String(i.path[0])])})`);
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   }
+  const production = productionProblems(parsed.data);
+  if (production.length > 0) throw new ConfigError(`invalid production configuration (NODE_ENV=production):\n  ${production.join('\n  ')}`);
   return resolveAliases(parsed.data, known);
 }
 

@@ -2,7 +2,7 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Config } from '../config/index.js';
-import { isUuid, withTenant, type PgPools } from '../db/index.js';
+import { isUuid, withTenant, type PgClient, type PgPools } from '../db/index.js';
 import { AppError, badInput, notFound, redisKey } from '../shared/index.js';
 import { auditFrom, recordAudit, systemActor, type Actor } from '../audit/index.js';
 import { generateSecret } from './secret.js';
@@ -77,8 +77,9 @@ export interface CreatedApiKey {
   key: ApiKeyInfo;
 }
 
+/** `deps.config.API_KEYS_MAX_PER_TENANT` bounds a tenant's live keys: one more is a CONFLICT (409) naming the limit. */
 export async function createApiKey(
-  deps: Pick<KeysDeps, 'pools'>,
+  deps: Pick<KeysDeps, 'pools'> & { config: Pick<Config, 'API_KEYS_MAX_PER_TENANT'> },
   input: { tenantId: string; name?: string; role?: ApiKeyRole; expiresAt?: Date | null; actor?: Actor },
 ): Promise<CreatedApiKey> {
   const parsed = createSchema.safeParse(input);
@@ -89,6 +90,7 @@ export async function createApiKey(
   const { secret, prefix, hash } = generateSecret();
   try {
     return await withTenant(deps.pools.app, { tenantId: k.tenantId }, async (c) => {
+      await assertRoomForKey(c, k.tenantId, deps.config.API_KEYS_MAX_PER_TENANT);
       const { rows } = await c.query(
         `INSERT INTO api_keys (tenant_id, name, role, prefix, hash, created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${COLS}`,
         [k.tenantId, k.name, k.role, prefix, hash, `${actor.type}:${actor.id}`, k.expiresAt ?? null],
@@ -100,6 +102,23 @@ export async function createApiKey(
   } catch (err) {
     if ((err as { code?: string }).code === '23503') throw notFound('tenant not found');
     throw err;
+  }
+}
+
+/**
+ * Every live key is a credential to leak and a row each authentication may hit: a tenant holds at
+ * most `limit` unrevoked, unexpired keys. The per-tenant advisory lock (held to commit) makes
+ * the count and the insert one step, so concurrent creates cannot overshoot.
+ */
+async function assertRoomForKey(c: PgClient, tenantId: string, limit: number): Promise<void> {
+  await c.query("SELECT pg_advisory_xact_lock(hashtextextended('tollgate.api_keys:' || $1, 0))", [tenantId]);
+  const { rows } = await c.query<{ live: number }>(
+    'SELECT count(*)::int AS live FROM api_keys WHERE tenant_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())',
+    [tenantId],
+  );
+  const live = rows[0]?.live ?? 0;
+  if (live >= limit) {
+    throw new AppError('CONFLICT', `the tenant already has ${live} live API keys and may hold at most ${limit} (API_KEYS_MAX_PER_TENANT=${limit}); revoke keys it no longer uses first`, { limit, live });
   }
 }
 

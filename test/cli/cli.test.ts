@@ -10,9 +10,9 @@ import { closeFactories, factoryDeps, uniqueName } from '../factories.js';
 const root = path.resolve(import.meta.dirname, '../..');
 const bin = path.join(root, 'bin/tollgate.js');
 
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { cwd: root, env: { ...process.env, LOG_LEVEL: 'silent' }, timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [bin, ...args], { cwd: root, env: { ...process.env, LOG_LEVEL: 'silent', ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -126,6 +126,18 @@ describe('tollgate CLI', () => {
     } finally {
       rmSync(repo, { recursive: true, force: true });
     }
+  });
+
+  it('key create past API_KEYS_MAX_PER_TENANT: one clear line naming the limit, exit code 1, no key', async () => {
+    const created = await run(['tenant', 'create', '--name', uniqueName('full'), '--plan', 'free', '--json']);
+    const { tenantId } = JSON.parse(created.stdout) as { tenantId: string };
+    const limit = { API_KEYS_MAX_PER_TENANT: '1' };
+    expect((await run(['key', 'create', '--tenant', tenantId, '--json'], limit)).code).toBe(0);
+    const refused = await run(['key', 'create', '--tenant', tenantId, '--json'], limit);
+    expect(refused).toMatchObject({ code: 1, stdout: '' });
+    expect(refused.stderr).toBe('error: the tenant already has 1 live API keys and may hold at most 1 (API_KEYS_MAX_PER_TENANT=1); revoke keys it no longer uses first\n');
+    const { rows } = await pools.owner.query('SELECT count(*)::int AS n FROM api_keys WHERE tenant_id = $1', [tenantId]);
+    expect(rows[0].n).toBe(1);
   });
 
   it('migrate is idempotent: a second run applies nothing', async () => {

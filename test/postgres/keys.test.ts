@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createRedis, type Redis } from '../../src/shared/index.js';
-import { createApiKeyAuthenticator, listApiKeys, revokeApiKey, getApiKey, type ApiKeyAuthenticator } from '../../src/keys/index.js';
+import { createApiKey as createKeyRow, createApiKeyAuthenticator, listApiKeys, revokeApiKey, getApiKey, type ApiKeyAuthenticator } from '../../src/keys/index.js';
 import { setTenantStatus } from '../../src/tenants/index.js';
 import { closeFactories, createApiKey, createTenant, createTenantWithKey, factoryDeps, testActor } from '../factories.js';
 
@@ -181,5 +181,45 @@ describe('API keys', () => {
     } finally {
       spy.mockRestore();
     }
+  });
+});
+
+describe('live API keys per tenant (API_KEYS_MAX_PER_TENANT)', () => {
+  const limited = (limit: number) => ({ pools, config: { ...config, API_KEYS_MAX_PER_TENANT: limit } });
+
+  it('refuses one key past the limit with a CONFLICT naming it, and concurrent creates cannot overshoot', async () => {
+    const t = await createTenant();
+    const other = await createTenant();
+    // 12 creates race for 5 places: the count and the insert are one step per tenant.
+    const results = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => createKeyRow(limited(5), { tenantId: t.id, name: `k${i}`, actor: testActor })));
+    const ok = results.filter((r) => r.status === 'fulfilled');
+    const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as { code: string; status: number; message: string }] : []));
+    expect(ok).toHaveLength(5);
+    expect(refused).toHaveLength(7);
+    for (const err of refused) {
+      expect(err).toMatchObject({ code: 'CONFLICT', status: 409 });
+      expect(err.message).toContain('API_KEYS_MAX_PER_TENANT=5');
+    }
+    expect(await listApiKeys({ pools }, { tenantId: t.id })).toHaveLength(5);
+    // Another tenant's room is its own.
+    await expect(createKeyRow(limited(5), { tenantId: other.id, actor: testActor })).resolves.toMatchObject({ key: { tenantId: other.id } });
+  });
+
+  it('revoked and expired keys do not count', async () => {
+    const t = await createTenant();
+    const a = await createKeyRow(limited(2), { tenantId: t.id, actor: testActor });
+    const b = await createKeyRow(limited(2), { tenantId: t.id, actor: testActor });
+    await expect(createKeyRow(limited(2), { tenantId: t.id, actor: testActor })).rejects.toMatchObject({ code: 'CONFLICT' });
+    await revokeApiKey({ pools, redis, config }, { tenantId: t.id, keyId: a.keyId, actor: testActor });
+    const c = await createKeyRow(limited(2), { tenantId: t.id, actor: testActor });
+    await expect(createKeyRow(limited(2), { tenantId: t.id, actor: testActor })).rejects.toMatchObject({ code: 'CONFLICT' });
+    // An expired key is no credential: push b's expiry into the past (the API refuses past dates).
+    await pools.owner.query("UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = $1", [b.keyId]);
+    await expect(createKeyRow(limited(2), { tenantId: t.id, actor: testActor })).resolves.toBeTruthy();
+    expect((await listApiKeys({ pools }, { tenantId: t.id, includeRevoked: false })).map((k) => k.id)).toContain(c.keyId);
+  });
+
+  it('defaults to 100', () => {
+    expect(config.API_KEYS_MAX_PER_TENANT).toBe(100);
   });
 });
