@@ -16,6 +16,7 @@ import { createInferenceServer } from '../inference/src/index.js';
 import { prepareServedModels } from './models.js';
 import { createApiServer } from '../graphql/src/index.js';
 import { createOtlpReceiver } from '../otlp/src/index.js';
+import { assertRestrictedAppRole } from '../src/db/index.js';
 
 export { allRoles, type Role } from './role-names.js';
 import type { Role } from './role-names.js';
@@ -48,7 +49,8 @@ export async function startStack(opts: StartOptions): Promise<RunningStack> {
   // OTLP_INTERNAL_TOKEN) are trusted to carry their own tenant.id; tenants' keys never are.
   const internalToken = config.OTLP_INTERNAL_TOKEN ?? randomBytes(24).toString('base64url');
   const infra = createInfra(config, { name: `tollgate-${opts.roles.join('+')}` });
-  const tracing: Tracing = startTracing({ config, logger: infra.logger, internalToken, resourceAttributes: { 'tollgate.roles': opts.roles.join(',') } });
+  const ownReceiverPort = opts.roles.includes('otlp') ? (opts.ports?.otlp ?? config.TOLLGATE_OTLP_PORT) : undefined;
+  const tracing: Tracing = startTracing({ config, logger: infra.logger, internalToken, ownReceiverPort, resourceAttributes: { 'tollgate.roles': opts.roles.join(',') } });
   const running: RunningRole[] = [];
   const stack: RunningStack = {
     infra,
@@ -63,6 +65,7 @@ export async function startStack(opts: StartOptions): Promise<RunningStack> {
     },
   };
   try {
+    await assertRestrictedAppRole(infra.pools.app);
     // Order matters for shutdown (reverse): the OTLP receiver outlives the roles that trace into it.
     const order: Role[] = ['otlp', 'worker', 'api', 'inference'];
     for (const role of order.filter((r) => opts.roles.includes(r))) {

@@ -5,7 +5,7 @@
  *            is a second wall behind the `tenantId` every repository function takes.
  */
 import pg from 'pg';
-import type { Config } from '../config/index.js';
+import { ConfigError, type Config } from '../config/index.js';
 
 export type PgPool = pg.Pool;
 export type PgClient = pg.PoolClient;
@@ -45,4 +45,27 @@ export function createPgPools(config: PoolConfig, opts: { ownerPoolSize?: number
       return closed;
     },
   };
+}
+
+/** A ConfigError: the CLI prints it as one line and `serve` exits. */
+export class UnsafeAppRoleError extends ConfigError {}
+
+/**
+ * Row-level security is the second wall behind every repository's `tenantId`, and Postgres skips
+ * it for superusers and BYPASSRLS roles. Serving with such a role (a DATABASE_APP_URL pointing at
+ * `postgres`, say) would silently leave one wall, so start-up refuses it, naming the role.
+ */
+export async function assertRestrictedAppRole(app: pg.Pool): Promise<void> {
+  const { rows } = await app.query<{ role: string; rolsuper: boolean; rolbypassrls: boolean }>(
+    'SELECT rolname AS role, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user',
+  );
+  const me = rows[0];
+  if (!me) throw new UnsafeAppRoleError('the app database role could not be read from pg_roles');
+  const powers = [me.rolsuper && 'SUPERUSER', me.rolbypassrls && 'BYPASSRLS'].filter(Boolean).join(' and ');
+  if (powers) {
+    throw new UnsafeAppRoleError(
+      `the app database role "${me.role}" has ${powers}: row-level security would not apply to it. ` +
+        `Connect DATABASE_APP_URL (or DATABASE_APP_ROLE) as a NOSUPERUSER NOBYPASSRLS role (\`tollgate migrate\` creates one: tollgate_app by default).`,
+    );
+  }
 }

@@ -4,6 +4,7 @@
  * in otel_traces_v1 through the built-in OTLP receiver, and shows up in the GraphQL API's
  * usage series and request trace for its tenant only.
  */
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
@@ -126,5 +127,30 @@ describe('tollgate serve (all roles in one process)', () => {
     expect(trace.data.requestTrace.spans.map((s: any) => s.name)).toContain('oip.infer');
     const foreign = await graphql(other.key.secret, traceQuery, { id: requestId });
     expect(foreign.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+  });
+
+  it('records and meters the server span when the client traceparent says sampled=0', async () => {
+    const { tenant, key } = await createTenantWithKey({ role: 'member' });
+    const traceId = randomBytes(16).toString('hex');
+    const parentId = randomBytes(8).toString('hex');
+    const res = await fetch(`${urls.inference}/v2/models/mlp-demo/infer`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key.secret}`, 'content-type': 'application/json', traceparent: `00-${traceId}-${parentId}-00` },
+      body: JSON.stringify({ inputs: [input] }),
+    });
+    expect(res.status).toBe(200);
+    const ch = stack.infra.clickhouse;
+    const spans = await until('the oip.infer span of the unsampled trace', async () => {
+      const r = await ch.query<{ TraceId: string; ParentSpanId: string; SpanName: string }>(
+        sql`SELECT TraceId, ParentSpanId, SpanName FROM otel_traces_v1 WHERE TenantId = ${tenant.id} AND Timestamp >= now() - 3600 AND TraceId = ${traceId}`,
+      );
+      return r.length > 0 ? r : undefined;
+    });
+    expect(spans).toEqual([{ TraceId: traceId, ParentSpanId: parentId, SpanName: 'oip.infer' }]);
+    const usage = await until('the usage row', async () => {
+      const r = await ch.query<{ n: string }>(sql`SELECT count() AS n FROM usage_events_v1 WHERE tenant_id = ${tenant.id} AND ts >= now() - 3600`);
+      return Number(r[0]!.n) > 0 ? Number(r[0]!.n) : undefined;
+    });
+    expect(usage).toBe(1);
   });
 });

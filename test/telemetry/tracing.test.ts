@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { context, trace } from '@opentelemetry/api';
+import { context, SpanKind, trace, TraceFlags } from '@opentelemetry/api';
 import { createClickHouse, sql, type ClickHouse } from '../../src/clickhouse/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/shared/index.js';
@@ -26,7 +26,7 @@ beforeAll(async () => {
   receiver = createOtlpReceiver({ config: base, logger: createLogger({ level: 'silent' }), clickhouse: ch, authenticate: async () => null, internalToken: token });
   const { port } = await receiver.listen(0, '127.0.0.1');
   const config = loadConfig({ ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_SERVICE_NAME: 'tollgate-test' });
-  tracingHandle = startTracing({ config, logger: createLogger({ level: 'silent' }), internalToken: token, resourceAttributes: { 'tollgate.roles': 'inference' } });
+  tracingHandle = startTracing({ config, logger: createLogger({ level: 'silent' }), internalToken: token, ownReceiverPort: port, resourceAttributes: { 'tollgate.roles': 'inference' } });
 });
 
 afterAll(async () => {
@@ -60,5 +60,24 @@ describe('tracing', () => {
     const logged = JSON.parse(lines.find((l) => l.includes('inside the span'))!) as { trace_id: string; span_id: string };
     expect(logged.trace_id).toBe(traceId);
     expect(logged.span_id).toBe(spanId);
+  });
+
+  it('records and exports a server span whose remote parent says sampled=0, linked to the client trace', async () => {
+    expect(tracingHandle.sendsInternalToken).toBe(true);
+    const tenantId = randomUUID();
+    const client = { traceId: randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex'), traceFlags: TraceFlags.NONE, isRemote: true };
+    const parent = trace.setSpanContext(context.active(), client);
+    const span = tracingHandle.tracer.startSpan('oip.infer', { kind: SpanKind.SERVER, attributes: { 'tenant.id': tenantId } }, parent);
+    expect(span.isRecording()).toBe(true);
+    expect(span.spanContext().traceId).toBe(client.traceId);
+    expect(span.spanContext().traceFlags & TraceFlags.SAMPLED).toBe(TraceFlags.SAMPLED);
+    span.end();
+    await tracingHandle.forceFlush();
+    await receiver.flush();
+    const from = Math.floor(Date.now() / 1000) - 600;
+    const rows = await ch.query<{ TraceId: string; ParentSpanId: string; SpanName: string }>(
+      sql`SELECT TraceId, ParentSpanId, SpanName FROM otel_traces_v1 WHERE TenantId = ${tenantId} AND Timestamp >= toDateTime(${from}) AND TraceId = ${client.traceId}`,
+    );
+    expect(rows).toEqual([{ TraceId: client.traceId, ParentSpanId: client.spanId, SpanName: 'oip.infer' }]);
   });
 });
