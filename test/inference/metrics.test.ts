@@ -1,9 +1,13 @@
 /**
  * GET /metrics lists every tenant's private model names: with METRICS_TOKEN set it needs that
  * bearer token, without it only loopback clients are answered (others get the unknown-route 404).
+ * Production requires the token (config refuses to start without it): loopback is no proof of
+ * an operator behind a same-host reverse proxy or sidecar.
  */
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isLoopback } from '../../inference/src/server.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { get, makeRepo, startServer, type Running } from './helpers.js';
 
 const repo = makeRepo(['mlp-demo']);
@@ -64,5 +68,25 @@ describe('/metrics with METRICS_TOKEN', () => {
     const res = await scrape(guarded, '10.9.8.7', `Bearer ${TOKEN}`);
     expect(res.statusCode).toBe(200);
     expect(res.body).toContain('tollgate_inference_request_success_total');
+  });
+});
+
+describe('/metrics in production', () => {
+  it('a same-host proxy (loopback peer) gets 401 without the token; the scraper with it gets metrics', async () => {
+    const token = randomBytes(32).toString('base64url');
+    const prod = await startServer({ repo: repo.dir, env: { NODE_ENV: 'production', JWT_SECRET: randomBytes(32).toString('base64url'), METRICS_TOKEN: token } });
+    // A reverse proxy on this host: every request it forwards arrives from 127.0.0.1.
+    const proxy = await startTcpProxy(new URL(prod.base));
+    try {
+      const viaProxy = await get(`http://127.0.0.1:${proxy.port}`, '/metrics');
+      expect(viaProxy.status).toBe(401);
+      expect(viaProxy.raw.toString()).not.toContain('tollgate_inference');
+      const scraper = await fetch(`http://127.0.0.1:${proxy.port}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+      expect(scraper.status).toBe(200);
+      expect(await scraper.text()).toContain('tollgate_inference_request_success_total');
+    } finally {
+      await proxy.close();
+      await prod.close();
+    }
   });
 });
