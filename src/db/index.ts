@@ -3,3 +3,4 @@ export { createPgPools, appDatabaseUrl, assertRestrictedAppRole, UnsafeAppRoleEr
 export { withTenant, withPlatform, isUuid } from './tx.js';
 export { tracedQuery } from './query.js';
 export { migratePostgres, readMigrations, defaultMigrationsDir, packageRoot, MigrationError, type MigrateOptions, type MigrationFile } from './migrate.js';
+export { scramSha256Verifier } from './scram.js';

@@ -12,6 +12,7 @@ import path from 'node:path';
 import pg from 'pg';
 import type { Config } from '../config/index.js';
 import { packageRoot } from '../shared/index.js';
+import { scramSha256Verifier, scramVerifiable } from './scram.js';
 
 export class MigrationError extends Error {
   override readonly name = 'MigrationError';
@@ -25,7 +26,7 @@ export interface MigrationFile {
   checksum: string;
 }
 
-type MigrateConfig = Pick<Config, 'DATABASE_URL' | 'DATABASE_APP_ROLE'>;
+type MigrateConfig = Pick<Config, 'DATABASE_URL' | 'DATABASE_APP_ROLE'> & { DATABASE_APP_URL?: string | undefined };
 
 export interface MigrateOptions {
   config: MigrateConfig;
@@ -139,7 +140,7 @@ export async function migratePostgres(opts: MigrateOptions): Promise<{ applied: 
       applied.push(`${String(f.version).padStart(3, '0')}_${f.name}`);
       log(`applied ${f.file}`);
     }
-    if (opts.appRole !== false) await ensureAppRole(client, opts.config.DATABASE_APP_ROLE, log);
+    if (opts.appRole !== false) await ensureAppRole(client, opts.config.DATABASE_APP_ROLE, log, appRolePassword(opts.config));
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]).catch(() => {});
     await client.end();
@@ -152,7 +153,15 @@ export async function migratePostgres(opts: MigrateOptions): Promise<{ applied: 
  * no schema_migrations, append-only audit_log). Its name comes from config, so it is handled
  * here rather than in a static SQL file. Roles are cluster-wide; grants are per database.
  */
-async function ensureAppRole(client: pg.Client, role: string, log: (m: string) => void): Promise<void> {
+/** The app role's password when DATABASE_APP_URL carries one for that very role (deployments with password auth, e.g. compose). */
+function appRolePassword(config: MigrateConfig): string | undefined {
+  if (!config.DATABASE_APP_URL) return undefined;
+  const url = new URL(config.DATABASE_APP_URL);
+  const password = decodeURIComponent(url.password);
+  return decodeURIComponent(url.username) === config.DATABASE_APP_ROLE && password !== '' ? password : undefined;
+}
+
+async function ensureAppRole(client: pg.Client, role: string, log: (m: string) => void, password?: string): Promise<void> {
   const { rows: me } = await client.query<{ u: string }>('SELECT current_user AS u');
   if (me[0]?.u === role) throw new MigrationError(`DATABASE_APP_ROLE (${role}) must differ from the DATABASE_URL user: the app role must not own the tables`);
   const r = quoteIdent(role);
@@ -168,6 +177,12 @@ async function ensureAppRole(client: pg.Client, role: string, log: (m: string) =
     }
   } else if (rows[0]!.rolsuper || rows[0]!.rolbypassrls) {
     throw new MigrationError(`app role ${role} has SUPERUSER or BYPASSRLS; row-level security would not apply. ALTER ROLE ${role} NOSUPERUSER NOBYPASSRLS`);
+  }
+  // Kept in step with DATABASE_APP_URL on every migrate, so rotating it is: change the URL, migrate.
+  // A SCRAM verifier goes over the wire (and into any statement log), not the password.
+  if (password !== undefined) {
+    const secret = scramVerifiable(password) ? scramSha256Verifier(password) : password;
+    await client.query(`ALTER ROLE ${r} PASSWORD ${client.escapeLiteral(secret)}`);
   }
   await client.query('BEGIN');
   try {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
-import { defaultMigrationsDir, migratePostgres, MigrationError, readMigrations } from '../../src/db/index.js';
+import { defaultMigrationsDir, migratePostgres, MigrationError, readMigrations, scramSha256Verifier } from '../../src/db/index.js';
 
 const config = loadConfig();
 
@@ -125,5 +125,43 @@ describe('migratePostgres', () => {
       const { rows } = await query(u, 'SELECT count(*)::int AS n FROM t');
       expect(rows[0].n).toBe(1);
     });
+  });
+});
+
+describe('the app role password (DATABASE_APP_URL with a password, as in docker-compose.yml)', () => {
+  const role = `tg_app_${randomBytes(4).toString('hex')}`;
+  afterAll(async () => {
+    await query(config.DATABASE_URL, `DROP OWNED BY ${role}`).catch(() => undefined);
+    await query(config.DATABASE_URL, `DROP ROLE IF EXISTS ${role}`);
+  });
+
+  /** What Postgres stored, checked the way a SCRAM login checks it: recompute from the password with the stored salt. */
+  async function storedVerifierMatches(password: string): Promise<boolean> {
+    const { rows } = await query(config.DATABASE_URL, 'SELECT rolpassword FROM pg_authid WHERE rolname = $1', [role]);
+    const stored = String(rows[0]?.rolpassword ?? '');
+    expect(stored).not.toContain(password);
+    const m = /^SCRAM-SHA-256\$(\d+):([^$]+)\$/.exec(stored);
+    expect(m, stored.slice(0, 14)).not.toBeNull();
+    return scramSha256Verifier(password, Buffer.from(m![2]!, 'base64'), Number(m![1])) === stored;
+  }
+
+  it('migrate sets it as a SCRAM verifier (never the password itself) and follows a rotation', async () => {
+    const appUrl = (password: string) => {
+      const u = new URL(config.DATABASE_URL);
+      u.username = role;
+      u.password = password;
+      return u.toString();
+    };
+    const first = randomBytes(32).toString('base64url');
+    await migratePostgres({ config: { ...config, DATABASE_APP_ROLE: role, DATABASE_APP_URL: appUrl(first) } });
+    expect(await storedVerifierMatches(first)).toBe(true);
+    const second = randomBytes(32).toString('base64url');
+    await migratePostgres({ config: { ...config, DATABASE_APP_ROLE: role, DATABASE_APP_URL: appUrl(second) } });
+    expect(await storedVerifierMatches(second)).toBe(true);
+    expect(await storedVerifierMatches(first)).toBe(false);
+    // The verifier algorithm agrees with Postgres' own: let the server hash a password, recompute it here.
+    const third = randomBytes(32).toString('base64url');
+    await query(config.DATABASE_URL, `SET password_encryption = 'scram-sha-256'; ALTER ROLE ${role} PASSWORD '${third}'`);
+    expect(await storedVerifierMatches(third)).toBe(true);
   });
 });
