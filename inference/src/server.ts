@@ -56,7 +56,13 @@ export { SERVER_NAME, SERVER_VERSION };
 export async function createInferenceServer(deps: InferenceServerDeps): Promise<InferenceServer> {
   const { config, logger } = deps;
   const log = logger.child({ component: 'inference' });
-  const pool = new WorkerPool({ size: config.INFERENCE_WORKERS, intraOpThreads: config.INFERENCE_INTRA_OP_THREADS, logger: log, nice: config.INFERENCE_WORKER_NICE });
+  const pool = new WorkerPool({
+    size: config.INFERENCE_WORKERS,
+    intraOpThreads: config.INFERENCE_INTRA_OP_THREADS,
+    logger: log,
+    nice: config.INFERENCE_WORKER_NICE,
+    arenaRecycleBytes: config.INFERENCE_ARENA_RECYCLE_BYTES,
+  });
   let device: ExecDevice;
   try {
     device = await selectDevice({ mode: config.INFERENCE_DEVICE, pool, probeFile: ModelRegistry.firstModelFile(config.TOLLGATE_MODEL_REPOSITORY), logger: log });

@@ -62,7 +62,7 @@ export const envSchema = z.object({
   /** Live (unrevoked, unexpired) API keys one tenant may hold; creating one more is refused. */
   API_KEYS_MAX_PER_TENANT: positiveInt.default(100),
   /** A session whose run grew the process RSS by more than this is reloaded afterwards, returning onnxruntime's CPU arena to the OS; 0 = never. */
-  INFERENCE_ARENA_RECYCLE_BYTES: nonNegativeInt.default(256 * 1024 * 1024),
+  INFERENCE_ARENA_RECYCLE_BYTES: nonNegativeInt.default(128 * 1024 * 1024),
 
   // Usage metering (write-ahead log on local disk, flushed to ClickHouse).
   USAGE_WAL_DIR: z.string().optional(),

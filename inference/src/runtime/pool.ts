@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import type { ExecDevice, JsonSpec, TensorInfo, WireTensor, WorkerRequest, WorkerResponse } from './protocol.js';
+import type { ArenaRecycle, ExecDevice, JsonSpec, TensorInfo, WireTensor, WorkerRequest, WorkerResponse, WorkerSettings } from './protocol.js';
 
 /** The worker must be compiled JavaScript: under vitest this module runs from .ts sources, so use dist/. */
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
@@ -56,18 +56,19 @@ export class PoolWorker {
     private readonly script: string,
     private readonly intraOpThreads: number,
     private readonly logger: Logger,
-    private readonly nice = 0,
+    private readonly settings: WorkerSettings = { nice: 0, arenaRecycleBytes: 0 },
   ) {
     this.spawn();
   }
 
   private spawn(): void {
-    const w = new Worker(this.script, { name: `tollgate-session-${this.index}`, workerData: { nice: this.nice } });
+    const w = new Worker(this.script, { name: `tollgate-session-${this.index}`, workerData: this.settings });
     this.worker = w;
     w.on('message', (res: WorkerResponse) => {
       const p = this.pending.get(res.id);
       if (!p) return;
       this.pending.delete(res.id);
+      if ('arenaRecycle' in res && res.arenaRecycle) this.recycled(res.arenaRecycle);
       p.resolve(res);
     });
     w.on('error', (err) => this.logger.error({ err, worker: this.index }, 'session worker error'));
@@ -82,6 +83,15 @@ export class PoolWorker {
         this.load(key, l.file, l.device).catch((err) => this.logger.error({ err, key }, 'reload after worker crash failed'));
       }
     });
+  }
+
+  /** Runs that grew RSS past INFERENCE_ARENA_RECYCLE_BYTES, so their session is reloaded (now, or when the cooldown ends). */
+  arenaRecycles = 0;
+
+  private recycled(r: ArenaRecycle): void {
+    this.arenaRecycles++;
+    const fields = { worker: this.index, rssGrowthMiB: Math.round(r.rssGrowthBytes / 1048576), deferredMs: r.deferredMs };
+    this.logger.info(fields, 'a run grew the onnxruntime arena past INFERENCE_ARENA_RECYCLE_BYTES: reloading its session');
   }
 
   private call<T extends WorkerResponse>(msg: WithoutId<WorkerRequest>, transfer: ArrayBuffer[] = []): Promise<T> {
@@ -117,8 +127,16 @@ export class PoolWorker {
     return { outputs: res.outputs, computeUs: res.computeUs, json: res.json };
   }
 
-  async terminate(): Promise<void> {
+  /**
+   * Stops the thread once it is idle: terminating it inside onnxruntime's native session
+   * creation (e.g. an arena recycle just after the last answer) aborts the whole process.
+   */
+  async terminate(idleTimeoutMs = 30_000): Promise<void> {
     this.stopping = true;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, idleTimeoutMs)));
+    await Promise.race([this.call({ op: 'idle' }).catch(() => undefined), timeout]);
+    clearTimeout(timer);
     await this.worker.terminate();
   }
 }
@@ -126,9 +144,10 @@ export class PoolWorker {
 export class WorkerPool {
   readonly workers: PoolWorker[];
 
-  constructor(opts: { size: number; intraOpThreads: number; logger: Logger; nice?: number }) {
+  constructor(opts: { size: number; intraOpThreads: number; logger: Logger; nice?: number; arenaRecycleBytes?: number }) {
     const script = workerScriptPath();
-    this.workers = Array.from({ length: opts.size }, (_, i) => new PoolWorker(i, script, opts.intraOpThreads, opts.logger, opts.nice ?? 0));
+    const settings: WorkerSettings = { nice: opts.nice ?? 0, arenaRecycleBytes: opts.arenaRecycleBytes ?? 0 };
+    this.workers = Array.from({ length: opts.size }, (_, i) => new PoolWorker(i, script, opts.intraOpThreads, opts.logger, settings));
   }
 
   /** Workers for a new model's instances: the ones holding the fewest sessions first. */

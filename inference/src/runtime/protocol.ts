@@ -19,6 +19,8 @@ export interface TensorInfo {
 export type WorkerRequest =
   | { op: 'load'; id: number; key: string; file: string; device: ExecDevice; intraOpThreads: number; quiet?: boolean }
   | { op: 'unload'; id: number; key: string }
+  /** Stop reloading sessions; answered once every earlier message, and any reload it caused, is done. */
+  | { op: 'idle'; id: number }
   | { op: 'run'; id: number; key: string; feeds: Record<string, WireTensor>; outputs: string[]; json?: JsonSpec[] };
 
 /** Outputs some requests of the batch want as JSON: the worker formats those row ranges. */
@@ -28,8 +30,27 @@ export interface JsonSpec {
   rows: [number, number][];
 }
 
+/**
+ * Set on a run (ok or failed) that grew the process RSS past the recycle bound: the worker
+ * reloads that session right after answering, which returns onnxruntime's CPU arena to the OS.
+ */
+export interface ArenaRecycle {
+  rssGrowthBytes: number;
+  /** Set when a recent reload of this session defers this one by that long (ARENA_RECYCLE_COOLDOWN_MS). */
+  deferredMs?: number;
+}
+
 export type WorkerResponse =
   | { id: number; ok: true; op: 'load'; inputs: TensorInfo[]; outputs: TensorInfo[] }
   | { id: number; ok: true; op: 'unload' }
-  | { id: number; ok: true; op: 'run'; outputs: Record<string, WireTensor>; computeUs: number; json?: Record<string, string[]> }
-  | { id: number; ok: false; error: string; kind: 'load' | 'run' | 'internal' };
+  | { id: number; ok: true; op: 'idle' }
+  | { id: number; ok: true; op: 'run'; outputs: Record<string, WireTensor>; computeUs: number; json?: Record<string, string[]>; arenaRecycle?: ArenaRecycle }
+  | { id: number; ok: false; error: string; kind: 'load' | 'run' | 'internal'; arenaRecycle?: ArenaRecycle };
+
+/** What a session worker is started with (workerData). */
+export interface WorkerSettings {
+  /** Linux nice value of the worker thread. */
+  nice: number;
+  /** RSS growth during one run above which the session is reloaded afterwards; 0 = never. */
+  arenaRecycleBytes: number;
+}

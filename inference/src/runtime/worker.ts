@@ -8,7 +8,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 import { jsonTextOf } from '../oip/json-text.js';
 import type { OrtType } from '../oip/datatypes.js';
-import type { JsonSpec, TensorInfo, WireTensor, WorkerRequest, WorkerResponse } from './protocol.js';
+import type { JsonSpec, TensorInfo, WireTensor, WorkerRequest, WorkerResponse, WorkerSettings } from './protocol.js';
+import { SessionStore } from './sessions.js';
 
 const port = parentPort;
 if (!port) throw new Error('worker.js must run inside a worker thread');
@@ -30,9 +31,30 @@ function renice(nice: number): void {
     // not Linux, or not permitted: run at normal priority
   }
 }
-renice(Number((workerData as { nice?: number } | undefined)?.nice ?? 0));
+const settings = (workerData ?? {}) as Partial<WorkerSettings>;
+renice(Number(settings.nice ?? 0));
 
-const sessions = new Map<string, ort.InferenceSession>();
+// Runs one message (or session reload) at a time: the pool pipelines batches, and session.run
+// must neither overlap nor have its compute time include the wait for the previous batch.
+let chain: Promise<unknown> = Promise.resolve();
+const enqueue = (work: () => Promise<void>) => {
+  chain = chain.then(work).catch(() => undefined);
+};
+const sessions = new SessionStore({ recycleBytes: Number(settings.arenaRecycleBytes ?? 0), enqueue });
+
+function sessionOptions(msg: Extract<WorkerRequest, { op: 'load' }>): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: [msg.device],
+    intraOpNumThreads: msg.intraOpThreads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    // The CPU arena stays on (see sessions.ts: its growth is bounded by recycling instead).
+    enableCpuMemArena: true,
+    enableMemPattern: true,
+    // 3 = error: keeps ORT's "removing unused initializer" warnings out of the logs; 4 for probes.
+    logSeverityLevel: msg.quiet ? 4 : 3,
+  };
+}
 
 function describe(meta: readonly ort.InferenceSession.ValueMetadata[]): TensorInfo[] {
   return meta.map((m) => ({
@@ -102,45 +124,47 @@ function formatJson(result: Record<string, ort.Tensor>, specs: JsonSpec[]): Reco
   return out;
 }
 
-async function handle(msg: WorkerRequest): Promise<[WorkerResponse, ArrayBuffer[]]> {
+/** A response, the buffers it transfers, and work to do once it is sent. */
+type Handled = [WorkerResponse, ArrayBuffer[], (() => Promise<void>)?];
+
+async function handle(msg: WorkerRequest): Promise<Handled> {
   switch (msg.op) {
     case 'load': {
       try {
-        const session = await ort.InferenceSession.create(msg.file, {
-          executionProviders: [msg.device],
-          intraOpNumThreads: msg.intraOpThreads,
-          interOpNumThreads: 1,
-          graphOptimizationLevel: 'all',
-          // 3 = error: keeps ORT's "removing unused initializer" warnings out of the logs; 4 for probes.
-          logSeverityLevel: msg.quiet ? 4 : 3,
-        });
-        const old = sessions.get(msg.key);
-        sessions.set(msg.key, session);
-        if (old) await old.release();
+        const session = await sessions.load(msg.key, msg.file, sessionOptions(msg));
         return [{ id: msg.id, ok: true, op: 'load', inputs: describe(session.inputMetadata), outputs: describe(session.outputMetadata) }, []];
       } catch (err) {
         return [{ id: msg.id, ok: false, kind: 'load', error: (err as Error).message }, []];
       }
     }
-    case 'unload': {
-      const s = sessions.get(msg.key);
-      sessions.delete(msg.key);
-      if (s) await s.release();
+    case 'unload':
+      await sessions.unload(msg.key);
       return [{ id: msg.id, ok: true, op: 'unload' }, []];
-    }
+    case 'idle':
+      sessions.quiesce();
+      return [{ id: msg.id, ok: true, op: 'idle' }, []];
     case 'run': {
-      const session = sessions.get(msg.key);
-      if (!session) return [{ id: msg.id, ok: false, kind: 'internal', error: `model ${msg.key} is not loaded in this worker` }, []];
+      const held = sessions.get(msg.key);
+      if (!held) return [{ id: msg.id, ok: false, kind: 'internal', error: `model ${msg.key} is not loaded in this worker` }, []];
       let feeds: Record<string, ort.Tensor>;
       try {
         feeds = Object.fromEntries(Object.entries(msg.feeds).map(([k, t]) => [k, toOrt(t)]));
       } catch (err) {
         return [{ id: msg.id, ok: false, kind: 'internal', error: (err as Error).message }, []];
       }
+      // Process-wide RSS: another worker's run can add to it, costing at worst one needless reload.
+      const rssBefore = process.memoryUsage.rss();
       const t0 = process.hrtime.bigint();
+      let result: ort.InferenceSession.OnnxValueMapType;
       try {
-        const result = await session.run(feeds, msg.outputs);
-        const computeUs = Number((process.hrtime.bigint() - t0) / 1000n);
+        result = await held.session.run(feeds, msg.outputs);
+      } catch (err) {
+        const { arenaRecycle, after } = sessions.afterRun(msg.key, held, process.memoryUsage.rss() - rssBefore);
+        return [{ id: msg.id, ok: false, kind: 'run', error: (err as Error).message, arenaRecycle }, [], after];
+      }
+      const computeUs = Number((process.hrtime.bigint() - t0) / 1000n);
+      const { arenaRecycle, after } = sessions.afterRun(msg.key, held, process.memoryUsage.rss() - rssBefore);
+      try {
         const json = msg.json ? formatJson(result, msg.json) : undefined;
         const transfer: ArrayBuffer[] = [];
         const outputs: Record<string, WireTensor> = {};
@@ -148,23 +172,23 @@ async function handle(msg: WorkerRequest): Promise<[WorkerResponse, ArrayBuffer[
           const t = result[name];
           if (t) outputs[name] = fromOrt(t, transfer);
         }
-        return [{ id: msg.id, ok: true, op: 'run', outputs, computeUs, json }, transfer];
+        return [{ id: msg.id, ok: true, op: 'run', outputs, computeUs, json, arenaRecycle }, transfer, after];
       } catch (err) {
-        return [{ id: msg.id, ok: false, kind: 'run', error: (err as Error).message }, []];
+        return [{ id: msg.id, ok: false, kind: 'run', error: (err as Error).message, arenaRecycle }, [], after];
       }
     }
   }
 }
 
-// Runs one message at a time: the pool pipelines batches, and session.run must neither overlap
-// nor have its compute time include the wait for the previous batch.
-let chain: Promise<unknown> = Promise.resolve();
-
 port.on('message', (msg: WorkerRequest) => {
-  const next = chain.then(() => handle(msg));
-  chain = next.catch(() => undefined);
-  next.then(
-    ([res, transfer]) => port.postMessage(res, transfer),
-    (err: unknown) => port.postMessage({ id: msg.id, ok: false, kind: 'internal', error: String((err as Error)?.message ?? err) } satisfies WorkerResponse),
+  enqueue(() =>
+    handle(msg).then(
+      // Answer first; a session reload (arena recycling) then runs before the next message.
+      async ([res, transfer, after]) => {
+        port.postMessage(res, transfer);
+        await after?.();
+      },
+      (err: unknown) => port.postMessage({ id: msg.id, ok: false, kind: 'internal', error: String((err as Error)?.message ?? err) } satisfies WorkerResponse),
+    ),
   );
 });
