@@ -77,7 +77,7 @@ export interface CreatedApiKey {
   key: ApiKeyInfo;
 }
 
-/** `deps.config.API_KEYS_MAX_PER_TENANT` bounds a tenant's live keys: one more is a CONFLICT (409) naming the limit. */
+/** `deps.config.API_KEYS_MAX_PER_TENANT` bounds a tenant's live keys: one more is a CONFLICT naming the limit (GraphQL shows it as BAD_USER_INPUT). */
 export async function createApiKey(
   deps: Pick<KeysDeps, 'pools'> & { config: Pick<Config, 'API_KEYS_MAX_PER_TENANT'> },
   input: { tenantId: string; name?: string; role?: ApiKeyRole; expiresAt?: Date | null; actor?: Actor },
