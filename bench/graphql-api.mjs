@@ -14,7 +14,7 @@
  * prices) and pricing. Aim: API p50 <= 1.3 x direct p50 + 5 ms, API p95 <= 50 ms.
  */
 import { performance } from 'node:perf_hooks';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 
 // Production mode, as deployed: graphql-js picks its cheap instanceof checks at import time.
 process.env.NODE_ENV ??= 'production';
@@ -53,7 +53,9 @@ const config = loadConfig({
   REDIS_PREFIX: `${NAME}:${process.pid}`,
   GRAPHQL_RATE_LIMIT_PER_SECOND: '100000',
   GRAPHQL_RATE_LIMIT_BURST: '100000',
-  JWT_SECRET: '',
+  // Production needs a strong JWT secret and a metrics token (src/config/secrets.ts); the bench uses API keys.
+  JWT_SECRET: randomBytes(32).toString('base64url'),
+  METRICS_TOKEN: randomBytes(32).toString('base64url'),
   // Generation statements run long on a busy machine; reads keep their own per-query limits.
   CLICKHOUSE_MAX_EXECUTION_TIME: '900',
 });

@@ -3,7 +3,7 @@
  * independent of page size), per-tenant API rate limit, introspection off in production,
  * persisted-query safelist, masked internal errors with a request id.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -291,7 +291,8 @@ describe('introspection, safelist, masking', () => {
     const t = await createTenant();
     const key = (await createApiKey({ tenantId: t.id })).secret;
     expect((await gql(h.url, introspection, { token: key })).data).toEqual({ __schema: { queryType: { name: 'Query' } } });
-    for (const env of [{ NODE_ENV: 'production' }, { GRAPHQL_INTROSPECTION: 'false' }]) {
+    // Production also requires a metrics token (src/config/secrets.ts).
+    for (const env of [{ NODE_ENV: 'production', METRICS_TOKEN: randomBytes(32).toString('base64url') }, { GRAPHQL_INTROSPECTION: 'false' }]) {
       const p = await startHarness({ env });
       try {
         const r = await gql(p.url, introspection, { token: key });
