@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { context, propagation, trace } from '@opentelemetry/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
-import { createLogger } from '../../src/shared/logger.js';
+import { createLogger } from '../../src/shared/index.js';
 import { mayReceiveInternalToken, startTracing } from '../../src/telemetry/index.js';
 
 const token = `internal-${randomBytes(16).toString('hex')}`;
