@@ -1,5 +1,7 @@
 /**
- * Alerts: the tenant's alert feed (Postgres `alerts`).
+ * Alerts: the tenant's alert feed (Postgres `alerts`). This module owns the table: the API
+ * (list, acknowledge, resolve), the anomaly detector (open, update, resolve), the Grafana
+ * receiver and other domains (e.g. dunning) all go through the functions exported here.
  *
  * Soft-threshold crossings from admission control become alerts, one per (meter, threshold,
  * period): admission already fires each crossing once per process, and the dedup key makes
@@ -7,6 +9,17 @@
  */
 import type { QuotaNotification } from '../quotas/index.js';
 import { withTenant, type PgPools } from '../db/index.js';
+import { upsertAlert, type AlertRow, type AlertUpsert } from './repo.js';
+
+export { alertsPage, transitionAlert, upsertAlert, resolveAlertByKey, liveAlert, type AlertRow, type AlertUpsert } from './repo.js';
+
+/**
+ * Opens (or refreshes) a live alert in its own tenant transaction — the general entry point for
+ * other domains (billing's dunning, budgets): one live alert per (tenant, dedupKey).
+ */
+export async function recordAlert(deps: { pools: Pick<PgPools, 'app'> }, a: AlertUpsert): Promise<{ alert: AlertRow; opened: boolean }> {
+  return withTenant(deps.pools.app, { tenantId: a.tenantId }, (c) => upsertAlert(c, a));
+}
 
 export function quotaAlertDedupKey(n: QuotaNotification): string {
   const scope = n.apiKeyId ? `key:${n.apiKeyId}` : 'tenant';

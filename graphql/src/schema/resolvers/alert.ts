@@ -3,7 +3,7 @@ import { isUuid } from '../../../../src/db/index.js';
 import { badInput, notFound } from '../../../../src/shared/index.js';
 import { ADMIN } from '../../auth/checker.js';
 import { actorOf, resolveTenant, scoped, type ApiContext } from '../../context.js';
-import { alertsPage, transitionAlert, type AlertRow } from '../../data/alerts.js';
+import { alertsPage, transitionAlert, type AlertRow } from '../../../../src/alerts/index.js';
 import { decodeCursor, encodeCursor } from '../common.js';
 import { PageSizeScalar } from '../scalars.js';
 import { Alert, AlertConnection } from '../types.js';

@@ -3,8 +3,8 @@
  * Changes run in the caller's scoped transaction with their audit row (same commit).
  */
 import type pg from 'pg';
-import { recordAudit, auditFrom, type Actor } from '../../../src/audit/index.js';
-import { AppError, notFound } from '../../../src/shared/index.js';
+import { recordAudit, auditFrom, type Actor } from '../audit/index.js';
+import { AppError, notFound } from '../shared/index.js';
 
 export interface AlertRow {
   id: string;
@@ -81,4 +81,53 @@ export async function transitionAlert(c: pg.ClientBase, q: { tenantId: string; i
   }
   await recordAudit(c, auditFrom(q.actor, { tenantId: q.tenantId, action: q.to === 'acknowledged' ? 'alert.acknowledge' : 'alert.resolve', targetType: 'alert', targetId: q.id, before, after }));
   return after;
+}
+
+/** What opens (or refreshes) a live alert. `dedupKey` names the incident: one live alert per (tenant, dedupKey). */
+export interface AlertUpsert {
+  tenantId: string;
+  kind: string;
+  metric: string;
+  severity: 'info' | 'warning' | 'critical';
+  source?: 'tollgate' | 'grafana';
+  dedupKey: string;
+  title: string;
+  details: unknown;
+}
+
+/**
+ * Opens the tenant's live alert for `dedupKey`, or refreshes its title, severity and details when
+ * one is already open or acknowledged. `opened` tells which (the caller notifies only on opening).
+ */
+export async function upsertAlert(c: pg.ClientBase, a: AlertUpsert): Promise<{ alert: AlertRow; opened: boolean }> {
+  const { rows } = await c.query(
+    `INSERT INTO alerts (tenant_id, kind, metric, severity, source, dedup_key, title, details)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+     ON CONFLICT (tenant_id, dedup_key) WHERE status <> 'resolved' DO UPDATE
+       SET title = EXCLUDED.title, severity = EXCLUDED.severity, details = EXCLUDED.details, updated_at = now()
+     RETURNING ${COLS}, (xmax = 0) AS inserted`,
+    [a.tenantId, a.kind, a.metric, a.severity, a.source ?? 'tollgate', a.dedupKey, a.title, JSON.stringify(a.details ?? {})],
+  );
+  const r = rows[0]!;
+  return { alert: alertRow(r), opened: r.inserted === true };
+}
+
+/**
+ * Resolves the tenant's live alert for `dedupKey` (by the system that opened it, not a person):
+ * merges `details` into the alert's details. Returns null when nothing was live.
+ */
+export async function resolveAlertByKey(c: pg.ClientBase, q: { tenantId: string; dedupKey: string; details?: Record<string, unknown>; resolvedBy?: string }): Promise<AlertRow | null> {
+  const { rows } = await c.query(
+    `UPDATE alerts SET status = 'resolved', resolved_at = now(), updated_at = now(), details = details || $3::jsonb,
+            acknowledged_by = COALESCE(acknowledged_by, $4)
+     WHERE tenant_id = $1 AND dedup_key = $2 AND status <> 'resolved' RETURNING ${COLS}`,
+    [q.tenantId, q.dedupKey, JSON.stringify(q.details ?? {}), q.resolvedBy ?? null],
+  );
+  return rows[0] ? alertRow(rows[0]) : null;
+}
+
+/** The tenant's live (open or acknowledged) alert for `dedupKey`, if any. */
+export async function liveAlert(c: pg.ClientBase, q: { tenantId: string; dedupKey: string }): Promise<AlertRow | null> {
+  const { rows } = await c.query(`SELECT ${COLS} FROM alerts WHERE tenant_id = $1 AND dedup_key = $2 AND status <> 'resolved'`, [q.tenantId, q.dedupKey]);
+  return rows[0] ? alertRow(rows[0]) : null;
 }
