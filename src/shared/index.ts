@@ -10,3 +10,4 @@ export { luaScript, runScript, type Script } from './redis-script.js';
 export { listenOn } from './http.js';
 export { truncateCodePoints, isWellFormed, toWellFormed } from './text.js';
 export { packageRoot } from './package-root.js';
+export { csvText, csvRow, type CsvCell } from './csv.js';

@@ -9,6 +9,7 @@ import { withPlatform } from '../../src/db/index.js';
 import { closeFactories, createApiKey, createTenant, createUser, uniqueName } from '../factories.js';
 import { insertEvents, insertSpan, randomTraceId, type EventSpec } from './data.js';
 import { gql, mintJwt, startHarness, type Harness } from './harness.js';
+import { parseCsv } from '../helpers/csv.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -216,7 +217,7 @@ describe('costAttribution', () => {
   it('costExportCsv (finance) carries the same numbers as CSV', async () => {
     const r = await gql(h.url, 'query($range: TimeRangeInput!) { costExportCsv(range: $range, groupBy: MODEL) }', { token: await adminToken(tenantId, 'finance'), variables: { range } });
     expect(r.errors).toBeUndefined();
-    const rows = (r.data.costExportCsv as string).trim().split('\n').map((l) => l.split(','));
+    const rows = parseCsv(r.data.costExportCsv as string);
     expect(rows[0]).toEqual(['slice', 'meter', 'quantity', 'cost_micros']);
     const body = rows.slice(1);
     expect(body.filter((x) => x[0] === 'TOTAL').map((x) => x[3])).toEqual(['2540', '110', '6000', '16']);
@@ -261,6 +262,27 @@ describe('costAttribution', () => {
     expect(r.errors).toBeUndefined();
     expect(r.data.costAttribution.totalMicros).toBe('0');
     expect(r.data.costAttribution.meters.find((m: { meter: string }) => m.meter === 'items').quantity).toBe(4);
+  });
+
+  it('costExportCsv neutralises hostile tag values (leading TAB/CR/blank before a formula, `;` separators)', async () => {
+    const t = await createTenant({ plan: 'free' });
+    const hostile = ['\t=1+1', '\r=1+1', ' @SUM(A1)', 'x;=HYPERLINK("http://evil","x")', '-2+3', 'plain'];
+    await insertEvents(h.clickhouse, hostile.map((team, i) => ({ tenantId: t.id, ts: new Date(H + 60_000 * (i + 1)), tags: { team } })));
+    const r = await gql(h.url, 'query($range: TimeRangeInput!) { costExportCsv(range: $range, groupBy: TAG, tagKey: "team") }', {
+      token: await adminToken(t.id, 'finance'),
+      variables: { range },
+    });
+    expect(r.errors).toBeUndefined();
+    const csv = r.data.costExportCsv as string;
+    const slices = new Set(parseCsv(csv).slice(1).map((row) => row[0]));
+    const formulaStart = /^[\s\p{Cc}\p{Cf}]*[=+\-@]|^[\t\r]/u;
+    for (const value of hostile) {
+      const expected = formulaStart.test(value) ? `'${value}` : value;
+      expect(slices).toContain(expected);
+    }
+    for (const cell of slices) expect(cell!.startsWith("'") || !formulaStart.test(cell!)).toBe(true);
+    // Outside quoted cells there are only commas and line ends: no `;` a spreadsheet could split on.
+    expect(csv.replace(/"(?:[^"]|"")*"/g, '')).toMatch(/^[^;]*$/);
   });
 });
 

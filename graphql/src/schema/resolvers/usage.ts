@@ -1,5 +1,5 @@
 import { Arg, Authorized, Ctx, FieldResolver, ID, Query, registerEnumType, Resolver, Root } from 'type-graphql';
-import { badInput } from '../../../../src/shared/index.js';
+import { badInput, csvRow } from '../../../../src/shared/index.js';
 import type { ApiContext } from '../../context.js';
 import { resolveTenant, scoped } from '../../context.js';
 import { MAX_SPAN_MS, usageSeries } from '../../data/clickhouse.js';
@@ -33,12 +33,6 @@ export enum CostGroupByEnum {
   DAY = 'DAY',
 }
 registerEnumType(CostGroupByEnum, { name: 'CostGroupBy' });
-
-/** A CSV field: quoted when it holds a comma, quote or line break; leading =,+,-,@ neutralised (spreadsheet formulas). */
-function csvField(v: string): string {
-  const safe = /^[=+\-@]/.test(v) ? `'${v}` : v;
-  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
-}
 
 const TAG_KEY = /^[A-Za-z0-9_.:/-]{1,128}$/;
 
@@ -128,10 +122,10 @@ export class UsageResolver {
     @Ctx() ctx: ApiContext,
   ): Promise<string> {
     const c = await this.costAttribution(range, groupBy, tagKey, tenantIdArg, ctx);
-    const lines = ['slice,meter,quantity,cost_micros'];
-    for (const s of c.slices) for (const m of s.meters) lines.push([csvField(s.key), m.meter, m.quantity, m.costMicros ?? 0n].join(','));
-    for (const m of c.meters) lines.push(['TOTAL', m.meter, m.quantity, m.costMicros ?? 0n].join(','));
-    return `${lines.join('\n')}\n`;
+    let csv = csvRow(['slice', 'meter', 'quantity', 'cost_micros']);
+    for (const s of c.slices) for (const m of s.meters) csv += csvRow([s.key, m.meter, m.quantity, m.costMicros ?? 0n]);
+    for (const m of c.meters) csv += csvRow(['TOTAL', m.meter, m.quantity, m.costMicros ?? 0n]);
+    return csv;
   }
 
   @Authorized(...PLATFORM)
