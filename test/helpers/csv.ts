@@ -4,8 +4,10 @@ export function parseCsv(text: string): string[][] {
   let row: string[] = [];
   let cell = '';
   let quoted = false;
+  let inRow = false; // something of the current row was read (a row of one empty quoted cell counts)
   for (let i = 0; i < text.length; i++) {
     const ch = text[i]!;
+    inRow = ch !== '\n' || quoted;
     if (quoted) {
       if (ch === '"' && text[i + 1] === '"') { cell += '"'; i++; }
       else if (ch === '"') quoted = false;
@@ -16,6 +18,6 @@ export function parseCsv(text: string): string[][] {
     else cell += ch;
   }
   if (quoted) throw new Error('unterminated quoted CSV field');
-  if (cell !== '' || row.length) { row.push(cell); rows.push(row); }
+  if (inRow) { row.push(cell); rows.push(row); }
   return rows;
 }
