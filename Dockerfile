@@ -10,6 +10,7 @@ COPY package.json package-lock.json .npmrc ./
 RUN npm install --no-save --no-audit --no-fund
 COPY . .
 RUN npm run build \
+ && node console/build.mjs \
  && if [ -f scripts/prepare-models.mjs ]; then node scripts/prepare-models.mjs; fi \
  && npm prune --omit=dev --no-audit --no-fund
 

@@ -17,6 +17,7 @@ import { prepareServedModels } from './models.js';
 import { createApiServer } from '../graphql/src/index.js';
 import { createOtlpReceiver } from '../otlp/src/index.js';
 import { assertRestrictedAppRole } from '../src/db/index.js';
+import { registerConsole } from './console.js';
 
 export { allRoles, type Role } from './role-names.js';
 import type { Role } from './role-names.js';
@@ -124,6 +125,8 @@ const starters: Record<Role, (infra: Infra, ctx: StarterContext) => Promise<Runn
       authenticate: (secret) => infra.authenticator.authenticate(secret),
       quotaStatus: (q) => getQuotaStatus({ config, redis, pools, clickhouse }, q),
     });
+    // The tenant console (GET /console) is served by the API role, same origin as /graphql.
+    if (!registerConsole(api.app).built) logger.warn('the console is not built (run node console/build.mjs): GET /console answers 503');
     const url = await api.listen(ctx.port ?? config.TOLLGATE_API_PORT, config.TOLLGATE_HOST);
     return { role: 'api', url, stop: () => api.close() };
   },

@@ -5,7 +5,7 @@
 #      `npm ci`: vite's optional, Windows-only `napi-windows-process-start-time` is not served
 #      by the registry here, so the lock cannot list it and `npm ci` refuses such a lock;
 #      `npm install` honours the lock and skips the missing optional package.
-#   2. build (tsc)
+#   2. build (tsc; then console/build.mjs bundles the tenant console with esbuild)
 #   3. ClickHouse, Postgres and Redis answer (scripts/services.mjs); their settings are exported
 #   4. models (scripts/prepare-models.mjs: builds mlp-demo/mlp-large, links packaged models)
 # Usage: . scripts/prepare.sh; tollgate_prepare <log tag>
@@ -30,6 +30,7 @@ tollgate_prepare() {
   fi
   printf '[%s] building\n' "$tag" >&2
   npm run -s build
+  node console/build.mjs # the tenant console's bundle (dist/console), served by the API role at /console
   local services_env
   services_env="$(node scripts/services.mjs)"
   set -a
