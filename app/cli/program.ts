@@ -15,6 +15,7 @@ import { apiKeyRoles, createApiKey, listApiKeys, revokeApiKey, type ApiKeyRole }
 import type { Actor } from '../../src/audit/index.js';
 import { allRoles, type Role } from '../role-names.js';
 import { registerAnomalyCommand } from './anomaly-command.js';
+import { registerUsageCommand } from './usage-command.js';
 
 export interface CliIo {
   out: (text: string) => void;
@@ -124,9 +125,12 @@ export function buildProgram(io: CliIo = defaultIo): Command {
     .requiredOption('--plan <code>', 'plan code: free, starter, pro, enterprise, ...')
     .option('--timezone <tz>', 'IANA time zone for billing periods', 'UTC')
     .option('--display-name <name>', 'human-friendly name (default: --name)')
+    .option('--billing-start <iso>', 'backdate the first plan to this ISO-8601 instant, so history can be imported (`usage import`) and billed')
     .option('--json', 'print {"tenantId": ...}')
-    .action(async (opts: { name: string; plan: string; timezone: string; displayName?: string; json?: boolean }) => {
-      const t = await withPools(config(), (pools) => createTenant({ pools }, { name: opts.name, plan: opts.plan, timezone: opts.timezone, displayName: opts.displayName, actor: cliActor() }));
+    .action(async (opts: { name: string; plan: string; timezone: string; displayName?: string; billingStart?: string; json?: boolean }) => {
+      const t = await withPools(config(), (pools) =>
+        createTenant({ pools }, { name: opts.name, plan: opts.plan, timezone: opts.timezone, displayName: opts.displayName, billingStart: opts.billingStart, actor: cliActor() }),
+      );
       print(opts.json, { tenantId: t.id, name: t.name, plan: opts.plan }, `created tenant ${t.name} (${t.id}) on plan ${opts.plan}`);
     });
   tenant
@@ -243,6 +247,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
   addServe('worker', 'run only the background worker role', 'worker');
   addServe('otlp', 'run only the OTLP receiver role', 'otlp');
   registerAnomalyCommand(program, io);
+  registerUsageCommand(program, io, config);
   return program;
 }
 

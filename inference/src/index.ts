@@ -4,3 +4,4 @@ export type { InferenceServer, InferenceServerDeps, Principal } from './server.j
 export { fifoQueueFactory, FifoQueue } from './batcher/fifo.js';
 export { DeviceError } from './runtime/device.js';
 export { prepareBuiltinModels, shippedRepository, builtinModels } from './repository/builtin.js';
+export { scanRepository, type ScanResult } from './repository/repository.js';

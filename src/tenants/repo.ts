@@ -61,6 +61,12 @@ const createSchema = z.object({
   timezone: z.string().refine(isTimeZone, 'unknown IANA time zone').default('UTC'),
   billingAnchorDay: z.number().int().min(1).max(28).default(1),
   currency: z.string().regex(/^[A-Z]{3}$/).default('USD'),
+  /** Backdates the first plan (history import): usage from this instant on can be imported and billed. */
+  billingStart: z
+    .string()
+    .datetime({ offset: true, message: 'must be an ISO-8601 date-time with a time zone (e.g. 2026-01-01T00:00:00Z)' })
+    .refine((v) => Date.parse(v) <= Date.now(), 'must not be in the future')
+    .optional(),
 });
 
 export type CreateTenantInput = z.input<typeof createSchema> & { actor?: Actor };
@@ -84,8 +90,8 @@ export async function createTenant(deps: TenantsDeps, input: CreateTenantInput):
         [t.name, t.displayName ?? t.name, t.timezone, t.billingAnchorDay, t.currency],
       );
       const tenant = tenantFromRow(rows[0]!);
-      await c.query('INSERT INTO tenant_plans (tenant_id, plan_id) VALUES ($1, $2)', [tenant.id, plan.id]);
-      await recordAudit(c, auditFrom(actor, { tenantId: tenant.id, action: 'tenant.create', targetType: 'tenant', targetId: tenant.id, before: null, after: { ...tenant, plan: plan.code } }));
+      await c.query('INSERT INTO tenant_plans (tenant_id, plan_id, effective_from) VALUES ($1, $2, COALESCE($3::timestamptz, now()))', [tenant.id, plan.id, t.billingStart ?? null]);
+      await recordAudit(c, auditFrom(actor, { tenantId: tenant.id, action: 'tenant.create', targetType: 'tenant', targetId: tenant.id, before: null, after: { ...tenant, plan: plan.code, billingStart: t.billingStart ?? null } }));
       return tenant;
     });
   } catch (err) {

@@ -20,7 +20,7 @@ function run(args: string[], env: Record<string, string> = {}): Promise<{ code: 
 }
 
 // The folders main.ts imports from (its compiled closure).
-const closureDirs = ['app', 'inference/src', ...['db', 'tenants', 'keys', 'plans', 'audit', 'config', 'shared', 'clickhouse', 'quotas', 'billing', 'anomalies'].map((d) => `src/${d}`)];
+const closureDirs = ['app', 'inference/src', ...['db', 'tenants', 'keys', 'plans', 'audit', 'config', 'shared', 'clickhouse', 'quotas', 'billing', 'anomalies', 'usage', 'idempotency'].map((d) => `src/${d}`)];
 
 function newestSource(dir: string): number {
   let newest = 0;
@@ -138,6 +138,41 @@ describe('tollgate CLI', () => {
     expect(refused.stderr).toBe('error: the tenant already has 1 live API keys and may hold at most 1 (API_KEYS_MAX_PER_TENANT=1); revoke keys it no longer uses first\n');
     const { rows } = await pools.owner.query('SELECT count(*)::int AS n FROM api_keys WHERE tenant_id = $1', [tenantId]);
     expect(rows[0].n).toBe(1);
+  });
+
+  it('tenant create --billing-start backdates the first plan; usage import --json imports history once, refuses a bad file whole', async () => {
+    const start = new Date(Date.now() - 40 * 86_400_000).toISOString();
+    const created = await run(['tenant', 'create', '--name', uniqueName('hist'), '--plan', 'starter', '--billing-start', start, '--json']);
+    expect(created.code).toBe(0);
+    const { tenantId } = JSON.parse(created.stdout) as { tenantId: string };
+    const { rows } = await pools.owner.query('SELECT effective_from FROM tenant_plans WHERE tenant_id = $1', [tenantId]);
+    expect((rows[0].effective_from as Date).toISOString()).toBe(start);
+
+    const dir = mkdtempSync(path.join(tmpdir(), 'tollgate-cli-import-'));
+    try {
+      const file = path.join(dir, 'usage.jsonl');
+      const at = (d: number) => new Date(Date.now() - d * 86_400_000).toISOString();
+      writeFileSync(file, [{ id: 'h-1', ts: at(30), model: 'mlp-demo', items: 4 }, { id: 'h-2', ts: at(2), model: 'mlp-demo', items: 1, computeMs: 3 }].map((l) => JSON.stringify(l)).join('\n') + '\n');
+      const first = await run(['usage', 'import', '--tenant', tenantId, '--file', file, '--json']);
+      expect(first).toMatchObject({ code: 0, stderr: '' });
+      expect(JSON.parse(first.stdout)).toEqual({ imported: 2, duplicates: 0, rejected: [] });
+      const again = await run(['usage', 'import', '--tenant', tenantId, '--file', file, '--json']);
+      expect(JSON.parse(again.stdout)).toEqual({ imported: 0, duplicates: 2, rejected: [] });
+
+      const bad = path.join(dir, 'bad.jsonl');
+      writeFileSync(bad, `${JSON.stringify({ id: 'h-3', ts: at(1), model: 'mlp-demo', items: 1 })}\n${JSON.stringify({ id: 'h-4', ts: at(50), model: 'mlp-demo', items: 1 })}\n`);
+      const refused = await run(['usage', 'import', '--tenant', tenantId, '--file', bad, '--json']);
+      expect(refused.code).toBe(1);
+      const out = JSON.parse(refused.stdout) as { imported: number; rejected: Array<{ line: number; error: string }> };
+      expect(out).toMatchObject({ imported: 0, duplicates: 0, rejected: [{ line: 2 }] });
+      expect(out.rejected[0]!.error).toMatch(/before the tenant's first plan/);
+      expect(refused.stderr).toMatch(/^error: 1 bad line\(s\) in .*bad\.jsonl; nothing was imported\n$/);
+      const human = await run(['usage', 'import', '--tenant', tenantId, '--file', path.join(dir, 'missing.jsonl')]);
+      expect(human).toMatchObject({ code: 1, stdout: '' });
+      expect(human.stderr).toMatch(/^error: file not found: /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('migrate is idempotent: a second run applies nothing', async () => {
