@@ -138,6 +138,23 @@ describe('the console in Chromium', () => {
       return s && s.columns.requests.reduce((a: number, b: number) => a + b, 0) >= 4 ? true : undefined;
     });
 
+    // The API's latency field the p95 chart reads: served requests only, milliseconds; none per tag.
+    const lat = await graphql(
+      admin.secret,
+      'query($r: TimeRangeInput!) { m: usage(range: $r, granularity: MINUTE, groupBy: MODEL) { series { key latency { buckets p50Ms p95Ms p99Ms maxMs } } } t: usage(range: $r, granularity: HOUR, groupBy: TAG, tagKey: "team") { series { key latency { p95Ms } } } }',
+      { r: range },
+    );
+    expect(lat.body.errors).toBeUndefined();
+    const l = lat.body.data.m.series.find((x: any) => x.key === 'mlp-demo').latency;
+    expect(l.buckets.length).toBeGreaterThan(0);
+    expect(l.p95Ms.length).toBe(l.buckets.length);
+    l.p95Ms.forEach((v: number, i: number) => {
+      expect(v).toBeGreaterThan(0);
+      expect(v).toBeLessThanOrEqual(l.maxMs[i] + 1e-6);
+      expect(l.p50Ms[i]).toBeLessThanOrEqual(l.p99Ms[i] + 1e-6);
+    });
+    expect(lat.body.data.t.series.every((x: any) => x.latency === null)).toBe(true);
+
     const { context, page } = await newPage();
     await signIn(page, admin.secret);
     expect(await page.getByTestId('tenant-name').textContent()).toBe('Console Test Co');
@@ -145,6 +162,8 @@ describe('the console in Chromium', () => {
     await row.waitFor();
     expect(await row.locator('td').nth(1).textContent()).toBe('4');
     expect(await page.locator('[data-testid=chart-requests] canvas').count()).toBe(1);
+    expect(await page.locator('[data-testid=chart-latency] canvas').count()).toBe(1);
+    expect(await page.getByTestId('chart-latency').textContent()).toContain('mlp-demo');
     // Spend is visible to an admin: an amount, not the "not visible" note.
     expect(await row.locator('td').nth(3).textContent()).toMatch(/^\d[\d,]*\.\d{2,6} [A-Z]{3}$/);
     expect(page.url()).not.toContain(admin.secret);

@@ -20,9 +20,9 @@ export const RANGES = {
 type RangeKey = keyof typeof RANGES;
 
 const QUERY = `
-query ConsoleUsage($range: TimeRangeInput!, $g: Granularity!, $groupBy: UsageGroupBy!, $tagKey: String, $costRange: TimeRangeInput!, $costGroupBy: CostGroupBy!) {
+query ConsoleUsage($range: TimeRangeInput!, $g: Granularity!, $groupBy: UsageGroupBy!, $tagKey: String, $costRange: TimeRangeInput!, $costGroupBy: CostGroupBy!, $latency: Boolean!) {
   usage(range: $range, granularity: $g, groupBy: $groupBy, tagKey: $tagKey) {
-    series { key columns { buckets requests errorRequests } }
+    series { key columns { buckets requests errorRequests } latency @include(if: $latency) { buckets p95Ms } }
   }
   byDay: costAttribution(range: $costRange, groupBy: DAY) { currency totalMicros slices { key costMicros } }
   byGroup: costAttribution(range: $costRange, groupBy: $costGroupBy, tagKey: $tagKey) { currency totalMicros slices { key costMicros } }
@@ -39,7 +39,7 @@ interface Cost {
   slices: { key: string; costMicros: string | null }[];
 }
 interface UsageData {
-  usage: { series: { key: string; columns: Columns }[] };
+  usage: { series: { key: string; columns: Columns; latency?: { buckets: string[]; p95Ms: number[] } | null }[] };
   byDay: Cost | null;
   byGroup: Cost | null;
 }
@@ -62,6 +62,7 @@ export const usagePage: Page = async (ctx, params) => {
     tagKey,
     costRange,
     costGroupBy: tagKey ? 'TAG' : 'MODEL',
+    latency: !tagKey,
   });
   const data = res.data!;
   const series = data.usage?.series ?? [];
@@ -114,6 +115,16 @@ export const usagePage: Page = async (ctx, params) => {
         { class: 'charts' },
         chart({ title: 'Requests', series: toChart((c) => c.requests), fill: 0, range: xRange, testid: 'chart-requests' }),
         chart({ title: 'Errors', series: toChart((c) => c.errorRequests), fill: 0, range: xRange, testid: 'chart-errors' }),
+        tagKey
+          ? h('div', { class: 'chart', testid: 'chart-latency' }, h('h3', {}, 'p95 latency'), h('p', { class: 'muted' }, 'Latency is kept per model and API key, not per tag.'))
+          : chart({
+              title: 'p95 latency (ms, served requests)',
+              series: series.filter((s) => s.latency).map((s) => ({ label: label(s.key), buckets: s.latency!.buckets.map(secs), values: s.latency!.p95Ms })),
+              fill: null,
+              unit: ' ms',
+              range: xRange,
+              testid: 'chart-latency',
+            }),
         spendDenied
           ? h('div', { class: 'chart', testid: 'chart-spend' }, h('h3', {}, 'Spend per day'), notVisible('Spend', ctx.viewer.role))
           : chart({ title: `Spend per day (${currency})`, series: spendDay, fill: 0, bars: true, range: { from: Math.floor(new Date(costRange.from).getTime() / 86_400_000) * 86_400, to: xRange.to, step: 86_400 }, testid: 'chart-spend' }),

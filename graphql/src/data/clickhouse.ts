@@ -103,6 +103,47 @@ export function usageSeriesSql(q: { tenantId: string; from: Date; to: Date; gran
   return query;
 }
 
+const latencyTable: Record<Granularity, Sql> = {
+  MINUTE: sql`usage_latency_minute_v1`,
+  HOUR: sql`usage_latency_hourly_v1`,
+  DAY: sql`usage_latency_daily_v1`,
+};
+
+const latencyRowSchema = z.object({ key: z.string(), b: z.coerce.number(), q: z.array(z.coerce.number()).length(4), max_us: z.coerce.number() });
+/** Latency of served requests (queue + compute) in one bucket, microseconds. */
+export interface LatencyRow {
+  key: string;
+  b: number;
+  p50: number;
+  p90: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
+
+/**
+ * Latency quantiles per (group, bucket) from the t-digest rollups (003_usage_latency.sql), which
+ * hold served requests only; buckets without one (max 0) are left out. No TAG grouping: latency
+ * is not kept per tag.
+ */
+export async function latencySeries(
+  ch: ClickHouse,
+  q: { tenantId: string; from: Date; to: Date; granularity: Granularity; groupBy: Exclude<UsageGroupBy, 'TAG'> },
+): Promise<LatencyRow[]> {
+  const group = groupExpr[q.groupBy ?? 'NONE'];
+  const rows = await ch.query<Record<string, unknown>>(
+    sql`SELECT ${group} AS key, toUnixTimestamp(bucket) AS b, quantilesTDigestMerge(0.5, 0.9, 0.95, 0.99)(latency_us) AS q, maxMerge(latency_max_us) AS max_us
+      FROM ${latencyTable[q.granularity]}
+      WHERE tenant_id = ${q.tenantId} AND bucket >= ${q.from} AND bucket < ${q.to}
+      GROUP BY key, b HAVING max_us > 0 ORDER BY key, b LIMIT ${MAX_USAGE_ROWS}`,
+  );
+  if (rows.length > 0) latencyRowSchema.parse(rows[0]); // the shape of our own SQL: one row proves it (see convertRows)
+  return rows.map((r) => {
+    const qs = (r.q as Array<number | string>).map(Number);
+    return { key: r.key as string, b: Number(r.b), p50: qs[0]!, p90: qs[1]!, p95: qs[2]!, p99: qs[3]!, max: Number(r.max_us) };
+  });
+}
+
 const costRowSchema = z.object({
   key: z.string(),
   device: z.string(),

@@ -2,9 +2,9 @@ import { Arg, Authorized, Ctx, FieldResolver, ID, Query, registerEnumType, Resol
 import { badInput, csvRow } from '../../../../src/shared/index.js';
 import type { ApiContext } from '../../context.js';
 import { resolveTenant, scoped } from '../../context.js';
-import { MAX_SPAN_MS, usageSeries } from '../../data/clickhouse.js';
+import { latencySeries, MAX_SPAN_MS, usageSeries } from '../../data/clickhouse.js';
 import { checkRange, decodeCursor, encodeCursor, TimeRangeInput } from '../common.js';
-import { ApiKey, UsageColumns, UsagePoint, UsageReport, UsageSeries, CostAttribution, TenantMarginConnection } from '../types.js';
+import { ApiKey, UsageColumns, UsageLatency, UsagePoint, UsageReport, UsageSeries, CostAttribution, TenantMarginConnection, type LatencyPoint } from '../types.js';
 import { toApiKey } from './mappers.js';
 import { attributeCosts, COST_MAX_SPAN_MS, tenantMargins } from './cost.js';
 import { MONEY, PLATFORM } from '../../auth/checker.js';
@@ -42,6 +42,25 @@ function checkTagKey(groupBy: string | null | undefined, tagKey: string | null |
   return tagKey;
 }
 
+/** Runs `fn` the first time it is called; later calls share its promise. */
+function once<T>(fn: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => (p ??= fn());
+}
+
+async function latencyByKey(
+  ctx: ApiContext,
+  q: { tenantId: string; from: Date; to: Date; granularity: GranularityEnum; groupBy: UsageGroupByEnum.MODEL | UsageGroupByEnum.API_KEY | null },
+): Promise<Map<string, LatencyPoint[]>> {
+  const byKey = new Map<string, LatencyPoint[]>();
+  for (const r of await latencySeries(ctx.services.clickhouse, q)) {
+    let list = byKey.get(r.key);
+    if (!list) byKey.set(r.key, (list = []));
+    list.push({ bucket: new Date(r.b * 1000), p50Ms: r.p50 / 1000, p95Ms: r.p95 / 1000, p99Ms: r.p99 / 1000, maxMs: r.max / 1000 });
+  }
+  return byKey;
+}
+
 @Resolver(() => UsageSeries)
 export class UsageResolver {
   @Authorized()
@@ -62,11 +81,12 @@ export class UsageResolver {
     if (groupBy === UsageGroupByEnum.TAG && granularity === GranularityEnum.MINUTE) throw badInput('groupBy TAG is available at HOUR or DAY granularity');
     const tenantId = await resolveTenant(ctx, tenantIdArg);
     const rows = await usageSeries(ctx.services.clickhouse, { tenantId, from, to, granularity, groupBy: groupBy ?? null, tagKey: tag });
+    const latencyRows = groupBy === UsageGroupByEnum.TAG ? null : once(() => latencyByKey(ctx, { tenantId, from, to, granularity, groupBy: groupBy ?? null }));
     const series = new Map<string, UsageSeries>();
     for (const r of rows) {
       let s = series.get(r.key);
       if (!s) {
-        s = Object.assign(new UsageSeries(), { key: r.key, points: [], apiKeyId: groupBy === UsageGroupByEnum.API_KEY ? r.key : null, tenantId });
+        s = Object.assign(new UsageSeries(), { key: r.key, points: [], apiKeyId: groupBy === UsageGroupByEnum.API_KEY ? r.key : null, tenantId, latencyRows });
         series.set(r.key, s);
       }
       s.points.push(
@@ -99,6 +119,22 @@ export class UsageResolver {
       inputBytes: p.map((x) => x.inputBytes),
       outputBytes: p.map((x) => x.outputBytes),
       computeUs: p.map((x) => x.computeUs),
+    };
+  }
+
+  @FieldResolver(() => UsageLatency, {
+    nullable: true,
+    description: 'Latency quantiles of this series (one ClickHouse read for all series of the report); null when grouped by TAG (latency is not kept per tag).',
+  })
+  async latency(@Root() s: UsageSeries): Promise<UsageLatency | null> {
+    if (!s.latencyRows) return null;
+    const points = (await s.latencyRows()).get(s.key) ?? [];
+    return {
+      buckets: points.map((p) => p.bucket),
+      p50Ms: points.map((p) => p.p50Ms),
+      p95Ms: points.map((p) => p.p95Ms),
+      p99Ms: points.map((p) => p.p99Ms),
+      maxMs: points.map((p) => p.maxMs),
     };
   }
 

@@ -1,5 +1,5 @@
 /** Object types: usage series, cost attribution and margins. Guarded fields are nullable so a denial nulls only that field. */
-import { Authorized, Field, ID, ObjectType } from 'type-graphql';
+import { Authorized, Field, Float, ID, ObjectType } from 'type-graphql';
 import { DateTimeResolver, SafeIntResolver } from 'graphql-scalars';
 import { MONEY, PLATFORM } from '../../auth/checker.js';
 import { MicrosScalar } from '../scalars.js';
@@ -86,6 +86,39 @@ export class UsageSeries {
 
   apiKeyId!: string | null;
   tenantId!: string;
+  /** The report's latency rows by group key, read once for all series when a `latency` field asks (null: grouped by TAG). */
+  latencyRows!: (() => Promise<Map<string, LatencyPoint[]>>) | null;
+}
+
+/** One bucket of UsageLatency, milliseconds. */
+export interface LatencyPoint {
+  bucket: Date;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+// No guarded fields: plain property reads.
+@ObjectType({
+  simpleResolvers: true,
+  description: 'Latency of served requests (queue + compute time) per bucket as parallel arrays, milliseconds, from the t-digest latency rollups. Buckets without a served request are left out.',
+})
+export class UsageLatency {
+  @Field(() => [DateTimeResolver])
+  buckets!: Date[];
+
+  @Field(() => [Float])
+  p50Ms!: number[];
+
+  @Field(() => [Float])
+  p95Ms!: number[];
+
+  @Field(() => [Float])
+  p99Ms!: number[];
+
+  @Field(() => [Float])
+  maxMs!: number[];
 }
 
 @ObjectType()
