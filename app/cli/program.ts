@@ -16,6 +16,7 @@ import type { Actor } from '../../src/audit/index.js';
 import { allRoles, type Role } from '../role-names.js';
 import { registerAnomalyCommand } from './anomaly-command.js';
 import { registerUsageCommand } from './usage-command.js';
+import { registerStatusCommand } from './status-command.js';
 
 export interface CliIo {
   out: (text: string) => void;
@@ -248,6 +249,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
   addServe('otlp', 'run only the OTLP receiver role', 'otlp');
   registerAnomalyCommand(program, io);
   registerUsageCommand(program, io, config);
+  registerStatusCommand(program, io, config);
   return program;
 }
 

@@ -26,6 +26,7 @@ export function createInferenceMetrics() {
     requestDuration: new Histogram({ name: 'tollgate_inference_request_duration_seconds', help: 'End-to-end time of inference requests', labelNames: labels, buckets: usBuckets, registers: [registry] }),
     batchSize: new Histogram({ name: 'tollgate_inference_batch_size', help: 'Items per executed batch', labelNames: labels, buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers: [registry] }),
     queued: new Gauge({ name: 'tollgate_inference_pending_requests', help: 'Requests waiting in batcher queues', labelNames: labels, registers: [registry] }),
+    loaded: new Gauge({ name: 'tollgate_inference_model_instances', help: 'Instances (sessions) of each loaded model version, by device', labelNames: [...labels, 'device'], registers: [registry] }),
   };
 }
 

@@ -185,7 +185,11 @@ export async function createInferenceServer(deps: InferenceServerDeps): Promise<
       }
     } else if (!isLoopback(request.socket.remoteAddress)) return reply.callNotFound();
     metrics.queued.reset();
-    for (const v of registry.all()) metrics.queued.set({ model: v.spec.name, version: v.spec.version }, v.batcher.queued);
+    metrics.loaded.reset();
+    for (const v of registry.all()) {
+      metrics.queued.set({ model: v.spec.name, version: v.spec.version }, v.batcher.queued);
+      metrics.loaded.set({ model: v.spec.name, version: v.spec.version, device: v.batcher.instances[0]?.device ?? 'cpu' }, v.batcher.instances.length);
+    }
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 

@@ -8,7 +8,7 @@
  * replicas and retries collapse into one row.
  */
 import type { QuotaNotification } from '../quotas/index.js';
-import { withTenant, type PgPools } from '../db/index.js';
+import { withPlatform, withTenant, type PgPools } from '../db/index.js';
 import { upsertAlert, type AlertRow, type AlertUpsert } from './repo.js';
 
 export { alertsPage, transitionAlert, upsertAlert, resolveAlertByKey, liveAlert, type AlertRow, type AlertUpsert } from './repo.js';
@@ -39,4 +39,14 @@ export async function recordQuotaAlert(deps: { pools: Pick<PgPools, 'app'> }, n:
       [n.tenantId, n.meter, severity, quotaAlertDedupKey(n), title, JSON.stringify({ ...n, periodStart: n.periodStart.toISOString(), periodEnd: n.periodEnd.toISOString() })],
     ),
   );
+}
+
+/** Live (open or acknowledged) alerts across every tenant, by status and severity: operators' `tollgate status`. */
+export async function liveAlertCounts(deps: { pools: Pick<PgPools, 'app'> }): Promise<Array<{ status: string; severity: string; count: number }>> {
+  return withPlatform(deps.pools.app, async (c) => {
+    const { rows } = await c.query<{ status: string; severity: string; count: number }>(
+      `SELECT status, severity, count(*)::int AS count FROM alerts WHERE status <> 'resolved' GROUP BY status, severity ORDER BY status, severity`,
+    );
+    return rows;
+  });
 }

@@ -64,3 +64,40 @@ export function createJobQueues(opts: { redisUrl: string; prefix: string; logger
 }
 
 export const jobNames = Object.keys(jobContracts) as JobName[];
+
+/** One job queue as an operator sees it (`tollgate status`). */
+export interface JobQueueStats {
+  name: JobName;
+  waiting: number;
+  active: number;
+  delayed: number;
+  failed: number;
+  /** Processes consuming this queue now (bull names its blocking connections; from Redis CLIENT LIST). */
+  workers: number;
+}
+
+/**
+ * Counts of every job queue, read with short-lived connections; rejects after `timeoutMs` (Redis
+ * down) instead of letting bull retry forever.
+ */
+export async function jobQueueStats(opts: { redisUrl: string; prefix: string; timeoutMs?: number }): Promise<JobQueueStats[]> {
+  const queues = jobNames.map((name) => ({ name, q: new Bull(name, opts.redisUrl, { prefix: `${opts.prefix}:bull`, redis: { maxRetriesPerRequest: 1, retryStrategy: () => null } }) }));
+  for (const { q } of queues) q.on('error', () => {}); // reported through the rejected promise below
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`redis did not answer within ${opts.timeoutMs ?? 3000} ms`)), opts.timeoutMs ?? 3000);
+    });
+    const read = Promise.all(
+      queues.map(async ({ name, q }) => {
+        await q.isReady();
+        const [c, workers] = await Promise.all([q.getJobCounts(), q.getWorkers()]);
+        return { name, waiting: c.waiting, active: c.active, delayed: c.delayed, failed: c.failed, workers: workers.length };
+      }),
+    );
+    return await Promise.race([read, timeout]);
+  } finally {
+    clearTimeout(timer);
+    await Promise.all(queues.map(({ q }) => q.close().catch(() => undefined)));
+  }
+}

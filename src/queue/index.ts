@@ -4,4 +4,4 @@
  * (`app/roles.ts`) registers them.
  */
 export { jobContracts, parseJobPayload, type JobName, type JobPayload, type JobProcessor } from './contracts.js';
-export { createJobQueues, jobNames, type JobQueues } from './bull-queues.js';
+export { createJobQueues, jobNames, jobQueueStats, type JobQueues, type JobQueueStats } from './bull-queues.js';

@@ -6,6 +6,6 @@
 export { usageRecordSchema, MemoryUsageSink, type UsageRecord, type UsageSink, type UsageStatus, type Device } from './contract.js';
 export { createWalUsageSink, walDir, type WalUsageSink, type WalUsageSinkDeps, type WalSinkConfig } from './sink.js';
 export { createUsageFlusher, type UsageFlusher, type UsageFlusherDeps, type FlusherStats, type FlusherConfig } from './flusher.js';
-export { Wal, type WalOptions, type WalPosition, type WalStats } from './wal.js';
+export { Wal, inspectWal, type WalOptions, type WalPosition, type WalStats, type WalBacklog } from './wal.js';
 export { toUsageRow, USAGE_TABLE, USAGE_COLUMNS, type UsageRow } from './rows.js';
 export { importUsage, IMPORT_API_KEY_ID, type UsageImportResult, type UsageImportInput, type UsageImportDeps, type ImportRejection } from './import.js';

@@ -433,3 +433,54 @@ async function readCheckpoint(dir: string): Promise<WalPosition> {
   return { segment: 0, offset: 0 };
 }
 
+
+/** What an operator sees of a WAL folder from outside the process that writes it (read-only). */
+export interface WalBacklog {
+  dir: string;
+  /** The WAL's id (scopes batch ids; one per replica), null before its first start. */
+  id: string | null;
+  segments: number;
+  bytes: number;
+  /** Bytes written but not yet confirmed in ClickHouse (after the checkpoint). */
+  backlogBytes: number;
+  checkpoint: WalPosition;
+  /** When the flusher last confirmed a batch (the checkpoint file's time), null if never. */
+  lastConfirmedAt: Date | null;
+  /** How long records have waited for the flusher: now − lastConfirmedAt while a backlog exists, else 0. */
+  flusherLagMs: number;
+}
+
+/** Reads a WAL folder's segments and checkpoint without opening the log (null when the folder does not exist). */
+export async function inspectWal(dir: string, now = Date.now()): Promise<WalBacklog | null> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  const checkpoint = await readCheckpoint(dir);
+  const cpStat = await fsp.stat(path.join(dir, CHECKPOINT)).catch(() => null);
+  const id = await fsp.readFile(path.join(dir, ID_FILE), 'utf8').then((s) => s.trim(), () => null);
+  let bytes = 0;
+  let backlogBytes = 0;
+  let oldestUnconfirmed: number | null = null;
+  let segments = 0;
+  for (const name of names) {
+    const m = SEGMENT_RE.exec(name);
+    if (!m) continue;
+    const n = Number(m[1]);
+    const st = await fsp.stat(path.join(dir, name)).catch(() => null);
+    if (!st) continue; // deleted by a confirm meanwhile
+    segments++;
+    bytes += st.size;
+    const pending = n > checkpoint.segment ? st.size : n === checkpoint.segment ? Math.max(0, st.size - checkpoint.offset) : 0;
+    if (pending > 0) {
+      backlogBytes += pending;
+      oldestUnconfirmed = Math.min(oldestUnconfirmed ?? Infinity, st.birthtimeMs || st.mtimeMs);
+    }
+  }
+  const lastConfirmedAt = cpStat ? cpStat.mtime : null;
+  const since = lastConfirmedAt ? lastConfirmedAt.getTime() : oldestUnconfirmed;
+  return { dir, id, segments, bytes, backlogBytes, checkpoint, lastConfirmedAt, flusherLagMs: backlogBytes > 0 && since !== null ? Math.max(0, now - since) : 0 };
+}

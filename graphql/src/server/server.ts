@@ -21,7 +21,9 @@ import { apiError, classify } from './errors.js';
 import { guardBody, loadSafelist, type Safelist } from './guard.js';
 import { introspectionDepthRule } from './introspection-limits.js';
 import { createRedisRateLimiter, type RateLimiter } from './rate-limit.js';
-import { redisKey, isAppError, listenOn } from '../../../src/shared/index.js';
+import { redisKey, isAppError, listenOn, packageRoot } from '../../../src/shared/index.js';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { JWTVerifyGetKey } from 'jose';
 
 export interface ApiServer {
@@ -43,6 +45,8 @@ export interface ApiServerOptions {
 export const armorLimits = { maxDepth: 10, maxAliases: 15, costLimit: 20000, maxDirectives: 50 } as const;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** Reported by GET /healthz (`tollgate status` shows it per role). */
+const packageVersion = (JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 
 export async function createApiServer(deps: ApiServerDeps, options: ApiServerOptions = {}): Promise<ApiServer> {
   const { config, logger } = deps;
@@ -80,7 +84,7 @@ export async function createApiServer(deps: ApiServerDeps, options: ApiServerOpt
       return reply.code(verdict.status).type('application/json').send({ errors: [{ message: verdict.message, extensions: { code: verdict.code, requestId: req.id } }] });
     }
   });
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', async () => ({ status: 'ok', version: packageVersion }));
 
   const armor = new ApolloArmor({
     // Introspection (`__schema`) has its own depth rule (introspection-limits.ts): the standard
