@@ -17,6 +17,7 @@ import { allRoles, type Role } from '../role-names.js';
 import { registerAnomalyCommand } from './anomaly-command.js';
 import { registerUsageCommand } from './usage-command.js';
 import { registerStatusCommand } from './status-command.js';
+import { registerSimulateCommand } from './simulate-command.js';
 
 export interface CliIo {
   out: (text: string) => void;
@@ -250,6 +251,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
   registerAnomalyCommand(program, io);
   registerUsageCommand(program, io, config);
   registerStatusCommand(program, io, config);
+  registerSimulateCommand(program, io, config, cliActor);
   return program;
 }
 
