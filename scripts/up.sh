@@ -58,6 +58,7 @@ cat >&2 <<EOF
 
 Tollgate is starting (all roles in one process; Ctrl-C stops it).
   demo tenant ${tenant_id}, API key in $state_dir/demo.json
+  console     $api/console   (sign in with the demo key: $secret)
   stores      DATABASE_URL=$DATABASE_URL
               CLICKHOUSE_URL=$CLICKHOUSE_URL
               REDIS_URL=$REDIS_URL
