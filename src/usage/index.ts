@@ -9,3 +9,4 @@ export { createUsageFlusher, type UsageFlusher, type UsageFlusherDeps, type Flus
 export { Wal, inspectWal, type WalOptions, type WalPosition, type WalStats, type WalBacklog } from './wal.js';
 export { toUsageRow, USAGE_TABLE, USAGE_COLUMNS, type UsageRow } from './rows.js';
 export { importUsage, IMPORT_API_KEY_ID, type UsageImportResult, type UsageImportInput, type UsageImportDeps, type ImportRejection } from './import.js';
+export { streamUsageEvents, USAGE_EXPORT_COLUMNS, type UsageExportQuery, type UsageExportRow } from './export.js';

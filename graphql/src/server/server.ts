@@ -11,10 +11,12 @@ import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { GraphQLSchema } from 'graphql';
 import { createJwtVerifier } from '../auth/jwt.js';
 import { createPrincipalResolver, type PrincipalResolver } from '../auth/resolve.js';
+import type { Principal } from '../auth/principal.js';
+import { registerExportRoutes } from './exports.js';
 import { buildServices, createLoaders, type ApiContext, type ApiServerDeps, type Services } from '../context.js';
 import { buildApiSchema } from '../schema/build.js';
 import { apiError, classify } from './errors.js';
@@ -142,39 +144,49 @@ export async function createApiServer(deps: ApiServerDeps, options: ApiServerOpt
   });
   await apollo.start();
 
+  /**
+   * The gate every API request passes (GraphQL and the REST routes alike): the principal from
+   * the credentials, the per-tenant rate limit, and a suspended tenant's users shut out (its API
+   * keys are refused in resolve.ts). Throws GraphQL errors carrying their HTTP status.
+   */
+  async function admit(request: FastifyRequest, reply: FastifyReply): Promise<{ principal: Principal | null; loaders: ReturnType<typeof createLoaders> }> {
+    const requestId = String(request.id);
+    let principal: Principal | null;
+    try {
+      principal = await principals.resolve(request.headers);
+    } catch (err) {
+      if (isAppError(err) && err.code === 'UNAUTHENTICATED') throw withRequestId(apiError('UNAUTHENTICATED', err.message, { status: 401 }), requestId);
+      if (isAppError(err) && err.code === 'FORBIDDEN') throw withRequestId(apiError('FORBIDDEN', err.message, { status: 403 }), requestId);
+      throw err;
+    }
+    if (principal) {
+      const bucket = principal.tenantId ? `t:${principal.tenantId}` : `p:${principal.id}`;
+      const verdict = await limiter.take(bucket);
+      if (!verdict.allowed) {
+        const seconds = String(Math.max(1, Math.ceil(verdict.retryAfterMs / 1000)));
+        reply.header('retry-after', seconds);
+        throw withRequestId(apiError('RATE_LIMITED', 'too many API requests for this tenant', { status: 429, headers: { 'retry-after': seconds } }), requestId);
+      }
+    }
+    const loaders = createLoaders({ principal, services });
+    // A suspended tenant's users lose access like its API keys (checked in resolve.ts); platform
+    // operators are not tenant-bound. The read primes the request's tenant loader.
+    if (principal && principal.kind === 'user' && principal.role !== 'platform' && principal.tenantId) {
+      const tenant = await loaders.tenant.load(principal.tenantId);
+      if (tenant?.status === 'suspended') throw withRequestId(apiError('FORBIDDEN', 'tenant suspended', { status: 403 }), requestId);
+    }
+    return { principal, loaders };
+  }
+
   await app.register(fastifyApollo(apollo), {
     path: '/graphql',
     method: ['POST'],
     context: async (request, reply): Promise<ApiContext> => {
-      const requestId = String(request.id);
-      let principal;
-      try {
-        principal = await principals.resolve(request.headers);
-      } catch (err) {
-        if (isAppError(err) && err.code === 'UNAUTHENTICATED') throw withRequestId(apiError('UNAUTHENTICATED', err.message, { status: 401 }), requestId);
-        if (isAppError(err) && err.code === 'FORBIDDEN') throw withRequestId(apiError('FORBIDDEN', err.message, { status: 403 }), requestId);
-        throw err;
-      }
-      if (principal) {
-        const bucket = principal.tenantId ? `t:${principal.tenantId}` : `p:${principal.id}`;
-        const verdict = await limiter.take(bucket);
-        if (!verdict.allowed) {
-          const seconds = String(Math.max(1, Math.ceil(verdict.retryAfterMs / 1000)));
-          reply.header('retry-after', seconds);
-          throw withRequestId(apiError('RATE_LIMITED', 'too many API requests for this tenant', { status: 429, headers: { 'retry-after': seconds } }), requestId);
-        }
-      }
-      const base = { principal, services };
-      const loaders = createLoaders(base);
-      // A suspended tenant's users lose access like its API keys (checked in resolve.ts); platform
-      // operators are not tenant-bound. The read primes the request's tenant loader.
-      if (principal && principal.kind === 'user' && principal.role !== 'platform' && principal.tenantId) {
-        const tenant = await loaders.tenant.load(principal.tenantId);
-        if (tenant?.status === 'suspended') throw withRequestId(apiError('FORBIDDEN', 'tenant suspended', { status: 403 }), requestId);
-      }
-      return { principal, requestId, services, loaders };
+      const { principal, loaders } = await admit(request, reply);
+      return { principal, requestId: String(request.id), services, loaders };
     },
   });
+  registerExportRoutes(app, { admit: async (request, reply) => (await admit(request, reply)).principal, clickhouse: services.clickhouse, logger });
 
   let closed: Promise<void> | undefined;
   return {
