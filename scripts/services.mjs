@@ -15,7 +15,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SERVICES } from './services/definitions.mjs';
+import { SERVICES as ALL_SERVICES } from './services/definitions.mjs';
+import { embeddedFallback, isEmbeddedUrl } from './services/embedded.mjs';
 import { Fatal, alive, ensureInstalled, log, readStarted, waitFor, withLock, writeStarted } from './services/system.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -25,6 +26,8 @@ const DEFAULTS = {
   REDIS_URL: 'redis://127.0.0.1:6379/0',
 };
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+// CLICKHOUSE_URL=chdb:<path> is the embedded engine inside Tollgate's process: no server to check.
+const SERVICES = isEmbeddedUrl(process.env.CLICKHOUSE_URL) ? ALL_SERVICES.filter((s) => s.key !== 'CLICKHOUSE_URL') : ALL_SERVICES;
 
 // ---------------------------------------------------------------------------------------------
 // Settings and output
@@ -33,6 +36,10 @@ function readSettings(env = process.env) {
   const out = {};
   for (const [key, fallback] of Object.entries(DEFAULTS)) {
     const raw = env[key] || fallback;
+    if (key === 'CLICKHOUSE_URL' && isEmbeddedUrl(raw)) {
+      out[key] = { raw, embedded: true };
+      continue;
+    }
     let url;
     try {
       url = new URL(raw);
@@ -90,6 +97,7 @@ function rejectForeign(results) {
 async function up() {
   const settings = readSettings();
   const ctx = context();
+  if (settings.CLICKHOUSE_URL.embedded) log(`clickhouse: embedded engine (${settings.CLICKHOUSE_URL.raw}), no server needed`);
   let results = await probeAll(settings);
   rejectForeign(results);
   if (results.some((r) => r.state !== 'up')) {
@@ -105,7 +113,19 @@ async function up() {
         if (ours && ours.port !== r.port) throw new Fatal(`${r.svc.label} from ${ctx.servicesDir} already runs on port ${ours.port}; run \`node scripts/services.mjs down\` first, or use port ${ours.port}`);
       }
       const apt = { updated: false };
-      const bins = new Map(missing.map((r) => [r.svc, ensureInstalled({ ...r.svc, where: r.where }, apt)]));
+      const bins = new Map();
+      for (const r of [...missing]) {
+        try {
+          bins.set(r.svc, ensureInstalled({ ...r.svc, where: r.where }, apt));
+        } catch (err) {
+          // `npm run up` on a machine without a ClickHouse server: the embedded engine, if installed.
+          const fallback = r.svc.name === 'clickhouse' && err instanceof Fatal ? embeddedFallback({ root: ROOT, stateBase: path.dirname(ctx.servicesDir), reason: err.message }) : null;
+          if (!fallback) throw err;
+          log(fallback.message);
+          settings.CLICKHOUSE_URL = { raw: fallback.url, embedded: true };
+          missing.splice(missing.indexOf(r), 1);
+        }
+      }
       // The Debian packages may have started their own service on the default port.
       const after = await probeAll(settings, missing.map((r) => r.svc));
       rejectForeign(after);

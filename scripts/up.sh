@@ -2,7 +2,8 @@
 # `npm run up`: everything needed to try Tollgate on this machine, then the server in the
 # foreground (Ctrl-C stops it; the databases keep running: `node scripts/services.mjs down`).
 #   1. dependencies (from package-lock.json, if needed) and build
-#   2. ClickHouse, Postgres and Redis (reused if running, else started: scripts/services.mjs)
+#   2. ClickHouse, Postgres and Redis (reused if running, else started: scripts/services.mjs);
+#      with no ClickHouse server reachable or installable, the embedded engine (chdb:.state/chdb)
 #   3. models, migrations, a demo tenant `demo` on plan `starter` with an API key
 #      (kept in .state/demo.json, mode 600, reused while the tenant and key still exist)
 #   4. exec tollgate serve (all roles)
@@ -10,6 +11,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { printf '[up] %s\n' "$*" >&2; }
 
+# No ClickHouse server to reach or install here: run on the embedded engine (optional package chdb).
+export TOLLGATE_CLICKHOUSE_FALLBACK="${TOLLGATE_CLICKHOUSE_FALLBACK:-embedded}"
 . scripts/prepare.sh
 tollgate_prepare up
 

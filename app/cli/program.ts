@@ -263,7 +263,8 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 1; // commander already printed help or the problem
-    if (isAppError(err) || err instanceof CliError || err instanceof MigrationError || err instanceof ConfigError) {
+    // EmbeddedClickHouseError by name: src/clickhouse is imported lazily (data directory locked, chdb not installed).
+    if (isAppError(err) || err instanceof CliError || err instanceof MigrationError || err instanceof ConfigError || (err instanceof Error && err.name === 'EmbeddedClickHouseError')) {
       io.err(`error: ${err.message}`);
       return 1;
     }

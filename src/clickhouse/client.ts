@@ -7,6 +7,7 @@
 import { ClickHouseLogLevel, createClient, type ClickHouseClient as RawClient, type ClickHouseSettings } from '@clickhouse/client';
 import type { z } from 'zod';
 import type { Config } from '../config/index.js';
+import { createEmbeddedConnection, isEmbeddedUrl } from './embedded.js';
 import { Sql } from './sql.js';
 
 /** A failure talking to ClickHouse. `code` is the server's error code, or 0 for transport failures (connection refused, reset, timeout). */
@@ -175,6 +176,17 @@ export function createClickHouse(config: Config, options: CreateClickHouseOption
 }
 
 function createRawClient(config: Config, database: string, maxExecutionTime: number, settings?: ClickHouseSettings): RawClient {
+  if (isEmbeddedUrl(config.CLICKHOUSE_URL)) {
+    // The engine in this process (embedded.ts): same client, same SQL, no server.
+    return createClient({
+      connection: createEmbeddedConnection(config.CLICKHOUSE_URL, database),
+      database,
+      application: 'tollgate',
+      // 18.16's JSON output quotes UInt64/Int64; current releases' default does too, chDB's does not.
+      clickhouse_settings: { output_format_json_quote_64bit_integers: 1, ...settings },
+      log: { level: ClickHouseLogLevel.OFF },
+    });
+  }
   return createClient({
     url: config.CLICKHOUSE_URL,
     username: config.CLICKHOUSE_USER,

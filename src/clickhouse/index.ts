@@ -17,3 +17,4 @@ export {
 export { migrateClickHouse, MigrationError, type MigrateClickHouseOptions } from './migrate.js';
 export * from './tables.js';
 export { isPermanentInsertError } from './insert-errors.js';
+export { isEmbeddedUrl, embeddedPath, EmbeddedClickHouseError, EMBEDDED_CONCURRENCY } from './embedded.js';
