@@ -17,4 +17,4 @@ export {
 export { migrateClickHouse, MigrationError, type MigrateClickHouseOptions } from './migrate.js';
 export * from './tables.js';
 export { isPermanentInsertError } from './insert-errors.js';
-export { isEmbeddedUrl, embeddedPath, EmbeddedClickHouseError, EMBEDDED_CONCURRENCY } from './embedded.js';
+export { isEmbeddedUrl, embeddedPath, createEmbeddedConnection, EmbeddedClickHouseError, EMBEDDED_CONCURRENCY } from './embedded.js';

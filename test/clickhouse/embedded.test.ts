@@ -5,6 +5,7 @@
  * names, per-query settings (a read's readonly=2) not leaking into later statements, and the
  * event loop staying free while the engine works.
  */
+// engine-matrix: server only — opens embedded engines of its own (a process holds one data directory), so it cannot share the chdb project's
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';

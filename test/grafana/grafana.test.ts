@@ -10,7 +10,7 @@ import { createClient } from '@clickhouse/client';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
-import { createClickHouse } from '../../src/clickhouse/index.js';
+import { createClickHouse, createEmbeddedConnection, isEmbeddedUrl } from '../../src/clickhouse/index.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const grafana = path.join(root, 'grafana');
@@ -49,7 +49,10 @@ function expand(rawSql: string, vars: { from: number; to: number; tenant: string
 
 const config = loadConfig();
 const ch = createClickHouse(config);
-const raw = createClient({ url: config.CLICKHOUSE_URL, database: config.CLICKHOUSE_DATABASE, username: config.CLICKHOUSE_USER, password: config.CLICKHOUSE_PASSWORD });
+// The panels' SQL as Grafana sends it (text, not Sql fragments): to the server, or to the embedded current engine.
+const raw = isEmbeddedUrl(config.CLICKHOUSE_URL)
+  ? createClient({ connection: createEmbeddedConnection(config.CLICKHOUSE_URL, config.CLICKHOUSE_DATABASE), clickhouse_settings: { output_format_json_quote_64bit_integers: 1 } })
+  : createClient({ url: config.CLICKHOUSE_URL, database: config.CLICKHOUSE_DATABASE, username: config.CLICKHOUSE_USER, password: config.CLICKHOUSE_PASSWORD });
 const tenant = randomUUID();
 const now = Math.floor(Date.now() / 1000);
 const range = { from: now - 3600, to: now + 60, tenant };

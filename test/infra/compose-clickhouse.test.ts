@@ -6,6 +6,7 @@
  * every compose user must be refused from it. The application profile is exercised through a
  * probe user that uses that profile from 127.0.0.2 (Linux routes all of 127/8 to loopback).
  */
+// engine-matrix: server only — loads docker-compose's users.xml into a ClickHouse server it starts; the embedded engine has no users or network
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';

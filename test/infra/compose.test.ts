@@ -9,6 +9,7 @@
  * The secrets come from a real run of scripts/compose-secrets.mjs into a temporary file, then
  * are interpolated into the values the way compose does (`${NAME}`, `${NAME:?message}`, `$$`).
  */
+// engine-matrix: server only — static checks of docker-compose.yml and its ClickHouse server config; no engine answers a query here
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -4,6 +4,7 @@
  * asks for (TOLLGATE_CLICKHOUSE_FALLBACK=embedded) picks chdb:<state>/chdb only when the chdb
  * package and its engine are installed, with one line saying why.
  */
+// engine-matrix: server only — about scripts/services.mjs choosing the embedded engine; it opens no engine itself
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';

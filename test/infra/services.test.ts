@@ -4,6 +4,7 @@
  * the three settings, reuse them on a second `up`, and `down` must stop exactly those — never the
  * services this test run itself uses.
  */
+// engine-matrix: server only — starts and stops ClickHouse, Postgres and Redis servers (scripts/services.mjs); its chdb: path is covered in embedded-fallback.test.ts
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';

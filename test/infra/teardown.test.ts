@@ -3,6 +3,7 @@
  * exactly the run's databases, keys and state folder plus test runs older than 6 h — and never
  * anything else.
  */
+// engine-matrix: server only — drops the run's databases on the ClickHouse server; the embedded engines live in the run's state folder, removed with it
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';

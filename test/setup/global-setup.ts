@@ -1,5 +1,6 @@
 /**
- * Runs once per `vitest run`: makes sure ClickHouse, Postgres and Redis are reachable
+ * Runs once per `vitest run` (vitest calls it per project; the later calls reuse the first's
+ * stores): makes sure ClickHouse, Postgres and Redis are reachable
  * (starting them if needed, via scripts/services.mjs), then creates a fresh, uniquely named
  * Postgres database, ClickHouse database and Redis key prefix for this run and migrates them.
  * Test files read the resulting settings from `process.env` (see test/helpers/env.ts).
@@ -25,7 +26,27 @@ function ensureServices(): Record<string, string> {
   return settings;
 }
 
+const PROVIDED = ['DATABASE_URL', 'CLICKHOUSE_URL', 'CLICKHOUSE_DATABASE', 'REDIS_URL', 'REDIS_PREFIX', 'TOLLGATE_STATE_DIR'] as const;
+
+/** Set by the first call: vitest calls a global setup once per project (server, chdb), the run's stores are made once. */
+let runReady: Promise<void> | undefined;
+
 export default async function setup(project: TestProject) {
+  if (runReady) {
+    await runReady;
+    for (const key of PROVIDED) project.provide(key, process.env[key] ?? '');
+    return;
+  }
+  let done!: () => void;
+  runReady = new Promise((resolve) => (done = resolve));
+  try {
+    return await prepareRun(project);
+  } finally {
+    done();
+  }
+}
+
+async function prepareRun(project: TestProject) {
   Object.assign(process.env, ensureServices());
   const runId = `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
 
@@ -53,7 +74,7 @@ export default async function setup(project: TestProject) {
     throw err;
   }
 
-  for (const key of ['DATABASE_URL', 'CLICKHOUSE_URL', 'CLICKHOUSE_DATABASE', 'REDIS_URL', 'REDIS_PREFIX', 'TOLLGATE_STATE_DIR'] as const) {
+  for (const key of PROVIDED) {
     project.provide(key, process.env[key] ?? '');
   }
 

@@ -2,7 +2,7 @@
  * The span writer against the real ClickHouse (review finding 3): a row ClickHouse refuses for
  * its content (a lone surrogate reaching the writer past the converter) is isolated by splitting
  * the batch and dropped, counted in stats; the other rows of the batch and later rows land.
- * A transport failure (ClickHouse unreachable through a cut proxy) is retried, nothing dropped.
+ * A transport failure (ClickHouse unreachable through a cut proxy; on the embedded engine a cut client) is retried, nothing dropped.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -11,7 +11,7 @@ import { createLogger } from '../../src/shared/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createSpanWriter, type OtelSpanRow, type SpanWriter } from '../../src/telemetry/index.js';
 import { spansToRows } from '../../otlp/src/index.js';
-import { startTcpProxy, type TcpProxy } from '../usage/helpers.js';
+import { startCuttableClickHouse } from '../usage/helpers.js';
 
 const logger = createLogger({ level: 'silent' });
 let ch: ClickHouse;
@@ -78,9 +78,9 @@ describe('span writer', () => {
   it('retries a transport failure until ClickHouse is back, dropping nothing', async () => {
     const tenantId = randomUUID();
     const config = loadConfig();
-    const proxy: TcpProxy = await startTcpProxy(new URL(config.CLICKHOUSE_URL));
+    const proxy = await startCuttableClickHouse(config);
     cleanups.push(() => proxy.close());
-    const viaProxy = createClickHouse(loadConfig({ ...process.env, CLICKHOUSE_URL: proxy.url }));
+    const viaProxy = proxy.client(config);
     cleanups.push(() => viaProxy.close());
     const w = writer(viaProxy);
     proxy.setMode('down');

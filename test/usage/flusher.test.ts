@@ -1,7 +1,9 @@
 /**
  * WAL -> ClickHouse exactly once, against the real ClickHouse and Redis. Failures are real:
  * the flusher talks to ClickHouse through a TCP proxy the test cuts ('down') or that lets a
- * request run and then drops its response ('drop-insert-responses', an ambiguous failure).
+ * request run and then drops its response ('drop-insert-responses', an ambiguous failure); on the
+ * embedded engine, which has no connection to cut, its client fails the same calls the same way
+ * (startCuttableClickHouse in helpers.ts).
  * Rollup sums count every row ever inserted (merges of the ReplacingMergeTree do not hide a
  * duplicate there), so "rollup requests = acknowledged records" proves no double insert.
  */
@@ -10,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { createRedis, type Logger, type Redis } from '../../src/shared/index.js';
 import { createClickHouse, sql, type ClickHouse } from '../../src/clickhouse/index.js';
 import { createWalUsageSink, type WalUsageSink } from '../../src/usage/sink.js';
-import { directClickHouse, silentLogger, startTcpProxy, tempStateDir, tenantTotals, testConfig, usageRecord, type TcpProxy } from './helpers.js';
+import { directClickHouse, silentLogger, startCuttableClickHouse, tempStateDir, tenantTotals, testConfig, usageRecord, type CuttableClickHouse } from './helpers.js';
 
 let logger: Logger;
 let redis: Redis;
@@ -29,17 +31,16 @@ afterAll(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
 });
 
-async function makeSink(opts: { proxy?: TcpProxy; walDir?: string; overrides?: Record<string, string>; redis?: Redis | null }) {
+async function makeSink(opts: { proxy?: CuttableClickHouse; walDir?: string; overrides?: Record<string, string>; redis?: Redis | null }) {
   const walDir = opts.walDir ?? (await tempStateDir('wal'));
   const config = testConfig({
     USAGE_WAL_DIR: walDir,
     USAGE_FLUSH_INTERVAL_MS: '50',
     USAGE_FLUSH_MAX_ROWS: '500',
     USAGE_WAL_SYNC_INTERVAL_MS: '2',
-    ...(opts.proxy ? { CLICKHOUSE_URL: opts.proxy.url } : {}),
     ...opts.overrides,
   });
-  const clickhouse = createClickHouse(config);
+  const clickhouse = opts.proxy ? opts.proxy.client(config) : createClickHouse(config);
   const sink = createWalUsageSink({ config, logger, clickhouse, redis: opts.redis === undefined ? redis : opts.redis });
   await sink.start();
   cleanups.push(async () => {
@@ -159,7 +160,7 @@ describe('usage flusher', () => {
 
   it('after an ambiguous insert failure (response lost) it asks ClickHouse which rows of the batch landed and does not resend them', async () => {
     const tenantId = randomUUID();
-    const proxy = await startTcpProxy(new URL(testConfig().CLICKHOUSE_URL));
+    const proxy = await startCuttableClickHouse();
     cleanups.push(() => proxy.close());
     const { sink } = await makeSink({ proxy, overrides: { USAGE_FLUSH_INTERVAL_MS: '100000', USAGE_FLUSH_MAX_ROWS: '100000' } });
     await recordAll(sink, tenantId, 300);
@@ -174,7 +175,7 @@ describe('usage flusher', () => {
 
   it('ClickHouse down during a load of thousands of records: the WAL holds them, and after it returns each lands once', async () => {
     const tenantId = randomUUID();
-    const proxy = await startTcpProxy(new URL(testConfig().CLICKHOUSE_URL));
+    const proxy = await startCuttableClickHouse();
     cleanups.push(() => proxy.close());
     const { sink, walDir } = await makeSink({ proxy });
     const first = await recordAll(sink, tenantId, 1000);
@@ -195,7 +196,7 @@ describe('usage flusher', () => {
 
   it('past the disk cap while ClickHouse is down it stops accepting (503), and accepts again once drained', async () => {
     const tenantId = randomUUID();
-    const proxy = await startTcpProxy(new URL(testConfig().CLICKHOUSE_URL));
+    const proxy = await startCuttableClickHouse();
     cleanups.push(() => proxy.close());
     proxy.setMode('down');
     const { sink } = await makeSink({ proxy, overrides: { USAGE_WAL_MAX_BYTES: String(256 * 1024), USAGE_WAL_SEGMENT_BYTES: String(32 * 1024) } });
@@ -221,7 +222,7 @@ describe('usage flusher', () => {
 
   it('records left in the WAL by a stop without drain are replayed by the next sink on the same directory, once', async () => {
     const tenantId = randomUUID();
-    const proxy = await startTcpProxy(new URL(testConfig().CLICKHOUSE_URL));
+    const proxy = await startCuttableClickHouse();
     cleanups.push(() => proxy.close());
     const first = await makeSink({ proxy });
     await recordAll(first.sink, tenantId, 200);
@@ -240,7 +241,7 @@ describe('usage flusher', () => {
   for (const mode of ['all', 'replays'] as const) {
     it(`crash window (USAGE_DEDUP_CHECK=${mode}): a batch marked in Redis and inserted but never checkpointed is not inserted again on replay`, async () => {
       const tenantId = randomUUID();
-      const proxy = await startTcpProxy(new URL(testConfig().CLICKHOUSE_URL));
+      const proxy = await startCuttableClickHouse();
       cleanups.push(() => proxy.close());
       const overrides = { USAGE_FLUSH_INTERVAL_MS: '100000', USAGE_FLUSH_MAX_ROWS: '100000', USAGE_DEDUP_CHECK: mode };
       const first = await makeSink({ proxy, overrides });

@@ -1,12 +1,84 @@
-/** Shared helpers for the metering tests: a cuttable TCP proxy, usage records, ClickHouse counts. */
+/** Shared helpers for the metering tests: a cuttable ClickHouse (TCP proxy or, embedded, a cut client), usage records, ClickHouse counts. */
 import { randomUUID } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { loadConfig, type Config } from '../../src/config/index.js';
-import { createClickHouse, sql, type ClickHouse } from '../../src/clickhouse/index.js';
+import { ClickHouseError, createClickHouse, isEmbeddedUrl, sql, type ClickHouse } from '../../src/clickhouse/index.js';
 import type { UsageRecord } from '../../src/usage/contract.js';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 
-export { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+export { startTcpProxy, type TcpProxy };
+
+/**
+ * A ClickHouse the test can cut ('down') or make lose insert answers after the insert ran
+ * ('drop-insert-responses', an ambiguous failure). On a server: a real TCP proxy in front of it.
+ * On the embedded engine (chdb:, no connection to cut): the client itself fails those calls with
+ * the transport error (code 0) a reset connection gives — after running the insert, when its
+ * answer is "lost".
+ */
+export interface CuttableClickHouse {
+  setMode(mode: TcpProxy['mode']): void;
+  /** Inserts whose answers were dropped. */
+  readonly dropped: number;
+  /** A client (of `config`'s database) whose calls go through the cut. */
+  client(config: Config): ClickHouse;
+  /** Settings for a child process whose ClickHouse traffic goes through the cut (server only). */
+  childEnv(): Record<string, string> | undefined;
+  close(): Promise<void>;
+}
+
+export async function startCuttableClickHouse(config: Config = testConfig()): Promise<CuttableClickHouse> {
+  if (!isEmbeddedUrl(config.CLICKHOUSE_URL)) {
+    const proxy = await startTcpProxy(new URL(config.CLICKHOUSE_URL));
+    return {
+      setMode: (m) => proxy.setMode(m),
+      get dropped() {
+        return proxy.dropped;
+      },
+      client: (c) => createClickHouse({ ...c, CLICKHOUSE_URL: proxy.url }),
+      childEnv: () => ({ CLICKHOUSE_URL: proxy.url }),
+      close: () => proxy.close(),
+    };
+  }
+  let mode: TcpProxy['mode'] = 'pass';
+  let dropped = 0;
+  const cut = () => new ClickHouseError(0, 'ClickHouse request failed: read ECONNRESET (cut by the test)');
+  const guard = async <R>(fn: () => Promise<R>): Promise<R> => {
+    if (mode === 'down') throw cut();
+    return fn();
+  };
+  return {
+    setMode: (m) => (mode = m),
+    get dropped() {
+      return dropped;
+    },
+    client(c) {
+      const real = createClickHouse(c);
+      return {
+        database: real.database,
+        query: (q, o) => guard(() => real.query(q, o)),
+        async *stream(q, o) {
+          if (mode === 'down') throw cut();
+          yield* real.stream(q, o);
+        },
+        exec: (q, o) => guard(() => real.exec(q, o)),
+        insert: (t, rows, o) =>
+          guard(async () => {
+            await real.insert(t, rows, o);
+            if (mode === 'drop-insert-responses') {
+              dropped++;
+              throw cut();
+            }
+            if (mode === 'down') throw cut(); // cut while it ran: the insert landed, the answer did not
+          }),
+        ping: async () => (mode === 'down' ? false : real.ping()),
+        close: () => real.close(),
+      };
+    },
+    childEnv: () => undefined,
+    close: async () => undefined,
+  };
+}
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig({ ...process.env, ...overrides });
