@@ -4,11 +4,12 @@
  * is billed exactly once (and client retries of any id are billed once too).
  * "Billed once" is checked on the rollups, which count every row ever inserted.
  * Runs on both ClickHouse engines; on the embedded one this process opens ClickHouse only
- * while no child runs (one process per data directory).
+ * while no child runs (one process per data directory), and only the raw table is exact after a
+ * SIGKILL (the engine dies with the process; see the rollup check below).
  */
 import { describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { sql, type ClickHouse } from '../../src/clickhouse/index.js';
+import { isEmbeddedUrl, sql, type ClickHouse } from '../../src/clickhouse/index.js';
 import { load, okIds, startChild, tenantId } from './crash-child.js';
 import { directClickHouse, tempStateDir, tenantTotals } from './helpers.js';
 
@@ -56,8 +57,17 @@ describe('SIGKILL of the inference process mid-load', () => {
     const missing = [...acked].filter((id) => !billed.has(id));
     expect(missing).toEqual([]);
     expect([...billed].filter((id) => !attempted.has(id))).toEqual([]);
-    // No event was inserted twice: the rollups (every insert counted) equal the distinct ids.
     expect(totals.distinctEvents).toBe(billed.size);
-    expect(totals.rollupRequests).toEqual({ minute: billed.size, hourly: billed.size, daily: billed.size });
+    if (!isEmbeddedUrl(process.env.CLICKHOUSE_URL ?? '')) {
+      // No event was inserted twice: the rollups (every insert counted) equal the distinct ids.
+      expect(totals.rollupRequests).toEqual({ minute: billed.size, hourly: billed.size, daily: billed.size });
+    } else {
+      // Embedded, the SIGKILL also kills the engine, which can die after writing a batch to
+      // usage_events_v1 and before its materialized views wrote the rollups: the raw table is exact
+      // (above), the rollups may miss that batch (seen: 1344 of 1405). Never more than the events.
+      // A known gap (clickhouse/README.md); a server finishes the insert whatever Tollgate does.
+      for (const n of Object.values(totals.rollupRequests)) expect(n).toBeLessThanOrEqual(billed.size);
+      expect(totals.rollupRequests.minute).toBeGreaterThan(0);
+    }
   });
 });
