@@ -24,6 +24,8 @@ export interface SimulateOptions {
   inferenceUrl: string;
   models: string[];
   actor: Actor;
+  /** History before now through the platform usage import (tenants are backdated to its start). */
+  backfill?: { spanMs: number; peakPerHour: number; import: BackfillImport } | null;
   /** Called about once a second with progress (the CLI draws a bar on a TTY). */
   onTick?: (p: { elapsedMs: number; sent: number; ok: number; failed: number }) => void;
   now?: () => number;
@@ -39,8 +41,12 @@ export interface SimulatedTenant {
   failed: number;
 }
 
+/** Imports one tenant's generated history (the CLI passes src/usage importUsage with its deps). */
+export type BackfillImport = (q: { tenantId: string; lines: Iterable<string>; knownModels: ReadonlySet<string> }) => Promise<{ imported: number; duplicates: number; rejected: Array<{ line: number; error: string }> }>;
+
 export interface SimulateReport {
   durationMs: number;
+  backfill: { from: string; to: string; imported: number } | null;
   sent: number;
   ok: number;
   /** Non-200 answers by status code. */
@@ -80,14 +86,14 @@ function body(good: boolean, items: number, team: string): string {
   return JSON.stringify({ inputs: [{ name: 'input', shape, datatype: 'FP32', data }], parameters: { 'tag.team': team } });
 }
 
-export async function createSimTenants(config: Config, n: number, actor: Actor): Promise<SimulatedTenant[]> {
+export async function createSimTenants(config: Config, n: number, actor: Actor, billingStart?: Date): Promise<SimulatedTenant[]> {
   const pools = createPgPools(config, { applicationName: 'tollgate-simulate' });
   const run = randomBytes(3).toString('hex');
   try {
     const out: SimulatedTenant[] = [];
     for (let i = 0; i < n; i++) {
       const plan = PLANS[i % PLANS.length]!;
-      const t = await createTenant({ pools }, { name: `sim-${run}-${i + 1}`, displayName: `Simulated tenant ${i + 1}`, plan, actor });
+      const t = await createTenant({ pools }, { name: `sim-${run}-${i + 1}`, displayName: `Simulated tenant ${i + 1}`, plan, actor, billingStart: billingStart?.toISOString() });
       const k = await createApiKey({ pools, config }, { tenantId: t.id, name: 'simulate', role: 'admin', actor });
       out.push({ id: t.id, name: t.name, plan, key: k.secret, sent: 0, ok: 0, failed: 0 });
     }
@@ -99,8 +105,24 @@ export async function createSimTenants(config: Config, n: number, actor: Actor):
 
 export async function simulate(opts: SimulateOptions): Promise<SimulateReport> {
   const now = opts.now ?? Date.now;
-  const tenants = await createSimTenants(opts.config, opts.tenants, opts.actor);
+  const hour = 3_600_000;
+  const backfillTo = Math.floor(now() / hour) * hour;
+  const backfillFrom = opts.backfill ? Math.floor((backfillTo - opts.backfill.spanMs) / 86_400_000) * 86_400_000 : null;
+  const tenants = await createSimTenants(opts.config, opts.tenants, opts.actor, backfillFrom === null ? undefined : new Date(backfillFrom));
   const weights = tenants.map((_, i) => 1 / (1 + i * 0.6)); // a few big tenants, a long tail
+  let backfill: SimulateReport['backfill'] = null;
+  if (opts.backfill && backfillFrom !== null) {
+    let imported = 0;
+    for (const [i, t] of tenants.entries()) {
+      // The anomaly in history: the first tenant, three hours two days ago (if the span reaches back so far).
+      const spike = opts.anomalies && i === 0 && backfillTo - 2 * 86_400_000 >= backfillFrom ? { from: backfillTo - 2 * 86_400_000, to: backfillTo - 2 * 86_400_000 + 3 * hour } : null;
+      const lines = [...historyLines({ tenant: t.name, fromMs: backfillFrom, toMs: backfillTo, peakPerHour: opts.backfill.peakPerHour * weights[i]!, models: opts.models, spike })];
+      const r = await opts.backfill.import({ tenantId: t.id, lines, knownModels: new Set(opts.models) });
+      if (r.rejected.length) throw new Error(`usage import refused the generated history of ${t.name}: line ${r.rejected[0]!.line}: ${r.rejected[0]!.error}`);
+      imported += r.imported;
+    }
+    backfill = { from: new Date(backfillFrom).toISOString(), to: new Date(backfillTo).toISOString(), imported };
+  }
   const byStatus: Record<string, number> = {};
   const started = now();
   const anomaly = opts.anomalies && tenants[0] ? { tenant: tenants[0].name, fromMs: Math.floor(opts.durationMs / 3), toMs: Math.floor((2 * opts.durationMs) / 3) } : null;
@@ -147,7 +169,38 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateReport> {
   }
   await Promise.all([...inflight]);
   opts.onTick?.({ elapsedMs: opts.durationMs, sent, ok, failed: sent - ok });
-  return { durationMs: now() - started, sent, ok, byStatus, anomalies: anomaly, tenants };
+  return { durationMs: now() - started, backfill, sent, ok, byStatus, anomalies: anomaly, tenants };
+}
+
+/** A standard normal sample (Box-Muller). */
+function gaussian(): number {
+  return Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random());
+}
+
+/**
+ * One tenant's history as usage-import lines (one request a line): per hour a count around
+ * peakPerHour × seasonality, served requests with items and compute time, ~1 % errors; inside
+ * `spike` five times the traffic with a third of it failing.
+ */
+export function* historyLines(q: { tenant: string; fromMs: number; toMs: number; peakPerHour: number; models: string[]; spike: { from: number; to: number } | null }): Generator<string> {
+  for (let h = q.fromMs; h < q.toMs; h += 3_600_000) {
+    const inSpike = q.spike !== null && h >= q.spike.from && h < q.spike.to;
+    const mean = q.peakPerHour * seasonality(h) * (inSpike ? 5 : 1);
+    const n = Math.max(0, Math.round(mean + Math.sqrt(mean) * gaussian()));
+    for (let k = 0; k < n; k++) {
+      const failed = Math.random() < (inSpike ? 0.33 : 0.01);
+      const items = 1 + Math.floor(Math.random() * 4);
+      yield JSON.stringify({
+        id: `sim:${q.tenant}:${h}:${k}`,
+        ts: new Date(h + Math.floor(Math.random() * 3_600_000)).toISOString(),
+        model: q.models[k % q.models.length],
+        items,
+        computeMs: failed ? 0 : Math.round((1 + items * (1.5 + Math.random())) * 100) / 100,
+        status: failed ? 'client_error' : 'ok',
+        tags: { team: TEAMS[k % TEAMS.length] },
+      });
+    }
+  }
 }
 
 /** "90s", "5m", "2h", "1d" → milliseconds. */

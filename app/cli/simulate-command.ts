@@ -2,8 +2,9 @@
  * `tollgate simulate --tenants N --duration D [--anomalies] [--peak-rps R] [--models a,b]
  * [--inference-url U] [--json] [--backfill 30d]`: traffic through a running inference role
  * (app/simulate.ts). A progress bar on a TTY; --json prints one JSON object (tenants with
- * their keys, counts by status). --backfill needs the platform usage import, which this build
- * does not have: it is refused with that reason rather than faked.
+ * their keys, counts by status). --backfill first imports generated history (same seasonality,
+ * the anomaly two days back) through the platform usage import (src/usage importUsage), with the
+ * tenants' first plan backdated to its start.
  */
 import type { Command } from 'commander';
 import type { Config } from '../../src/config/index.js';
@@ -24,14 +25,16 @@ export function registerSimulateCommand(program: Command, io: SimIo, config: () 
     .option('--peak-rps <r>', 'peak requests per second of the largest tenant', '4')
     .option('--models <list>', 'models to call, comma-separated', 'mlp-demo')
     .option('--inference-url <url>', 'the inference role (default: TOLLGATE_HOST:TOLLGATE_INFERENCE_PORT)')
-    .option('--backfill <span>', 'history through the platform usage import (not in this build: refused)')
+    .option('--backfill <span>', 'first import this much history (e.g. 30d) through the platform usage import')
+    .option('--backfill-peak-per-hour <n>', 'requests per hour of the largest tenant at the daily peak, in the history', '120')
     .option('--json', 'print one JSON object')
-    .action(async (opts: { tenants: string; duration: string; anomalies?: boolean; peakRps: string; models: string; inferenceUrl?: string; backfill?: string; json?: boolean }) => {
+    .action(async (opts: { tenants: string; duration: string; anomalies?: boolean; peakRps: string; models: string; inferenceUrl?: string; backfill?: string; backfillPeakPerHour: string; json?: boolean }) => {
       const { simulate, parseDuration } = await import('../simulate.js');
       const { defaultRoleUrls } = await import('../status.js');
-      if (opts.backfill !== undefined) {
-        throw new Error('--backfill needs the platform usage import (`tollgate usage import`), which this build does not have yet; run without --backfill for live traffic');
-      }
+      const backfillMs = opts.backfill === undefined ? null : parseDuration(opts.backfill);
+      if (backfillMs !== null && (backfillMs < 3_600_000 || backfillMs > 93 * 86_400_000)) throw new Error('--backfill must be between 1h and 93d');
+      const peakPerHour = Number(opts.backfillPeakPerHour);
+      if (!Number.isFinite(peakPerHour) || peakPerHour <= 0 || peakPerHour > 10_000) throw new Error('--backfill-peak-per-hour must be a number in (0, 10000]');
       const tenants = Number(opts.tenants);
       if (!Number.isInteger(tenants) || tenants < 1 || tenants > 100) throw new Error(`--tenants must be an integer from 1 to 100 (got ${JSON.stringify(opts.tenants)})`);
       const durationMs = parseDuration(opts.duration);
@@ -53,7 +56,19 @@ export function registerSimulateCommand(program: Command, io: SimIo, config: () 
         b.start(durationMs, 0, { sent: 0, ok: 0, failed: 0 });
         bar = b;
       }
+      let backfill = null;
+      let closeBackfill = async () => {};
+      if (backfillMs !== null) {
+        const { importUsage } = await import('../../src/usage/index.js');
+        const { createClickHouse } = await import('../../src/clickhouse/index.js');
+        const { createPgPools } = await import('../../src/db/index.js');
+        const pools = createPgPools(cfg, { applicationName: 'tollgate-simulate' });
+        const clickhouse = createClickHouse(cfg);
+        closeBackfill = async () => void (await Promise.allSettled([pools.close(), clickhouse.close()]));
+        backfill = { spanMs: backfillMs, peakPerHour, import: (q: { tenantId: string; lines: Iterable<string>; knownModels: ReadonlySet<string> }) => importUsage({ pools, clickhouse }, q) };
+      }
       const report = await simulate({
+        backfill,
         config: cfg,
         tenants,
         durationMs,
@@ -63,13 +78,14 @@ export function registerSimulateCommand(program: Command, io: SimIo, config: () 
         models,
         actor: actor(),
         onTick: (p) => bar?.update(Math.min(durationMs, p.elapsedMs), { sent: p.sent, ok: p.ok, failed: Math.max(0, p.failed) }),
-      });
+      }).finally(() => closeBackfill());
       bar?.stop();
       if (opts.json) {
         io.out(JSON.stringify(report));
         return;
       }
       const lines = [
+        report.backfill ? `imported ${report.backfill.imported} requests of history from ${report.backfill.from} to ${report.backfill.to}` : '',
         `sent ${report.sent} requests in ${(report.durationMs / 1000).toFixed(1)} s: ${report.ok} ok${Object.entries(report.byStatus).map(([s, n]) => `, ${n} × ${s}`).join('')}`,
         report.anomalies ? `anomaly injected for ${report.anomalies.tenant} from +${(report.anomalies.fromMs / 1000).toFixed(0)} s to +${(report.anomalies.toMs / 1000).toFixed(0)} s` : '',
         'tenants (admin keys are shown once; sign in to the console at /console with one):',

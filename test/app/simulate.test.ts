@@ -58,12 +58,32 @@ describe('tollgate simulate', () => {
     }
   });
 
-  it('refuses --backfill (no usage import in this build), bad counts and durations with one-line errors', async () => {
-    const backfill = await cli(['--tenants', '1', '--duration', '1s', '--backfill', '30d', '--inference-url', inference]);
-    expect(backfill.code).toBe(1);
-    expect(backfill.err.join('\n')).toMatch(/--backfill needs the platform usage import/);
+  it('--backfill imports seasonal history (with the anomaly two days back) through the usage import before live traffic', async () => {
+    const r = await cli(['--tenants', '1', '--duration', '1s', '--backfill', '3d', '--backfill-peak-per-hour', '20', '--anomalies', '--json', '--inference-url', inference]);
+    expect(r.err).toEqual([]);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.out[0]!) as SimulateReport;
+    expect(report.backfill!.imported).toBeGreaterThan(100);
+    const from = Date.parse(report.backfill!.from);
+    expect(Date.parse(report.backfill!.to) - from).toBeGreaterThanOrEqual(3 * 86_400_000);
+    const ch = createClickHouse(loadConfig());
+    try {
+      const rows = await ch.query<{ n: string | number; bad: string | number; spike: string | number }>(
+        sql`SELECT count() AS n, countIf(status != 'ok') AS bad, countIf(ts >= ${new Date(Date.parse(report.backfill!.to) - 2 * 86_400_000)} AND ts < ${new Date(Date.parse(report.backfill!.to) - 2 * 86_400_000 + 3 * 3_600_000)}) AS spike
+            FROM usage_events_v1 WHERE tenant_id = ${report.tenants[0]!.id} AND ts < ${new Date(report.backfill!.to)}`,
+      );
+      expect(Number(rows[0]!.n)).toBe(report.backfill!.imported);
+      expect(Number(rows[0]!.bad)).toBeGreaterThan(0);
+      expect(Number(rows[0]!.spike)).toBeGreaterThan(0);
+    } finally {
+      await ch.close();
+    }
+  });
+
+  it('refuses bad counts, durations and backfill spans with one-line errors', async () => {
     expect((await cli(['--tenants', '0', '--duration', '1s'])).err.join('\n')).toMatch(/--tenants must be an integer from 1 to 100/);
     expect((await cli(['--tenants', '1', '--duration', 'soon'])).err.join('\n')).toMatch(/not a duration/);
+    expect((await cli(['--tenants', '1', '--duration', '1s', '--backfill', '400d'])).err.join('\n')).toMatch(/--backfill must be between 1h and 93d/);
   });
 
   it('follows a daily and weekly curve', () => {
