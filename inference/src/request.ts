@@ -113,9 +113,11 @@ export class RequestTracker {
     span.setAttributes({
       model: f.model,
       'model.version': f.version,
-      'batch.size': f.batchSize,
+      // The tenant reads this span: only the request's own figures, never the shared batch's
+      // (its size and total compute would reveal other tenants' traffic; issue 17.12).
+      'tollgate.items': f.items,
       'tollgate.queue_us': f.queueUs,
-      'tollgate.compute_us': f.computeUs,
+      'tollgate.compute_us': f.billedComputeUs,
       'tollgate.request_id': f.requestId,
       device: f.device,
       status: usageStatus(status),

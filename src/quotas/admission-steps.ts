@@ -74,8 +74,8 @@ export type IdCheck = { duplicate: boolean };
  * The request id, as far as this process knows, then — for a client-chosen id (it has a
  * fingerprint) new to this process — as Redis knows it, before anything is charged or served:
  * a reused id is never served and a retry never charged (idempotency's `decide`). Redis down:
- * fail-open admits it as new (local memory only), fail-closed refuses. Synchronous unless Redis
- * must be asked.
+ * a client id this process does not remember is refused with 503 in either failure mode (it
+ * cannot be checked); ids the server generated need no check. Synchronous unless Redis must be asked.
  */
 export function checkId(parts: AdmissionParts, req: AdmissionRequest, now: number, h: Holdings, headers: RateLimitHeaders): IdCheck | AdmissionDecision | Promise<IdCheck | AdmissionDecision> {
   const fp = req.fingerprint;
@@ -97,8 +97,10 @@ async function claimId(parts: AdmissionParts, req: AdmissionRequest, fp: string,
   } catch (err) {
     if (!(err instanceof RedisUnavailableError)) throw err;
     parts.guard.degraded('idempotency');
-    if (parts.guard.failureMode === 'closed') return unavailable('admission control is unavailable; try again shortly');
-    return NEW;
+    // Whatever the failure mode: a client-chosen id that cannot be checked is not served. Admitted
+    // as new, another replica could serve a different request under the same id, and metering
+    // would bill only one of them (issue 17.2). Requests without an id are still served fail-open.
+    return unavailable('request ids cannot be checked right now; retry shortly (a request without an "id" is not affected)');
   }
   // Another request's mark is not remembered locally: if that request fails its mark goes, and
   // only Redis would know.

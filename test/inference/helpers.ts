@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { request as httpRequest } from 'node:http';
+import type { Tracer } from '@opentelemetry/api';
 import { pino, type Logger } from 'pino';
 import { loadConfig } from '../../src/config/index.js';
 import { allowAll, type Admission, type TenantQueueFactory } from '../../src/quotas/index.js';
@@ -66,6 +67,7 @@ export interface StartOptions {
   admission?: Admission;
   queueFactory?: TenantQueueFactory;
   logger?: Logger;
+  tracer?: Tracer;
 }
 
 export interface Running {
@@ -99,6 +101,7 @@ export async function startServer(opts: StartOptions): Promise<Running> {
     usageSink: sink,
     admission: opts.admission ?? allowAll,
     queueFactory: opts.queueFactory,
+    ...(opts.tracer ? { tracer: opts.tracer } : {}),
   });
   const { port } = await server.listen(0, '127.0.0.1');
   return { server, base: `http://127.0.0.1:${port}`, sink, close: () => server.close() };

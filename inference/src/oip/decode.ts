@@ -273,10 +273,27 @@ export function decodeInferRequest(doc: Record<string, unknown>, binary: Buffer,
     inputs,
     outputs,
     binaryOutput,
-    items: config.max_batch_size > 0 ? batch! : 1,
+    items: config.max_batch_size > 0 ? batch! : declaredItems(inputs, config),
     signature,
     inputBytes: inputs.reduce((n, t) => n + t.byteLength, 0),
   };
+}
+
+/**
+ * Items of an unbatched request: the size of each input's declared batch axis (`batch_axes`),
+ * which must agree — a 64-stream silero-vad request is 64 items, not 1. 1 without declared axes.
+ */
+function declaredItems(inputs: DecodedInput[], config: ModelConfig): number {
+  let items: number | undefined;
+  let first = '';
+  for (const [name, axis] of Object.entries(config.batch_axes ?? {})) {
+    const t = inputs.find((x) => x.name === name);
+    if (!t) continue;
+    const n = t.shape[axis]!;
+    if (items === undefined) [items, first] = [n, name];
+    else if (n !== items) throw badInput(`input "${name}": its batch axis ${axis} is ${n} but input "${first}" carries ${items} items; they must agree`);
+  }
+  return items ?? 1;
 }
 
 /**

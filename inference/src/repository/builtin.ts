@@ -126,7 +126,6 @@ function prepare(repository: string, spec: MlpSpec): boolean {
     dynamic_batching: { max_queue_delay_microseconds: spec.delayUs, preferred_batch_size: spec.preferred, idle_dispatch: true },
     instance_count: 2,
     visibility: 'shared',
-    pricing: { meter: 'items' },
   };
   // The config is written last: a model folder with a config is complete.
   writeAtomic(configFile, `${JSON.stringify(config, null, 2)}\n`);

@@ -56,7 +56,15 @@ export const modelConfigSchema = z
     instance_count: z.number().int().positive().max(64).default(1),
     /** "shared" with every tenant, or private to one tenant id (others see 404). */
     visibility: z.union([z.literal('shared'), z.object({ tenant: z.string().uuid() })]).default('shared'),
-    pricing: z.object({ meter: z.enum(['requests', 'items', 'compute_ms']) }).default({ meter: 'items' }),
+    /**
+     * Unbatched models (max_batch_size 0) whose inputs still carry several streams: the dimension
+     * of each named input that counts the items (silero-vad: `input` 0, `state` 1). The request is
+     * metered and admitted with that many items; the named inputs must agree. Without it an
+     * unbatched request is one item.
+     */
+    batch_axes: z.record(z.string().min(1).max(256), z.number().int().min(0).max(7)).optional(),
+    // `pricing` ({ meter }) was parsed and never applied (issue 17.4): prices come from the
+    // tenant's plan per meter. The field is no longer part of the config (an old one is ignored).
     /** Versions whose model file lives outside the folder (an npm package or a path). */
     versions: z.record(z.string().regex(/^[1-9][0-9]{0,8}$/), z.union([packageSource, fileSource])).default({}),
   })
@@ -65,6 +73,12 @@ export const modelConfigSchema = z
     if (new Set(c.inputs.map((t) => t.name)).size !== c.inputs.length) ctx.addIssue({ code: 'custom', message: 'duplicate input name' });
     if (new Set(c.outputs.map((t) => t.name)).size !== c.outputs.length) ctx.addIssue({ code: 'custom', message: 'duplicate output name' });
     if (names.length === 0) ctx.addIssue({ code: 'custom', message: 'no tensors' });
+    for (const [name, axis] of Object.entries(c.batch_axes ?? {})) {
+      const input = c.inputs.find((t) => t.name === name);
+      if (c.max_batch_size > 0) ctx.addIssue({ code: 'custom', message: 'batch_axes is for unbatched models (max_batch_size 0); a batched model counts items on dimension 0' });
+      else if (!input) ctx.addIssue({ code: 'custom', message: `batch_axes names "${name}", which is not an input` });
+      else if (axis >= input.shape.length) ctx.addIssue({ code: 'custom', message: `batch_axes: input "${name}" has ${input.shape.length} dimension(s), axis ${axis} does not exist` });
+    }
   });
 
 export type ModelConfig = z.infer<typeof modelConfigSchema>;
