@@ -4,7 +4,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Admission, AdmissionTicket } from '../../src/quotas/index.js';
 import { AppError, badInput, unavailable, isWellFormed, toWellFormed, truncateCodePoints } from '../../src/shared/index.js';
 import type { UsageSink } from '../../src/usage/index.js';
-import type { BatchOutcome, Job, JobResult, DynamicBatcher } from './batcher/batcher.js';
+import { BilledFailure, outputTooLarge, type BatchOutcome, type Job, type JobResult, type DynamicBatcher } from './batcher/batcher.js';
+import { JSON_OUTPUT_MAX_ELEMENTS } from './runtime/protocol.js';
 import { decodeInferRequest, parseJsonHeader, splitBody, type DecodedRequest, type Scalar } from './oip/decode.js';
 import { encodeInferResponse, type OutputTensor } from './oip/encode.js';
 import { classify } from './oip/classification.js';
@@ -16,7 +17,7 @@ import type { ExecDevice } from './runtime/protocol.js';
 import { notFoundModel } from './errors.js';
 
 export interface InferRouteDeps {
-  authHook: (request: FastifyRequest) => Promise<void>;
+  authHook: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
   tracker: RequestTracker;
   registry: ModelRegistry;
   admission: Admission;
@@ -114,6 +115,21 @@ function runJob(
   });
 }
 
+/**
+ * Outputs answered as JSON whose size the config fixes (given the request's items) are checked
+ * before anything runs (issue 17.3): too many elements for JSON is a 400 asking for the binary
+ * extension. Outputs with free dimensions are checked by the worker after the run (billed).
+ */
+function checkJsonOutputs(req: DecodedRequest, config: Resolved['config']): void {
+  for (const o of req.outputs) {
+    if (o.classification !== undefined || (o.binary ?? req.binaryOutput)) continue;
+    const spec = config.outputs.find((x) => x.name === o.name);
+    if (!spec || spec.shape.some((d) => d < 0)) continue;
+    const elements = spec.shape.reduce((n, d) => n * d, config.max_batch_size > 0 ? req.items : 1);
+    if (elements > JSON_OUTPUT_MAX_ELEMENTS) throw outputTooLarge(o.name);
+  }
+}
+
 /** Replaces each output requested with `classification: k` by its top-k classes (Triton's extension). */
 async function classifyOutputs(req: DecodedRequest, tensors: Map<string, OutputTensor>, resolved: Resolved): Promise<Map<string, OutputTensor>> {
   if (!req.outputs.some((o) => o.classification !== undefined)) return tensors;
@@ -145,7 +161,9 @@ function identify(doc: Record<string, unknown>, arrivalId: string): Identity & {
 
 /** Asks admission; a refusal becomes the AppError the error handler answers (headers set on the reply). */
 async function admit(deps: InferRouteDeps, reply: FastifyReply, principal: Principal, model: string, id: Identity, input: Input, target: Target): Promise<{ ticket: AdmissionTicket; weight: number }> {
-  const decision = await deps.admission.admit({
+  const pass = deps.tracker.state(reply.request).gate?.pass;
+  const decision = await deps.admission.admit(
+    {
     tenantId: principal.tenantId,
     apiKeyId: principal.keyId,
     model,
@@ -154,7 +172,9 @@ async function admit(deps: InferRouteDeps, reply: FastifyReply, principal: Princ
     device: target.device,
     // The client's id is bound to the request's content: reusing it for another request is a 409.
     ...(id.fingerprint !== undefined ? { fingerprint: id.fingerprint } : {}),
-  });
+    },
+    pass,
+  );
   for (const [k, v] of Object.entries(decision.headers)) reply.header(k, v);
   if (!decision.allowed) {
     if (decision.retryAfterSeconds !== undefined) reply.header('retry-after', String(Math.max(0, Math.ceil(decision.retryAfterSeconds))));
@@ -186,11 +206,19 @@ export function registerInferRoute(app: FastifyInstance, url: string, deps: Infe
     const id: Identity = clientId ? { ...named, fingerprint: fingerprintOf(resolved.name, target.version, body) } : named;
     tracker.advance(request, { id, input });
     const timeoutMs = timeoutOf(req.parameters, deps.requestTimeoutMs);
+    checkJsonOutputs(req, resolved.config);
 
     const { ticket, weight } = await admit(deps, reply, principal, request.params.model, id, input, target);
     tracker.advance(request, { ticket });
 
-    const result = await runJob(resolved.version.batcher, req, principal.tenantId, weight, timeoutMs, (pending) => tracker.advance(request, { pending }));
+    let result: JobResult;
+    try {
+      result = await runJob(resolved.version.batcher, req, principal.tenantId, weight, timeoutMs, (pending) => tracker.advance(request, { pending }));
+    } catch (err) {
+      // The session ran for it and then it failed: its share of that compute is billed (17.3).
+      if (err instanceof BilledFailure) tracker.advance(request, { run: runOf(err.outcome) });
+      throw err;
+    }
     tracker.advance(request, { run: runOf(result) });
     const parameters = Object.fromEntries(Object.entries(req.parameters).filter(([k]) => !RESERVED_PARAMETERS.has(k)));
     const tensors = await classifyOutputs(req, result.tensors, resolved);

@@ -21,7 +21,7 @@ export const SERVER_EXTENSIONS = ['binary_tensor_data', 'classification', 'model
 export interface ModelRouteDeps {
   registry: ModelRegistry;
   tracker: RequestTracker;
-  authHook: (request: FastifyRequest) => Promise<void>;
+  authHook: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
   /** Models loaded and not shutting down. */
   ready: () => boolean;
   /** Not shutting down. */

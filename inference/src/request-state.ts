@@ -13,7 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { isSpanContextValid, type Span } from '@opentelemetry/api';
-import type { AdmissionTicket } from '../../src/quotas/index.js';
+import type { AdmissionPass, AdmissionTicket } from '../../src/quotas/index.js';
 import { truncateCodePoints } from '../../src/shared/index.js';
 import type { UsageRecord, UsageStatus } from '../../src/usage/index.js';
 import type { ExecDevice } from './runtime/protocol.js';
@@ -70,9 +70,17 @@ export interface Run {
   readonly device: ExecDevice;
 }
 
+/** What the gate took before the body was read: in-flight bytes and admission's pass (rate token, slots). */
+export interface Gate {
+  readonly pass?: AdmissionPass;
+  /** Gives back the bytes and (unless admit took it over) the pass's slots; idempotent. */
+  release(): void;
+}
+
 export interface RequestState {
   readonly arrival: Arrival;
   readonly principal?: Principal;
+  readonly gate?: Gate;
   readonly target?: Target;
   readonly id?: Identity;
   readonly input?: Input;
@@ -96,6 +104,29 @@ export function usageStatus(http: number): UsageStatus {
   if (http === 429 || http === 402 || http === 503) return 'rejected';
   if (http < 500) return 'client_error';
   return 'error';
+}
+
+/**
+ * Outcomes refused before any work: counted per tenant and minute (`UsageSink.rejected`), not
+ * written as a usage row and an idempotency key each (issue 17.7).
+ */
+const REFUSED: Readonly<Record<number, string>> = {
+  401: 'unauthenticated',
+  402: 'quota_exhausted',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  409: 'conflict',
+  413: 'too_large',
+  415: 'unsupported_encoding',
+  429: 'rate_limited',
+};
+
+/** The reason a request counts as a refusal (no usage row), or undefined when it gets its own record. */
+export function refusalOf(s: RequestState, http: number): string | undefined {
+  if (http < 400 || s.run || s.pending) return undefined;
+  // A model name that never resolved is the client's text: it must not reach the rollups.
+  return REFUSED[http] ?? (s.target ? undefined : 'unresolved');
 }
 
 export function failureReason(http: number): string {

@@ -11,7 +11,7 @@ import { unauthenticated, toWellFormed, truncateCodePoints } from '../../src/sha
 import type { UsageSink } from '../../src/usage/index.js';
 import type { InferenceMetrics } from './metrics.js';
 import type { ExecDevice } from './runtime/protocol.js';
-import { failureReason, figuresOf, runOf, usageRecordOf, usageStatus, type Principal, type RequestState, type Step } from './request-state.js';
+import { failureReason, figuresOf, refusalOf, runOf, usageRecordOf, usageStatus, type Principal, type RequestState, type Step } from './request-state.js';
 
 export { failureEventId, type Principal, type RequestState } from './request-state.js';
 
@@ -109,6 +109,7 @@ export class RequestTracker {
     this.observe(s, f, status);
     // The batch's device picks the compute meter (CUDA time is not CPU time).
     s.ticket?.release({ computeUs: f.billedComputeUs, items: f.items, ok, device: f.device });
+    s.gate?.release();
     const { span } = s.arrival;
     span.setAttributes({
       model: f.model,
@@ -136,7 +137,13 @@ export class RequestTracker {
   /** The usage record of an inference request that named a model: awaited for a success (it throws if not durable). */
   private async meter(request: FastifyRequest, s: RequestState, status: number): Promise<void> {
     const { principal } = s;
-    if (!s.arrival.infer || !principal || s.arrival.model === '') return;
+    if (!s.arrival.infer || !principal) return;
+    const refusal = refusalOf(s, status);
+    if (refusal !== undefined) {
+      this.deps.sink.rejected?.({ tenantId: principal.tenantId, ts: s.arrival.startedAt, httpStatus: status, reason: refusal });
+      return;
+    }
+    if (s.arrival.model === '') return;
     const rec = usageRecordOf({ ...s, principal }, status);
     if (status < 400) await this.deps.sink.record(rec);
     else if (this.deps.sink.accepting()) {

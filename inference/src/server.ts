@@ -9,8 +9,8 @@ import { trace, type Tracer } from '@opentelemetry/api';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../../src/config/index.js';
-import type { Admission, TenantQueueFactory } from '../../src/quotas/index.js';
-import { forbidden, isAppError, unauthenticated, unavailable, listenOn } from '../../src/shared/index.js';
+import type { Admission, AdmissionPass, TenantQueueFactory } from '../../src/quotas/index.js';
+import { AppError, forbidden, isAppError, unauthenticated, unavailable, listenOn } from '../../src/shared/index.js';
 import type { UsageSink } from '../../src/usage/index.js';
 import { fifoQueueFactory } from './batcher/fifo.js';
 import { createInferenceMetrics } from './metrics.js';
@@ -21,7 +21,8 @@ import type { ExecDevice } from './runtime/protocol.js';
 import { RequestTracker, type Principal } from './request.js';
 import { registerInferRoute } from './infer.js';
 import { registerModelRoutes, SERVER_NAME, SERVER_VERSION } from './model-routes.js';
-import { decodeBody, encodeReply, requestCoding, ACCEPTED_ENCODINGS } from './http/encoding.js';
+import { decodeBody, encodeReply, limitBody, requestCoding, ACCEPTED_ENCODINGS } from './http/encoding.js';
+import { InflightBytes } from './http/inflight.js';
 
 export type { Principal };
 
@@ -143,7 +144,14 @@ export async function createInferenceServer(deps: InferenceServerDeps): Promise<
       reply.header('accept-encoding', ACCEPTED_ENCODINGS);
       throw err;
     }
-    return coding ? decodeBody(payload, coding, config.INFERENCE_MAX_BODY_BYTES) : payload;
+    // A body without the binary extension is JSON, parsed as a whole: its own, lower limit, and
+    // a declared length over it is refused before a byte is read (issue 17.6).
+    const json = request.headers['inference-header-content-length'] === undefined;
+    const limit = json ? jsonLimit : config.INFERENCE_MAX_BODY_BYTES;
+    const declared = Number(request.headers['content-length']);
+    if (!coding && declared > limit) throw tooLarge(limit);
+    if (coding) return decodeBody(payload, coding, limit);
+    return json && limit < config.INFERENCE_MAX_BODY_BYTES ? limitBody(payload, limit) : payload;
   });
 
   // Every body is read raw: the binary extension appends tensors to the JSON header.
@@ -158,8 +166,47 @@ export async function createInferenceServer(deps: InferenceServerDeps): Promise<
   });
   app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]?.slice(0, 200)}` }));
 
+  const jsonLimit = Math.min(config.INFERENCE_MAX_JSON_BODY_BYTES, config.INFERENCE_MAX_BODY_BYTES);
+  const tooLarge = (limit: number) => new AppError('PAYLOAD_TOO_LARGE', `the request body exceeds the size limit (${limit} bytes${limit < config.INFERENCE_MAX_BODY_BYTES ? ' for JSON; larger tensors go in the binary extension' : ''})`);
+  const inflight = new InflightBytes(config.INFERENCE_TENANT_INFLIGHT_BYTES);
+
+  /**
+   * Before the body is read (issue 17.6): the tenant's in-flight bytes, then admission's gate
+   * (rate token, concurrency slots). Every authenticated model request passes here, failures
+   * included (17.7); a refusal is answered without reading or parsing the body.
+   */
+  const gate = async (request: FastifyRequest, reply: FastifyReply, principal: Principal) => {
+    const post = request.method === 'POST';
+    const length = Number(request.headers['content-length']);
+    const bytes = !post ? 0 : Number.isSafeInteger(length) && length >= 0 ? length : request.headers['inference-header-content-length'] === undefined ? jsonLimit : config.INFERENCE_MAX_BODY_BYTES;
+    if (!inflight.take(principal.tenantId, bytes)) {
+      reply.header('retry-after', '1');
+      if (bytes > 0) reply.header('connection', 'close');
+      throw new AppError('RATE_LIMITED', `this tenant has ${inflight.of(principal.tenantId)} request bytes in flight (limit ${inflight.cap}); retry shortly`, { limit: 'inflight_bytes' });
+    }
+    let pass: AdmissionPass | undefined;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      inflight.give(principal.tenantId, bytes);
+      pass?.release();
+    };
+    tracker.advance(request, { gate: { release } });
+    const d = deps.admission.enter ? await deps.admission.enter({ tenantId: principal.tenantId, apiKeyId: principal.keyId }) : undefined;
+    if (!d) return;
+    for (const [k, v] of Object.entries(d.headers)) reply.header(k, v);
+    if (!d.allowed) {
+      if (d.retryAfterSeconds !== undefined) reply.header('retry-after', String(Math.max(0, Math.ceil(d.retryAfterSeconds))));
+      if (bytes > 0) reply.header('connection', 'close');
+      throw new AppError(d.code, d.message, d.details);
+    }
+    pass = d.pass;
+    tracker.advance(request, { gate: { release, pass } });
+  };
+
   /** Model routes need a Bearer API key; health and server metadata do not (/metrics: token or loopback). */
-  const authHook = async (request: FastifyRequest) => {
+  const authHook = async (request: FastifyRequest, reply: FastifyReply) => {
     tracker.begin(request);
     const header = request.headers.authorization;
     const m = typeof header === 'string' ? /^Bearer\s+(\S{1,512})\s*$/i.exec(header) : null;
@@ -175,6 +222,7 @@ export async function createInferenceServer(deps: InferenceServerDeps): Promise<
     if (!principal) throw unauthenticated('invalid or revoked API key');
     if (principal.tenantStatus === 'suspended') throw forbidden('the tenant is suspended');
     tracker.authenticated(request, principal);
+    await gate(request, reply, principal);
   };
 
   app.get('/metrics', async (request, reply) => {

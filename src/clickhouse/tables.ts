@@ -15,6 +15,7 @@ export const tables = {
   otelTraces: 'otel_traces_v1',
   otelTraceIdTs: 'otel_traces_trace_id_ts_v1',
   anomalyScores: 'anomaly_scores_v1',
+  usageRejectionsMinute: 'usage_rejections_minute_v1',
 } as const;
 
 export type TableName = (typeof tables)[keyof typeof tables];

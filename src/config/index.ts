@@ -50,6 +50,12 @@ export const envSchema = z.object({
   INFERENCE_WORKERS: positiveInt.default(2),
   INFERENCE_INTRA_OP_THREADS: positiveInt.default(1),
   INFERENCE_MAX_BODY_BYTES: positiveInt.default(32 * 1024 * 1024),
+  /** Bodies without the binary extension (plain JSON) are parsed as a whole: their own, lower limit (at least 1 MiB; at most INFERENCE_MAX_BODY_BYTES applies). */
+  INFERENCE_MAX_JSON_BODY_BYTES: z.coerce.number().int().min(1024 * 1024).default(8 * 1024 * 1024),
+  /** Request bytes one tenant may have in flight per process (declared Content-Length, reserved before the body is read); beyond it 429. */
+  INFERENCE_TENANT_INFLIGHT_BYTES: positiveInt.default(64 * 1024 * 1024),
+  /** How often counts of refused requests (per tenant, minute, status) are written to usage_rejections_minute_v1. */
+  USAGE_REJECTIONS_FLUSH_MS: positiveInt.default(10_000),
   INFERENCE_REQUEST_TIMEOUT_MS: positiveInt.default(30_000),
   INFERENCE_MAX_QUEUE: positiveInt.default(1024),
   /** How often the model repository is rescanned for new or changed versions (hot reload); 0 = never. */

@@ -23,7 +23,7 @@ export const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as
 const NO_PLAN: AdmissionDecision = { allowed: false, status: 402, code: 'QUOTA_EXHAUSTED', message: 'the tenant has no active plan', headers: {}, details: { reason: 'no_plan' } };
 
 /** The cached limits, or the refusal when there are none (no plan) or they cannot be loaded. */
-export async function limitsOf(parts: AdmissionParts, req: AdmissionRequest): Promise<EffectiveLimits | AdmissionDecision> {
+export async function limitsOf(parts: AdmissionParts, req: Pick<AdmissionRequest, 'tenantId' | 'apiKeyId'>): Promise<EffectiveLimits | AdmissionDecision> {
   const got = parts.limits.get(req.tenantId, req.apiKeyId);
   let l: EffectiveLimits | null;
   try {
@@ -36,7 +36,7 @@ export async function limitsOf(parts: AdmissionParts, req: AdmissionRequest): Pr
 }
 
 /** The tenant's scope, and the API key's when it has its own caps. */
-export function scopesOf(req: AdmissionRequest, l: EffectiveLimits): LimitScope[] {
+export function scopesOf(req: Pick<AdmissionRequest, 'tenantId' | 'apiKeyId'>, l: EffectiveLimits): LimitScope[] {
   const scopes: LimitScope[] = [{ id: tenantScope(req.tenantId), apiKeyId: undefined, limits: l.tenant }];
   if (l.key) scopes.push({ id: keyScope(req.tenantId, req.apiKeyId), apiKeyId: req.apiKeyId, limits: l.key });
   return scopes;

@@ -52,14 +52,40 @@ export interface AdmissionTicket {
   release(outcome: { computeUs: number; items: number; ok: boolean; device?: 'cpu' | 'cuda' }): void;
 }
 
+/** Who a request is, before its body is read (the gate: rate token and concurrency slots). */
+export interface AdmissionGateRequest {
+  tenantId: string;
+  apiKeyId: string;
+}
+
+/** A request that passed the gate: `admit` continues from it; a request ending before admit releases it. */
+export interface AdmissionPass {
+  /** Frees the concurrency slots of a request that ends without being admitted; its rate token stays spent. */
+  release(): void;
+}
+
+export type GateDecision = { allowed: true; headers: RateLimitHeaders; pass: AdmissionPass } | Extract<AdmissionDecision, { allowed: false }>;
+
 export interface Admission {
-  admit(req: AdmissionRequest): Promise<AdmissionDecision>;
+  /**
+   * `pass` (from `enter`): the rate token and slots were taken before the body was read; admit
+   * goes on with the id, quotas and items (issue 17.6). Without it admit takes them itself.
+   */
+  admit(req: AdmissionRequest, pass?: AdmissionPass): Promise<AdmissionDecision>;
+  /**
+   * Optional (added later): rate limit and concurrency before the body is read. Every
+   * authenticated request passes here, failures included (issue 17.7).
+   */
+  enter?(req: AdmissionGateRequest): Promise<GateDecision>;
 }
 
 /** Admits everything; used when quotas are not wired (tests of the inference service alone). */
 export const allowAll: Admission = {
   async admit() {
     return { allowed: true, headers: {}, priority: 0, weight: 1, ticket: { release() {} } };
+  },
+  async enter() {
+    return { allowed: true, headers: {}, pass: { release() {} } };
   },
 };
 

@@ -37,10 +37,10 @@ export function refund(parts: AdmissionParts, charges: Charge[], minute: number)
 }
 
 /** Gives back everything a refused admission took. */
-export function giveBack(parts: AdmissionParts, h: Holdings, req: AdmissionRequest): void {
+export function giveBack(parts: AdmissionParts, h: Holdings, req: Pick<AdmissionRequest, 'tenantId' | 'eventId'> | Pick<AdmissionRequest, 'tenantId'>): void {
   for (const t of h.tokens.splice(0)) parts.rates.refund(t.scope, t.degraded);
   releaseSlots(parts, h.slots);
   refund(parts, h.charges, h.minute);
-  if (h.ownsMark) parts.marks.unmark(req.tenantId, req.eventId);
+  if (h.ownsMark && 'eventId' in req) parts.marks.unmark(req.tenantId, req.eventId);
   h.ownsMark = false;
 }

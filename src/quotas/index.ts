@@ -3,7 +3,7 @@
  * limits, per tenant and per API key), reconciliation with ClickHouse, quota status for the API,
  * billing periods, and weighted fair queueing across tenants for the inference batcher.
  */
-export type { Admission, AdmissionDecision, AdmissionRequest, AdmissionTicket, RateLimitHeaders, TenantQueue, TenantQueueFactory } from './contract.js';
+export type { Admission, AdmissionDecision, AdmissionRequest, AdmissionTicket, AdmissionGateRequest, AdmissionPass, GateDecision, RateLimitHeaders, TenantQueue, TenantQueueFactory } from './contract.js';
 export { allowAll } from './contract.js';
 export { createAdmission, type AdmissionDeps, type AdmissionService, type AdmissionConfig } from './admission.js';
 export { rateHeaders } from './decisions.js';

@@ -1,6 +1,7 @@
 /**
  * Reconciliation: ClickHouse is the source of truth for use. For each tenant, recompute this
- * billing period's billable use (status 'ok', each event id once) up to a settled cutoff and
+ * billing period's billable use (requests and items of status 'ok', compute of every run — failed
+ * runs too, issue 17.3 — each event id once) up to a settled cutoff and
  * replace the Redis counters' use before that cutoff with it (per-minute use after the cutoff
  * is kept: those events may still be in the metering pipeline). This repairs counters after a
  * Redis restart or eviction, crashed processes, duplicates that reached two processes, and
@@ -31,13 +32,13 @@ export async function billableUsage(clickhouse: ClickHouse, q: { tenantId: strin
   const fromS = Math.floor(q.from.getTime() / 1000);
   const toS = Math.ceil(q.to.getTime() / 1000);
   const rows = await clickhouse.query<Record<string, string | number>>(sql`
-    SELECT api_key_id, count() AS requests, sum(items) AS items,
+    SELECT api_key_id, countIf(ok) AS requests, sumIf(items, ok) AS items,
            sumIf(c, d NOT LIKE 'cuda%') AS cpu_us, sumIf(c, d LIKE 'cuda%') AS cuda_us
     FROM (
-      SELECT event_id, any(api_key_id) AS api_key_id, any(items) AS items, any(billed_compute_us) AS c, any(device) AS d
+      SELECT event_id, any(api_key_id) AS api_key_id, any(items) AS items, any(billed_compute_us) AS c, any(device) AS d, any(status = 'ok') AS ok
       FROM usage_events_v1
       WHERE tenant_id = ${q.tenantId} AND ts >= toDateTime(${fromS}) AND ts <= toDateTime(${toS})
-        AND ts_ms >= ${q.from.getTime()} AND ts_ms < ${q.to.getTime()} AND status = 'ok'
+        AND ts_ms >= ${q.from.getTime()} AND ts_ms < ${q.to.getTime()}
       GROUP BY event_id
     )
     GROUP BY api_key_id`);

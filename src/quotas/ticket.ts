@@ -77,9 +77,12 @@ export class Ticket implements AdmissionTicket, MarkListener {
     if (this.released) return;
     this.released = true;
     releaseSlots(this.parts, this.h.slots);
+    // Compute the request caused is used, whether the run succeeded or not (and a retry that ran
+    // again used it again): it counts against the compute quota (issue 17.3).
+    this.chargeCompute(outcome);
     if (this.duplicate) return;
     if (!outcome.ok) {
-      // Failed work is not billed, so it does not use quota; a retry of it must be charged.
+      // A failed request's request/item units are given back; a retry of it must be charged.
       this.failed = true;
       this.refundOnce();
       this.parts.marks.forget(this.req.tenantId, this.req.eventId);
@@ -87,8 +90,12 @@ export class Ticket implements AdmissionTicket, MarkListener {
       return;
     }
     this.settleItems(outcome.items);
-    const meter: Meter = outcome.device === 'cuda' ? 'compute_ms_cuda' : 'compute_ms_cpu';
+  }
+
+  private chargeCompute(outcome: { computeUs: number; device?: 'cpu' | 'cuda' }): void {
     const us = Math.max(0, Math.round(outcome.computeUs));
+    if (us === 0) return;
+    const meter: Meter = outcome.device === 'cuda' ? 'compute_ms_cuda' : 'compute_ms_cpu';
     for (const c of this.h.compute) if (c.spec.meter === meter) this.parts.counters.record(c, us, this.h.minute);
   }
 

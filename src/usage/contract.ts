@@ -52,8 +52,20 @@ export type UsageRecord = z.infer<typeof usageRecordSchema>;
  * durable (e.g. in the write-ahead log); the service answers the client only after that.
  * It rejects with an AppError('UNAVAILABLE') when the sink cannot accept work it could bill.
  */
+/** A request refused before any work: counted per (tenant, minute, status, reason), no row of its own. */
+export interface Rejection {
+  tenantId: string;
+  /** Arrival, epoch ms. */
+  ts: number;
+  httpStatus: number;
+  /** A fixed word (not_found, rate_limited, ...), never client text. */
+  reason: string;
+}
+
 export interface UsageSink {
   record(rec: UsageRecord): Promise<void>;
+  /** Optional (added later): counts a refusal (issue 17.7); never throws. */
+  rejected?(r: Rejection): void;
   /** True while the sink can accept records (the inference service answers 503 otherwise). */
   accepting(): boolean;
 }
@@ -61,8 +73,12 @@ export interface UsageSink {
 /** A sink that keeps records in memory, for tests and for running inference without metering. */
 export class MemoryUsageSink implements UsageSink {
   readonly records: UsageRecord[] = [];
+  readonly rejections: Rejection[] = [];
   async record(rec: UsageRecord): Promise<void> {
     this.records.push(usageRecordSchema.parse(rec));
+  }
+  rejected(r: Rejection): void {
+    this.rejections.push(r);
   }
   accepting(): boolean {
     return true;

@@ -115,8 +115,17 @@ export async function dropDuplicates(ctx: FlushContext, batch: Parsed[], inFligh
   let kept = firstOfEachId(batch, inFlight);
   const t0 = performance.now();
   const windowSeconds = config.IDEMPOTENCY_WINDOW_SECONDS;
+  // Only a success owns its client's id: a failure's event id is unique (`<id>#<uuid>`), so it
+  // needs no Redis key (a flood of failures must not cost one each, issue 17.7) and is never a
+  // retry; a replay of it after a crash is caught by the ClickHouse lookup below.
+  const owners = kept.flatMap((p, i) => (p.rec.status === 'ok' ? [i] : []));
   const marking: Promise<Delivery[] | null> = ctx.redis
-    ? markDeliveries(ctx.redis, { prefix: config.REDIS_PREFIX, windowSeconds }, kept)
+    ? markDeliveries(ctx.redis, { prefix: config.REDIS_PREFIX, windowSeconds }, owners.map((i) => kept[i]!))
+        .then((ds) => {
+          const all: Delivery[] = kept.map(() => 'replay');
+          owners.forEach((i, j) => (all[i] = ds[j]!));
+          return all;
+        })
         .finally(() => (stats.redisMs += performance.now() - t0))
         .catch((err: unknown) => {
           ctx.logger.warn({ err }, 'usage flusher: Redis dedup unavailable; checking ClickHouse over the full window');

@@ -3,7 +3,8 @@
  * (group commit) before the client is answered, and a flusher moves it into ClickHouse
  * exactly once. See README.md in this folder for how exactly-once holds for the rollups.
  */
-export { usageRecordSchema, MemoryUsageSink, type UsageRecord, type UsageSink, type UsageStatus, type Device } from './contract.js';
+export { usageRecordSchema, MemoryUsageSink, type UsageRecord, type UsageSink, type UsageStatus, type Device, type Rejection } from './contract.js';
+export { RejectionCounter, REJECTION_COLUMNS } from './rejections.js';
 export { createWalUsageSink, walDir, type WalUsageSink, type WalUsageSinkDeps, type WalSinkConfig } from './sink.js';
 export { createUsageFlusher, type UsageFlusher, type UsageFlusherDeps, type FlusherStats, type FlusherConfig } from './flusher.js';
 export { Wal, inspectWal, type WalOptions, type WalPosition, type WalStats, type WalBacklog } from './wal.js';

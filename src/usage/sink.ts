@@ -7,7 +7,8 @@ import path from 'node:path';
 import type { Config } from '../config/index.js';
 import { unavailable, type Logger, type Redis } from '../shared/index.js';
 import type { ClickHouse } from '../clickhouse/index.js';
-import { usageRecordSchema, type UsageRecord, type UsageSink } from './contract.js';
+import { usageRecordSchema, type Rejection, type UsageRecord, type UsageSink } from './contract.js';
+import { RejectionCounter } from './rejections.js';
 import { Wal, type WalStats } from './wal.js';
 import { createUsageFlusher, type FlusherConfig, type FlusherStats, type UsageFlusher } from './flusher.js';
 
@@ -15,7 +16,8 @@ export type WalSinkConfig = FlusherConfig &
   Pick<
     Config,
     'USAGE_WAL_DIR' | 'TOLLGATE_STATE_DIR' | 'USAGE_WAL_SYNC_INTERVAL_MS' | 'USAGE_WAL_SYNC_MAX_RECORDS' | 'USAGE_WAL_MAX_BYTES' | 'USAGE_WAL_SEGMENT_BYTES'
-  >;
+  > &
+  Partial<Pick<Config, 'USAGE_REJECTIONS_FLUSH_MS'>>;
 
 export interface WalUsageSinkDeps {
   config: WalSinkConfig;
@@ -42,8 +44,12 @@ export function createWalUsageSink(deps: WalUsageSinkDeps): WalUsageSink {
   const { config, logger } = deps;
   let wal: Wal | null = null;
   let flusher: UsageFlusher | null = null;
+  const rejections = new RejectionCounter({ clickhouse: deps.clickhouse, logger, intervalMs: config.USAGE_REJECTIONS_FLUSH_MS ?? 10_000 });
 
   return {
+    rejected(r: Rejection): void {
+      rejections.count(r);
+    },
     async record(rec: UsageRecord): Promise<void> {
       if (!wal) throw unavailable('usage metering is not started');
       const valid = usageRecordSchema.parse(rec);
@@ -64,6 +70,7 @@ export function createWalUsageSink(deps: WalUsageSinkDeps): WalUsageSink {
       });
       flusher = createUsageFlusher({ wal: opened, clickhouse: deps.clickhouse, redis: deps.redis ?? null, config, logger });
       flusher.start();
+      rejections.start();
       wal = opened;
     },
     async stop({ drain = true } = {}) {
@@ -71,12 +78,13 @@ export function createWalUsageSink(deps: WalUsageSinkDeps): WalUsageSink {
       const w = wal;
       await w.seal(); // no new records; the pending group is written out first
       await flusher.stop({ drain });
+      await rejections.stop();
       await w.close();
       wal = null;
       flusher = null;
     },
     async flushNow() {
-      await flusher?.flushNow();
+      await Promise.all([flusher?.flushNow(), rejections.flush()]);
     },
     stats() {
       return { wal: wal?.stats() ?? null, flusher: flusher?.stats() ?? null };

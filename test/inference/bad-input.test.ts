@@ -92,7 +92,8 @@ describe('bad input', () => {
   it('a body over the size limit: 413', async () => {
     const huge = '{"inputs":[' + ' '.repeat(MAX_BODY) + ']}';
     await expectError(infer(srv.base, 'mlp-demo', huge, k()), 413);
-    expect(srv.sink.records.at(-1)).toMatchObject({ httpStatus: 413, status: 'client_error', model: 'mlp-demo' });
+    // Refused before any work: counted, not a usage row (issue 17.7).
+    expect(srv.sink.rejections.at(-1)).toMatchObject({ httpStatus: 413, reason: 'too_large' });
   });
 
   it('binary-extension sizes that do not add up: 400', async () => {

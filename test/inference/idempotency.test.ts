@@ -61,11 +61,10 @@ describe('usage event ids', () => {
     expect(denied.status).toBe(429);
     const ok = await infer(srv.base, 'mlp-demo', mlpRequest(prng(2), 1, 'retry-2'), { key: alice.secret });
     expect(ok.status).toBe(200);
+    // The denial is counted (issue 17.7), not recorded: the id's only record is the success's.
     const recs = sink.records.filter((r) => r.requestId === 'retry-2');
-    expect(recs.map((r) => [r.status, r.eventId === 'retry-2'])).toEqual([
-      ['rejected', false],
-      ['ok', true],
-    ]);
+    expect(recs.map((r) => [r.status, r.eventId === 'retry-2'])).toEqual([['ok', true]]);
+    expect(sink.rejections.at(-1)).toMatchObject({ httpStatus: 429, reason: 'rate_limited' });
   });
 
   it('uses a fresh UUID as event id when the client sends no id, even with an x-request-id header', async () => {
@@ -93,9 +92,9 @@ describe('request fingerprints', () => {
     const other = await infer(srv.base, 'mlp-demo', mlpRequest(prng(6), 2, 'fp-1'), { key: alice.secret });
     expect(other.status).toBe(409);
     expect(other.json).toEqual({ error: 'request id "fp-1" was already used for a different request' });
-    const rec = sink.records.filter((r) => r.requestId === 'fp-1').at(-1)!;
-    expect(rec).toMatchObject({ status: 'client_error', httpStatus: 409 });
-    expect(rec.eventId).not.toBe('fp-1');
+    // The 409 is counted as a refusal (issue 17.7); the id's records stay the served ones.
+    expect(sink.records.filter((r) => r.requestId === 'fp-1').map((r) => r.status)).toEqual(['ok', 'ok']);
+    expect(sink.rejections.at(-1)).toMatchObject({ httpStatus: 409, reason: 'conflict' });
   });
 
   it('fingerprints binary tensors too, and sends none without a client id', async () => {

@@ -267,7 +267,7 @@ describe('admission and the usage sink', () => {
     expect(calls.length).toBe(n); // invalid requests never reach admission
   });
 
-  it('answers a denial with its status, headers and Retry-After, and records it as rejected', async () => {
+  it('answers a denial with its status, headers and Retry-After, and counts it as a refusal (no usage row)', async () => {
     deny = true;
     try {
       const res = await infer(gated.base, 'mlp-demo', mlpRequest(prng(6), 1, 'adm-denied'), { key: alice.secret });
@@ -275,7 +275,8 @@ describe('admission and the usage sink', () => {
       expect(res.json).toEqual({ error: 'rate limit exceeded' });
       expect(res.headers.get('retry-after')).toBe('7');
       expect(res.headers.get('ratelimit-remaining')).toBe('0');
-      expect(sink.records.find((r) => r.requestId === 'adm-denied')).toMatchObject({ status: 'rejected', httpStatus: 429, computeUs: 0 });
+      expect(sink.records.find((r) => r.requestId === 'adm-denied')).toBeUndefined();
+      expect(sink.rejections.at(-1)).toMatchObject({ tenantId: alice.principal.tenantId, httpStatus: 429, reason: 'rate_limited' });
     } finally {
       deny = false;
     }

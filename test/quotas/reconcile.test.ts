@@ -87,7 +87,8 @@ describe('reconcileQuotas', () => {
     const fix = (apiKeyId: string | null, meter: string) => first.corrections.find((c) => c.apiKeyId === apiKeyId && c.meter === meter);
     expect(fix(null, 'requests')).toMatchObject({ before: 6, after: 7 + 5 + 1 });
     expect(fix(null, 'items')).toMatchObject({ before: 12, after: 21 + 5 + 2 });
-    expect(fix(null, 'compute_ms_cpu')).toMatchObject({ after: 7 * 1500 + 5 * 100 }); // µs
+    // Compute of every run counts, failed ones too (issue 17.3): the error and rejected rows carry 1500 µs each.
+    expect(fix(null, 'compute_ms_cpu')).toMatchObject({ after: 7 * 1500 + 5 * 100 + 2 * 1500 }); // µs
     expect(fix(key.keyId, 'items')).toMatchObject({ before: 12, after: 21 + 2 });
     expect(fix(null, 'compute_ms_cuda')).toBeUndefined();
 
@@ -98,7 +99,7 @@ describe('reconcileQuotas', () => {
     const m = (scope: string, meter: string) => status.meters.find((x) => x.scope === scope && x.meter === meter)!;
     expect(status.period).toEqual({ start: period.start, end: period.end });
     expect(m('tenant', 'requests')).toMatchObject({ limit: 1_000_000, used: 13, remaining: 1_000_000 - 13, hard: true, softThresholds: [80, 90, 100], resetAt: period.end });
-    expect(m('tenant', 'compute_ms_cpu')).toMatchObject({ used: 11 }); // 11 000 µs
+    expect(m('tenant', 'compute_ms_cpu')).toMatchObject({ used: 14 }); // 14 000 µs
     expect(m('api_key', 'items')).toMatchObject({ apiKeyId: key.keyId, limit: 1000, used: 23, remaining: 977 });
     expect(status.rate).toMatchObject({ limitPerSecond: 20, burst: 40, maxConcurrency: 8, inFlight: 0 });
     expect(status.planCode).toBe('starter');

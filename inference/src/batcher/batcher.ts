@@ -12,7 +12,7 @@ import type { DecodedRequest, RequestedOutput } from '../oip/decode.js';
 import type { OutputTensor } from '../oip/encode.js';
 import type { ModelConfig } from '../repository/config.js';
 import { WorkerCallError, type PoolWorker } from '../runtime/pool.js';
-import type { ExecDevice, JsonSpec, WireTensor } from '../runtime/protocol.js';
+import { JSON_OUTPUT_MAX_ELEMENTS, type ExecDevice, type JsonSpec, type WireTensor } from '../runtime/protocol.js';
 
 export interface JobResult {
   tensors: Map<string, OutputTensor>;
@@ -69,6 +69,23 @@ export interface BatchEvent {
 }
 
 const nowNs = () => process.hrtime.bigint();
+
+/**
+ * A request that failed after its session ran (the run failed on its input, or its output could
+ * not be formatted): it carries its share of the compute, which is billed (issue 17.3).
+ */
+export class BilledFailure extends AppError {
+  constructor(
+    cause: AppError,
+    readonly outcome: BatchOutcome,
+  ) {
+    super(cause.code, cause.message, cause.details);
+  }
+}
+
+export function outputTooLarge(name: string): AppError {
+  return new AppError('BAD_USER_INPUT', `output "${name}" holds more than ${JSON_OUTPUT_MAX_ELEMENTS} elements, too many to answer as JSON: request it with the binary extension (parameters.binary_data_output or the output's binary_data)`);
+}
 
 /** Outputs answered as JSON numbers (not binary, not replaced by classification): the worker formats those. */
 function wantsJsonText(job: Job, o: RequestedOutput): boolean {
@@ -286,11 +303,17 @@ export class DynamicBatcher {
           for (const j of batch) this.dispatch(instance, [j]);
           return;
         }
-        const e =
-          err instanceof WorkerCallError && err.kind === 'run'
-            ? new AppError('BAD_USER_INPUT', `the model could not run on this input: ${err.message.slice(0, 300)}`)
-            : err;
-        for (const j of batch) j.reject(e);
+        if (err instanceof WorkerCallError && (err.kind === 'run' || err.kind === 'output')) {
+          // The session ran (or began to): each request of the batch is billed its share of that compute.
+          const e =
+            err.kind === 'run'
+              ? new AppError('BAD_USER_INPUT', `the model could not run on this input: ${err.message.slice(0, 300)}`)
+              : new AppError('BAD_USER_INPUT', `the model ran but its outputs could not be formatted: ${err.message.slice(0, 300)}`);
+          for (const j of batch) j.reject(new BilledFailure(e, { ok: false, computeUs: err.computeUs, batchSize: items, device: instance.device, queueUs: Number((started - j.enqueuedAt) / 1000n) }));
+          finish(false, err.computeUs);
+          return;
+        }
+        for (const j of batch) j.reject(err);
         finish(false, 0);
       },
     );
@@ -315,11 +338,11 @@ export class DynamicBatcher {
   private split(
     batch: Job[],
     outputs: Record<string, WireTensor>,
-    info: { started: bigint; computeUs: number; items: number; device: ExecDevice; json?: Record<string, string[]> },
+    info: { started: bigint; computeUs: number; items: number; device: ExecDevice; json?: Record<string, (string | null)[]> },
   ): void {
     let row = 0;
     const jsonCursor = new Map<string, number>();
-    const jsonFor = (job: Job, name: string): string | undefined => {
+    const jsonFor = (job: Job, name: string): string | null | undefined => {
       const o = job.req.outputs.find((x) => x.name === name);
       if (!o || !wantsJsonText(job, o) || !info.json?.[name]) return undefined;
       const i = jsonCursor.get(name) ?? 0;
@@ -328,12 +351,18 @@ export class DynamicBatcher {
     };
     for (const job of batch) {
       const tensors = new Map<string, OutputTensor>();
+      let tooLarge: string | undefined;
+      const jsonText = (name: string): string | undefined => {
+        const text = jsonFor(job, name);
+        if (text === null) tooLarge ??= name;
+        return text ?? undefined;
+      };
       for (const name of this.outputNames) {
         const t = outputs[name];
         if (!t) throw new Error(`model ${this.key} produced no output "${name}"`);
         const datatype = datatypeOfOrt(t.type) ?? this.config.outputs.find((o) => o.name === name)!.datatype;
         if (this.config.max_batch_size === 0) {
-          tensors.set(name, { name, datatype, shape: t.dims, data: Array.isArray(t.data) ? t.data : new Uint8Array(t.data), jsonText: jsonFor(job, name) });
+          tensors.set(name, { name, datatype, shape: t.dims, data: Array.isArray(t.data) ? t.data : new Uint8Array(t.data), jsonText: jsonText(name) });
           continue;
         }
         const total = t.dims[0];
@@ -342,15 +371,16 @@ export class DynamicBatcher {
         const shape = [n, ...t.dims.slice(1)];
         if (Array.isArray(t.data)) {
           const per = t.data.length / total;
-          tensors.set(name, { name, datatype, shape, data: t.data.slice(row * per, (row + n) * per), jsonText: jsonFor(job, name) });
+          tensors.set(name, { name, datatype, shape, data: t.data.slice(row * per, (row + n) * per), jsonText: jsonText(name) });
         } else {
           const per = t.data.byteLength / total;
-          tensors.set(name, { name, datatype, shape, data: new Uint8Array(t.data, row * per, n * per), jsonText: jsonFor(job, name) });
+          tensors.set(name, { name, datatype, shape, data: new Uint8Array(t.data, row * per, n * per), jsonText: jsonText(name) });
         }
       }
       row += job.req.items;
       const queueUs = Number((info.started - job.enqueuedAt) / 1000n);
-      job.resolve({ tensors, queueUs, computeUs: info.computeUs, batchSize: info.items, device: info.device });
+      if (tooLarge !== undefined) job.reject(new BilledFailure(outputTooLarge(tooLarge), { ok: true, queueUs, computeUs: info.computeUs, batchSize: info.items, device: info.device }));
+      else job.resolve({ tensors, queueUs, computeUs: info.computeUs, batchSize: info.items, device: info.device });
     }
   }
 }

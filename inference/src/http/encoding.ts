@@ -81,6 +81,24 @@ export function decodeBody(raw: Readable, coding: Coding, limit: number): Decode
   return out;
 }
 
+/** An uncompressed body of unknown length (chunked), stopped with 413 as soon as it passes `limit`. */
+export function limitBody(raw: Readable, limit: number): PassThrough {
+  const out = new PassThrough();
+  let seen = 0;
+  const onData = (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > limit) {
+      raw.removeListener('data', onData);
+      raw.unpipe(out);
+      out.destroy(new AppError('PAYLOAD_TOO_LARGE', `the request body exceeds the size limit (${limit} bytes for JSON; larger tensors go in the binary extension)`));
+    }
+  };
+  raw.on('data', onData);
+  raw.on('error', (err) => out.destroy(err));
+  raw.pipe(out);
+  return out;
+}
+
 /** The coding to answer with for an Accept-Encoding header, or null (identity). */
 export function responseCoding(header: string | string[] | undefined): Coding | null {
   const value = Array.isArray(header) ? header.join(',') : header;

@@ -25,7 +25,9 @@ export function workerScriptPath(): string {
 export class WorkerCallError extends Error {
   constructor(
     message: string,
-    readonly kind: 'load' | 'run' | 'internal' | 'crash',
+    readonly kind: 'load' | 'run' | 'output' | 'internal' | 'crash',
+    /** Compute the failed attempt took (µs), when the session ran. */
+    readonly computeUs = 0,
   ) {
     super(message);
   }
@@ -100,7 +102,7 @@ export class PoolWorker {
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage({ ...msg, id }, transfer);
     }).then((res) => {
-      if (!res.ok) throw new WorkerCallError(res.error, res.kind);
+      if (!res.ok) throw new WorkerCallError(res.error, res.kind, res.computeUs ?? 0);
       return res as T;
     });
   }
@@ -121,7 +123,7 @@ export class PoolWorker {
     feeds: Record<string, WireTensor>,
     outputs: string[],
     json?: JsonSpec[],
-  ): Promise<{ outputs: Record<string, WireTensor>; computeUs: number; json?: Record<string, string[]> }> {
+  ): Promise<{ outputs: Record<string, WireTensor>; computeUs: number; json?: Record<string, (string | null)[]> }> {
     const transfer = Object.values(feeds).flatMap((t) => (t.data instanceof ArrayBuffer ? [t.data] : []));
     const res = await this.call<Extract<WorkerResponse, { op: 'run' }>>({ op: 'run', key, feeds, outputs, json }, transfer);
     return { outputs: res.outputs, computeUs: res.computeUs, json: res.json };

@@ -44,8 +44,20 @@ export type WorkerResponse =
   | { id: number; ok: true; op: 'load'; inputs: TensorInfo[]; outputs: TensorInfo[] }
   | { id: number; ok: true; op: 'unload' }
   | { id: number; ok: true; op: 'idle' }
-  | { id: number; ok: true; op: 'run'; outputs: Record<string, WireTensor>; computeUs: number; json?: Record<string, string[]>; arenaRecycle?: ArenaRecycle }
-  | { id: number; ok: false; error: string; kind: 'load' | 'run' | 'internal'; arenaRecycle?: ArenaRecycle };
+  /** json: per output, the JSON text of each requested row range; null where it is over JSON_OUTPUT_MAX_ELEMENTS. */
+  | { id: number; ok: true; op: 'run'; outputs: Record<string, WireTensor>; computeUs: number; json?: Record<string, (string | null)[]>; arenaRecycle?: ArenaRecycle }
+  /**
+   * `run`: the session failed; `output`: the session ran but its outputs could not be formatted
+   * (not the run's fault, issue 17.3). Both carry the compute the attempt took (µs): it is billed.
+   */
+  | { id: number; ok: false; error: string; kind: 'load' | 'run' | 'output' | 'internal'; arenaRecycle?: ArenaRecycle; computeUs?: number };
+
+/**
+ * Elements a requested JSON output may hold (issue 17.3): above it the client must ask for the
+ * binary extension. Checked before the run when the shape is known from the config, else in the
+ * worker before formatting (the run's compute is then billed). ~12 bytes of text per number: ~48 MB.
+ */
+export const JSON_OUTPUT_MAX_ELEMENTS = 4_000_000;
 
 /** What a session worker is started with (workerData). */
 export interface WorkerSettings {

@@ -9,6 +9,7 @@ import ort from 'onnxruntime-node';
 import { jsonTextOf } from '../oip/json-text.js';
 import type { OrtType } from '../oip/datatypes.js';
 import type { JsonSpec, TensorInfo, WireTensor, WorkerRequest, WorkerResponse, WorkerSettings } from './protocol.js';
+import { JSON_OUTPUT_MAX_ELEMENTS } from './protocol.js';
 import { SessionStore } from './sessions.js';
 
 const port = parentPort;
@@ -111,15 +112,22 @@ function fromOrt(t: ort.Tensor, transfer: ArrayBuffer[]): WireTensor {
 }
 
 /** JSON text of the requested row ranges, formatted here rather than on the HTTP thread. */
-function formatJson(result: Record<string, ort.Tensor>, specs: JsonSpec[]): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
+function formatJson(result: Record<string, ort.Tensor>, specs: JsonSpec[]): Record<string, (string | null)[]> {
+  const out: Record<string, (string | null)[]> = {};
   for (const spec of specs) {
     const t = result[spec.name];
     if (!t) continue;
     const data = t.data as unknown as ArrayLike<unknown>;
     const rows = t.dims.length > 0 ? Number(t.dims[0]) : 1;
     const per = rows > 0 ? data.length / rows : 0;
-    out[spec.name] = spec.rows.map(([first, count]) => (count < 0 ? jsonTextOf(t.type as OrtType, data, 0, data.length) : jsonTextOf(t.type as OrtType, data, first * per, (first + count) * per)));
+    // A row range too large for JSON is left out (null): only that request fails, billed for its share.
+    out[spec.name] = spec.rows.map(([first, count]) =>
+      (count < 0 ? data.length : count * per) > JSON_OUTPUT_MAX_ELEMENTS
+        ? null
+        : count < 0
+          ? jsonTextOf(t.type as OrtType, data, 0, data.length)
+          : jsonTextOf(t.type as OrtType, data, first * per, (first + count) * per),
+    );
   }
   return out;
 }
@@ -159,8 +167,10 @@ async function handle(msg: WorkerRequest): Promise<Handled> {
       try {
         result = await held.session.run(feeds, msg.outputs);
       } catch (err) {
+        // The failed run still used the session for this long: billed to whoever caused it.
+        const computeUs = Number((process.hrtime.bigint() - t0) / 1000n);
         const { arenaRecycle, after } = sessions.afterRun(msg.key, held, process.memoryUsage.rss() - rssBefore);
-        return [{ id: msg.id, ok: false, kind: 'run', error: (err as Error).message, arenaRecycle }, [], after];
+        return [{ id: msg.id, ok: false, kind: 'run', error: (err as Error).message, arenaRecycle, computeUs }, [], after];
       }
       const computeUs = Number((process.hrtime.bigint() - t0) / 1000n);
       const { arenaRecycle, after } = sessions.afterRun(msg.key, held, process.memoryUsage.rss() - rssBefore);
@@ -174,7 +184,8 @@ async function handle(msg: WorkerRequest): Promise<Handled> {
         }
         return [{ id: msg.id, ok: true, op: 'run', outputs, computeUs, json, arenaRecycle }, transfer, after];
       } catch (err) {
-        return [{ id: msg.id, ok: false, kind: 'run', error: (err as Error).message, arenaRecycle }, [], after];
+        // The run succeeded; only formatting its outputs failed: not a run error, and its compute is billed.
+        return [{ id: msg.id, ok: false, kind: 'output', error: (err as Error).message, arenaRecycle, computeUs }, [], after];
       }
     }
   }
