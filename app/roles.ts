@@ -13,6 +13,7 @@ import { runRetention } from '../src/jobs/index.js';
 import { createJobQueues } from '../src/queue/index.js';
 import { recordQuotaAlert } from '../src/alerts/index.js';
 import { createInferenceServer } from '../inference/src/index.js';
+import { ResponseStore } from '../src/idempotency/index.js';
 import { prepareServedModels } from './models.js';
 import { createApiServer } from '../graphql/src/index.js';
 import { createOtlpReceiver } from '../otlp/src/index.js';
@@ -101,6 +102,9 @@ const starters: Record<Role, (infra: Infra, ctx: StarterContext) => Promise<Runn
       admission,
       queueFactory: fairQueueFactory,
       tracer: ctx.tracing.tracer,
+      ...(config.INFERENCE_REPLAY_MAX_BYTES > 0
+        ? { responses: new ResponseStore({ redis: infra.redis, prefix: config.REDIS_PREFIX, windowSeconds: config.IDEMPOTENCY_WINDOW_SECONDS, maxBytes: config.INFERENCE_REPLAY_MAX_BYTES }) }
+        : {}),
     });
     const { port } = await server.listen(ctx.port ?? config.TOLLGATE_INFERENCE_PORT, config.TOLLGATE_HOST);
     return {

@@ -2,6 +2,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Admission, AdmissionTicket } from '../../src/quotas/index.js';
+import type { ResponseStore } from '../../src/idempotency/index.js';
 import { AppError, badInput, unavailable, isWellFormed, toWellFormed, truncateCodePoints } from '../../src/shared/index.js';
 import type { UsageSink } from '../../src/usage/index.js';
 import { BilledFailure, outputTooLarge, type BatchOutcome, type Job, type JobResult, type DynamicBatcher } from './batcher/batcher.js';
@@ -27,6 +28,8 @@ export interface InferRouteDeps {
   isAccepting: () => boolean;
   /** The server's device (a model whose sessions say nothing runs on it). */
   defaultDevice: () => ExecDevice;
+  /** Optional: answers kept for identical retries (issue 17.5). */
+  responses?: ResponseStore | undefined;
 }
 
 const RESERVED_PARAMETERS = new Set(['binary_data_output', 'timeout_ms']);
@@ -160,7 +163,7 @@ function identify(doc: Record<string, unknown>, arrivalId: string): Identity & {
 }
 
 /** Asks admission; a refusal becomes the AppError the error handler answers (headers set on the reply). */
-async function admit(deps: InferRouteDeps, reply: FastifyReply, principal: Principal, model: string, id: Identity, input: Input, target: Target): Promise<{ ticket: AdmissionTicket; weight: number }> {
+async function admit(deps: InferRouteDeps, reply: FastifyReply, principal: Principal, model: string, id: Identity, input: Input, target: Target): Promise<{ ticket: AdmissionTicket; weight: number; retry: boolean }> {
   const pass = deps.tracker.state(reply.request).gate?.pass;
   const decision = await deps.admission.admit(
     {
@@ -180,7 +183,17 @@ async function admit(deps: InferRouteDeps, reply: FastifyReply, principal: Princ
     if (decision.retryAfterSeconds !== undefined) reply.header('retry-after', String(Math.max(0, Math.ceil(decision.retryAfterSeconds))));
     throw new AppError(decision.code, decision.message, decision.details);
   }
-  return { ticket: decision.ticket, weight: decision.weight };
+  return { ticket: decision.ticket, weight: decision.weight, retry: decision.retry === true };
+}
+
+/** Ends a successful request: its usage record must be durable before the answer (else 503). */
+async function finishOk(request: FastifyRequest, tracker: RequestTracker): Promise<void> {
+  try {
+    await tracker.finish(request, { status: 200 });
+  } catch (err) {
+    request.log.error({ err }, 'usage record could not be stored; not answering a result that would go unbilled');
+    throw unavailable('usage metering is unavailable; retry later');
+  }
 }
 
 export function registerInferRoute(app: FastifyInstance, url: string, deps: InferRouteDeps): void {
@@ -208,8 +221,23 @@ export function registerInferRoute(app: FastifyInstance, url: string, deps: Infe
     const timeoutMs = timeoutOf(req.parameters, deps.requestTimeoutMs);
     checkJsonOutputs(req, resolved.config);
 
-    const { ticket, weight } = await admit(deps, reply, principal, request.params.model, id, input, target);
+    const { ticket, weight, retry } = await admit(deps, reply, principal, request.params.model, id, input, target);
     tracker.advance(request, { ticket });
+
+    // An identical retry of a request already served: its stored answer, without running again
+    // (issue 17.5). Not stored (too large, or the first is still running): it runs again, and
+    // that compute is charged to the compute quota like any run.
+    const store = id.fingerprint !== undefined ? deps.responses : undefined;
+    if (retry && store) {
+      const stored = await store.load(principal.tenantId, id.eventId, id.fingerprint!);
+      if (stored) {
+        tracker.advance(request, { outputBytes: stored.body.length });
+        await finishOk(request, tracker);
+        if (stored.headerLength !== undefined) reply.header('inference-header-content-length', String(stored.headerLength));
+        reply.header('tollgate-replayed', 'true');
+        return reply.code(200).type(stored.contentType).send(stored.body);
+      }
+    }
 
     let result: JobResult;
     try {
@@ -232,12 +260,9 @@ export function registerInferRoute(app: FastifyInstance, url: string, deps: Infe
       tensors,
     });
     tracker.advance(request, { outputBytes: encoded.outputBytes });
-    try {
-      await tracker.finish(request, { status: 200 });
-    } catch (err) {
-      request.log.error({ err }, 'usage record could not be stored; not answering a result that would go unbilled');
-      throw unavailable('usage metering is unavailable; retry later');
-    }
+    // Issued before the answer: on this connection a retry's lookup is served after it.
+    if (store && !retry) void store.save(principal.tenantId, id.eventId, id.fingerprint!, { contentType: encoded.contentType, ...(encoded.headerLength !== undefined ? { headerLength: encoded.headerLength } : {}), body: Buffer.isBuffer(encoded.body) ? encoded.body : Buffer.from(encoded.body) });
+    await finishOk(request, tracker);
     if (encoded.headerLength !== undefined) reply.header('inference-header-content-length', String(encoded.headerLength));
     return reply.code(200).type(encoded.contentType).send(encoded.body);
   });

@@ -10,6 +10,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { Logger } from 'pino';
 import type { Config } from '../../src/config/index.js';
 import type { Admission, AdmissionPass, TenantQueueFactory } from '../../src/quotas/index.js';
+import type { ResponseStore } from '../../src/idempotency/index.js';
 import { AppError, forbidden, isAppError, unauthenticated, unavailable, listenOn } from '../../src/shared/index.js';
 import type { UsageSink } from '../../src/usage/index.js';
 import { fifoQueueFactory } from './batcher/fifo.js';
@@ -35,6 +36,8 @@ export interface InferenceServerDeps {
   admission: Admission;
   queueFactory?: TenantQueueFactory;
   tracer?: Tracer;
+  /** Optional: answers kept for identical retries (src/idempotency; issue 17.5). */
+  responses?: ResponseStore;
 }
 
 export interface InferenceServer {
@@ -261,6 +264,7 @@ export async function createInferenceServer(deps: InferenceServerDeps): Promise<
       requestTimeoutMs: config.INFERENCE_REQUEST_TIMEOUT_MS,
       isAccepting: () => accepting,
       defaultDevice: () => device,
+      responses: deps.responses,
     });
   }
 

@@ -54,6 +54,8 @@ export const envSchema = z.object({
   INFERENCE_MAX_JSON_BODY_BYTES: z.coerce.number().int().min(1024 * 1024).default(8 * 1024 * 1024),
   /** Request bytes one tenant may have in flight per process (declared Content-Length, reserved before the body is read); beyond it 429. */
   INFERENCE_TENANT_INFLIGHT_BYTES: positiveInt.default(64 * 1024 * 1024),
+  /** Answers up to this size are kept for the idempotency window and replayed to identical retries; larger ones are recomputed (and charged). 0 = keep none. */
+  INFERENCE_REPLAY_MAX_BYTES: nonNegativeInt.default(256 * 1024),
   /** How often counts of refused requests (per tenant, minute, status) are written to usage_rejections_minute_v1. */
   USAGE_REJECTIONS_FLUSH_MS: positiveInt.default(10_000),
   INFERENCE_REQUEST_TIMEOUT_MS: positiveInt.default(30_000),

@@ -8,3 +8,4 @@ export { decide, NO_FINGERPRINT, type Verdict } from './decision.js';
 export { idempotencyKeys, type IdempotencyKeys } from './keys.js';
 export { IdempotencyMarks, type IdempotencyMarksDeps, type MarkListener, type QueuedMark, type RedisRunner } from './marks.js';
 export { markDeliveries, type Delivery, type DeliveryCandidate } from './deliveries.js';
+export { ResponseStore, type ResponseStoreDeps, type StoredResponse } from './responses.js';

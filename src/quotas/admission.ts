@@ -123,7 +123,7 @@ export function createAdmission(deps: AdmissionDeps): AdmissionService {
     const short = await chargeQuotas(parts, req, l, scopes, { now, duplicate: id.duplicate }, h);
     if (short) return refuse(quotaExhausted(short.counter, short.scope, headers, clock()));
     const ticket = issueTicket(parts, req, h, now, id.duplicate);
-    return { allowed: true, headers, priority: l.priorityTier, weight: l.priorityTier, ticket };
+    return { allowed: true, headers, priority: l.priorityTier, weight: l.priorityTier, ticket, ...(id.duplicate ? { retry: true } : {}) };
   }
 
   return {

@@ -28,7 +28,8 @@ export interface AdmissionRequest {
 export type RateLimitHeaders = Record<string, string>;
 
 export type AdmissionDecision =
-  | { allowed: true; headers: RateLimitHeaders; priority: number; weight: number; ticket: AdmissionTicket }
+  /** `retry` (added later): the request id was already charged for this very request (an identical retry). */
+  | { allowed: true; headers: RateLimitHeaders; priority: number; weight: number; ticket: AdmissionTicket; retry?: boolean }
   | {
       allowed: false;
       /**

@@ -12,6 +12,7 @@ import type { Tracer } from '@opentelemetry/api';
 import { pino, type Logger } from 'pino';
 import { loadConfig } from '../../src/config/index.js';
 import { allowAll, type Admission, type TenantQueueFactory } from '../../src/quotas/index.js';
+import type { ResponseStore } from '../../src/idempotency/index.js';
 import { MemoryUsageSink, type UsageSink } from '../../src/usage/index.js';
 import { createInferenceServer, type InferenceServer, type Principal } from '../../inference/src/index.js';
 
@@ -68,6 +69,7 @@ export interface StartOptions {
   queueFactory?: TenantQueueFactory;
   logger?: Logger;
   tracer?: Tracer;
+  responses?: ResponseStore;
 }
 
 export interface Running {
@@ -102,6 +104,7 @@ export async function startServer(opts: StartOptions): Promise<Running> {
     admission: opts.admission ?? allowAll,
     queueFactory: opts.queueFactory,
     ...(opts.tracer ? { tracer: opts.tracer } : {}),
+    ...(opts.responses ? { responses: opts.responses } : {}),
   });
   const { port } = await server.listen(0, '127.0.0.1');
   return { server, base: `http://127.0.0.1:${port}`, sink, close: () => server.close() };

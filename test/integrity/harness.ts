@@ -6,6 +6,7 @@
 import type { Tracer } from '@opentelemetry/api';
 import { pino } from 'pino';
 import { createClickHouse, sql, type ClickHouse } from '../../src/clickhouse/index.js';
+import { ResponseStore } from '../../src/idempotency/index.js';
 import type { Config } from '../../src/config/index.js';
 import { createApiKeyAuthenticator, type ApiKeyAuthenticator } from '../../src/keys/index.js';
 import { createAdmission, type AdmissionService } from '../../src/quotas/index.js';
@@ -39,7 +40,7 @@ export interface UsageRowRead {
   batch_size: number;
 }
 
-export async function startStack(opts: { models: (string | ModelCopy)[]; env?: Record<string, string>; admissionRedis?: Redis; tracer?: Tracer }): Promise<Stack> {
+export async function startStack(opts: { models: (string | ModelCopy)[]; env?: Record<string, string>; admissionRedis?: Redis; tracer?: Tracer; replay?: boolean }): Promise<Stack> {
   const repo = makeRepo(opts.models);
   const stateDir = await tempStateDir('integrity');
   const env = { USAGE_WAL_DIR: stateDir, USAGE_FLUSH_INTERVAL_MS: '50', ...opts.env };
@@ -51,7 +52,11 @@ export async function startStack(opts: { models: (string | ModelCopy)[]; env?: R
   const authenticator: ApiKeyAuthenticator = createApiKeyAuthenticator({ pools: factoryDeps().pools, redis, config, log: logger });
   const sink = createWalUsageSink({ config, logger, clickhouse, redis });
   await sink.start();
-  const srv = await startServer({ repo: repo.dir, env, authenticate: (s) => authenticator.authenticate(s), admission, usageSink: sink, logger, ...(opts.tracer ? { tracer: opts.tracer } : {}) });
+  const srv = await startServer({ repo: repo.dir, env, authenticate: (s) => authenticator.authenticate(s), admission, usageSink: sink,
+    logger,
+    ...(opts.tracer ? { tracer: opts.tracer } : {}),
+    ...(opts.replay ? { responses: new ResponseStore({ redis, prefix: config.REDIS_PREFIX, windowSeconds: config.IDEMPOTENCY_WINDOW_SECONDS, maxBytes: config.INFERENCE_REPLAY_MAX_BYTES }) } : {}),
+  });
   return {
     config,
     srv,
