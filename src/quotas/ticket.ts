@@ -96,7 +96,13 @@ export class Ticket implements AdmissionTicket, MarkListener {
     const us = Math.max(0, Math.round(outcome.computeUs));
     if (us === 0) return;
     const meter: Meter = outcome.device === 'cuda' ? 'compute_ms_cuda' : 'compute_ms_cpu';
-    for (const c of this.h.compute) if (c.spec.meter === meter) this.parts.counters.record(c, us, this.h.minute);
+    for (const held of this.h.compute) {
+      if (held.spec.meter !== meter) continue;
+      // A long run can outlast its counter (retired from the registry while idle): charge the live one.
+      const s = held.spec;
+      const c = held.retired ? this.parts.counters.counter(s.scope, s, { tenantId: s.tenantId, apiKeyId: s.apiKeyId, period: s.period }) : held;
+      this.parts.counters.record(c, us, this.h.minute);
+    }
   }
 
   /** The items the request turned out to have, against the items it was admitted with. */
