@@ -127,14 +127,14 @@ describe('embedded ClickHouse (chdb:<path>)', () => {
       h.enable();
       const started = Date.now();
       const results = await Promise.all(
-        Array.from({ length: 6 }, (_, i) => a.query<{ c: string }>(sql`SELECT count() AS c FROM numbers(${4_000_000 + i}) WHERE sipHash64(number) % 7 = 0`)),
+        Array.from({ length: 6 }, (_, i) => a.query<{ c: string }>(sql`SELECT count() AS c FROM numbers(${16_000_000 + i}) WHERE sipHash64(number) % 7 = 0`)),
       );
       const took = Date.now() - started;
       h.disable();
-      expect(results.map((r) => Number(r[0]!.c) > 560_000)).toEqual([true, true, true, true, true, true]);
+      expect(results.map((r) => Number(r[0]!.c) > 2_240_000)).toEqual([true, true, true, true, true, true]);
       const maxMs = h.max / 1e6;
       console.log(`[embedded] 6 queries in ${took} ms; event-loop delay max ${maxMs.toFixed(1)} ms, p99 ${(h.percentile(99) / 1e6).toFixed(1)} ms`);
-      expect(took).toBeGreaterThan(600); // the engine really worked for a while…
+      expect(took).toBeGreaterThan(300); // the engine really worked for a while…
       expect(maxMs).toBeLessThan(Math.min(500, took / 2)); // …while timers kept firing (one blocking call would stall them for the whole query)
     });
   });
