@@ -15,7 +15,9 @@ export type Device = z.infer<typeof deviceSchema>;
  * UTF-16, and one such record would stall a replica's flusher (review finding 2).
  */
 const wellFormed = (s: string) => (s as string & { isWellFormed(): boolean }).isWellFormed();
-const text = (min: number, max: number) => z.string().min(min).max(max).refine(wellFormed, 'must be well-formed Unicode (no lone surrogates)');
+/** A string of min..max UTF-16 units without lone surrogates; the usage import validates with it too. */
+export const wellFormedText = (min: number, max: number) => z.string().min(min).max(max).refine(wellFormed, 'must be well-formed Unicode (no lone surrogates)');
+const text = wellFormedText;
 
 export const usageRecordSchema = z.object({
   /** Idempotency key: the client's OIP request `id` scoped to the tenant (successes only; a failure gets `<id>#<uuid>`), else a generated UUID. */

@@ -17,8 +17,8 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { ClickHouse } from '../clickhouse/index.js';
 import { withPlatform, isUuid, type PgPools } from '../db/index.js';
-import { badInput, isWellFormed } from '../shared/index.js';
-import { usageRecordSchema, usageStatusSchema, deviceSchema, type UsageRecord, type UsageStatus } from './contract.js';
+import { badInput } from '../shared/index.js';
+import { usageRecordSchema, usageStatusSchema, deviceSchema, wellFormedText, type UsageRecord, type UsageStatus } from './contract.js';
 import { existingInClickHouse, pairKey } from './dedup.js';
 import { toUsageRow, USAGE_COLUMNS, USAGE_TABLE } from './rows.js';
 
@@ -33,18 +33,17 @@ const TAG_KEY = /^[A-Za-z0-9_.:/-]{1,64}$/;
 
 const HTTP_STATUS: Record<UsageStatus, number> = { ok: 200, client_error: 400, rejected: 429, timeout: 504, error: 500 };
 
-const wellFormed = (s: string) => isWellFormed(s);
 const lineSchema = z
   .object({
-    id: z.string().min(1).max(256).refine(wellFormed, 'must be well-formed Unicode'),
+    id: wellFormedText(1, 256),
     ts: z.string().datetime({ offset: true, message: 'must be an ISO-8601 date-time with a time zone (e.g. 2026-11-03T14:00:00Z)' }),
-    model: z.string().min(1).max(128).refine(wellFormed, 'must be well-formed Unicode'),
+    model: wellFormedText(1, 128),
     items: z.number().int().min(0).max(4_294_967_295),
     computeMs: z.number().finite().min(0).max(86_400_000).optional(),
     device: deviceSchema.default('cpu'),
     status: usageStatusSchema.default('ok'),
     tags: z
-      .record(z.string().regex(TAG_KEY, 'tag keys: letters, digits, _ . : / -, at most 64'), z.string().max(256).refine(wellFormed, 'must be well-formed Unicode'))
+      .record(z.string().regex(TAG_KEY, 'tag keys: letters, digits, _ . : / -, at most 64'), wellFormedText(0, 256))
       .refine((t) => Object.keys(t).length <= MAX_TAGS, `at most ${MAX_TAGS} tags`)
       .default({}),
   })
