@@ -6,7 +6,7 @@
 import type { Config } from '../src/config/index.js';
 import { createPgPools, type PgPools } from '../src/db/index.js';
 import { createClickHouse, type ClickHouse } from '../src/clickhouse/index.js';
-import { createRedis, type Redis, createLogger, type Logger } from '../src/shared/index.js';
+import { createRedis, type Redis, createLogger, resolveLogFormat, type Logger } from '../src/shared/index.js';
 import { createApiKeyAuthenticator, type ApiKeyAuthenticator } from '../src/keys/index.js';
 
 export interface Infra {
@@ -21,7 +21,8 @@ export interface Infra {
 }
 
 export function createInfra(config: Config, opts: { logger?: Logger; name?: string } = {}): Infra {
-  const logger = opts.logger ?? createLogger({ level: config.LOG_LEVEL, name: opts.name ?? 'tollgate' });
+  const format = resolveLogFormat(config.LOG_FORMAT, { isTTY: process.stdout.isTTY === true, production: config.NODE_ENV === 'production' });
+  const logger = opts.logger ?? createLogger({ level: config.LOG_LEVEL, name: opts.name ?? 'tollgate', format });
   const pools = createPgPools(config, { applicationName: opts.name ?? 'tollgate' });
   const clickhouse = createClickHouse(config);
   const redis = createRedis(config);

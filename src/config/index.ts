@@ -17,6 +17,8 @@ const nonNegativeInt = z.coerce.number().int().min(0);
 export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** `auto`: human-readable (pino-pretty) on a terminal outside production, JSON when piped or in production. */
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
 
   // Stores. The same names `npm run services` prints.
   DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/tollgate'),

@@ -4,7 +4,7 @@
  * servers, string helpers and the package root. Nothing here knows a table or a rule.
  */
 export { errorCodes, AppError, badInput, notFound, unauthenticated, forbidden, unavailable, isAppError, type ErrorCode } from './errors.js';
-export { createLogger, type Logger } from './logger.js';
+export { createLogger, resolveLogFormat, type Logger, type LogFormat, type LogFormatSetting } from './logger.js';
 export { createRedis, redisKey, type Redis } from './redis.js';
 export { luaScript, runScript, type Script } from './redis-script.js';
 export { listenOn } from './http.js';
