@@ -60,6 +60,10 @@ async function prepareRun(project: TestProject) {
   process.env.OTEL_SDK_DISABLED ??= 'true';
   process.env.TOLLGATE_STATE_DIR = path.join(root, '.state/test', runId);
 
+  // The generated demo models (git-ignored): a fresh checkout or worktree gets them here too.
+  const { prepareBuiltinModels } = await import('../../inference/src/repository/builtin.js');
+  prepareBuiltinModels();
+
   const { loadConfig } = await import('../../src/config/index.js');
   const { migratePostgres } = await import('../../src/db/index.js');
   const { migrateClickHouse } = await import('../../src/clickhouse/index.js');
