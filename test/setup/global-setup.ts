@@ -61,7 +61,7 @@ async function prepareRun(project: TestProject) {
   process.env.TOLLGATE_STATE_DIR = path.join(root, '.state/test', runId);
 
   // The generated demo models (git-ignored): a fresh checkout or worktree gets them here too.
-  const { prepareBuiltinModels } = await import('../../inference/src/repository/builtin.js');
+  const { prepareBuiltinModels } = await import('../../inference/src/index.js');
   prepareBuiltinModels();
 
   const { loadConfig } = await import('../../src/config/index.js');
