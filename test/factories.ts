@@ -39,7 +39,7 @@ export interface TenantOverrides {
   plan?: string;
   timezone?: string;
   billingAnchorDay?: number;
-  status?: 'active' | 'suspended';
+  status?: 'active' | 'past_due' | 'suspended';
 }
 
 /** A tenant (default plan: starter) with its tenant_plans row. */

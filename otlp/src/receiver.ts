@@ -29,7 +29,7 @@ export interface OtlpApiKeyPrincipal {
   keyId: string;
   tenantId: string;
   role?: string;
-  tenantStatus?: 'active' | 'suspended';
+  tenantStatus?: 'active' | 'past_due' | 'suspended';
 }
 
 export type OtlpReceiverConfig = Pick<

@@ -25,7 +25,7 @@ export interface ApiKeyPrincipal {
   keyId: string;
   tenantId: string;
   role: ApiKeyRole;
-  tenantStatus: 'active' | 'suspended';
+  tenantStatus: 'active' | 'past_due' | 'suspended';
 }
 
 export interface ApiKeyAuthenticator {

@@ -61,7 +61,7 @@ export interface LimitSet {
 
 export interface EffectiveLimits extends LimitSet {
   tenantId: string;
-  tenantStatus: 'active' | 'suspended';
+  tenantStatus: 'active' | 'past_due' | 'suspended';
   timezone: string;
   billingAnchorDay: number;
   plan: { id: string; code: string; name: string };

@@ -13,13 +13,18 @@ export interface TenantsDeps {
   pools: Pick<PgPools, 'app'>;
 }
 
-export type TenantStatus = 'active' | 'suspended';
+/** past_due: a payment failed and is still unpaid; the tenant is served until dunning suspends it. */
+export type TenantStatus = 'active' | 'past_due' | 'suspended';
+/** Why a tenant is suspended: by an operator, or by dunning (lifted by payment, which never lifts an operator's). */
+export type SuspensionReason = 'operator' | 'dunning';
 
 export interface Tenant {
   id: string;
   name: string;
   displayName: string;
   status: TenantStatus;
+  /** Set exactly when suspended. */
+  suspensionReason: SuspensionReason | null;
   timezone: string;
   billingAnchorDay: number;
   currency: string;
@@ -27,7 +32,7 @@ export interface Tenant {
 }
 
 /** The tenants columns `tenantFromRow` reads (batched readers elsewhere select the same). */
-export const TENANT_COLUMNS = 'id, name, display_name, status, timezone, billing_anchor_day, currency, created_at';
+export const TENANT_COLUMNS = 'id, name, display_name, status, suspension_reason, timezone, billing_anchor_day, currency, created_at';
 const COLS = TENANT_COLUMNS;
 
 export function tenantFromRow(r: Record<string, unknown>): Tenant {
@@ -36,6 +41,8 @@ export function tenantFromRow(r: Record<string, unknown>): Tenant {
     name: String(r.name),
     displayName: String(r.display_name),
     status: r.status as TenantStatus,
+    // A suspension from before reasons existed counts as an operator's.
+    suspensionReason: r.status === 'suspended' ? ((r.suspension_reason as SuspensionReason | null) ?? 'operator') : null,
     timezone: String(r.timezone),
     billingAnchorDay: Number(r.billing_anchor_day),
     currency: String(r.currency).trim(),
@@ -128,23 +135,37 @@ export async function listTenants(deps: TenantsDeps, opts: { status?: TenantStat
 }
 
 /**
- * Suspends or reactivates a tenant (audited). Suspended tenants' keys still authenticate but
- * report tenantStatus 'suspended'; with `redis` given, every replica's key cache learns at once.
+ * Suspends or reactivates a tenant, or marks it past due (audited). Suspended tenants' keys still
+ * authenticate but report tenantStatus 'suspended'; with `redis` given, every replica's key cache
+ * learns at once. A suspension records its reason (default: operator).
  */
 export async function setTenantStatus(
   deps: TenantsDeps & { redis?: Pick<Redis, 'publish'> | null; config?: Pick<Config, 'REDIS_PREFIX'> },
-  q: { tenantId: string; status: TenantStatus; actor: Actor },
+  q: { tenantId: string; status: TenantStatus; reason?: SuspensionReason; actor: Actor },
 ): Promise<Tenant> {
   if (!isUuid(q.tenantId)) throw notFound('tenant not found');
-  const tenant = await withPlatform(deps.pools.app, async (c) => {
-    const before = await lockTenant(c, q.tenantId);
-    const { rows } = await c.query(`UPDATE tenants SET status = $2 WHERE id = $1 RETURNING ${COLS}`, [q.tenantId, q.status]);
-    const after = tenantFromRow(rows[0]!);
-    await recordAudit(c, auditFrom(q.actor, { tenantId: q.tenantId, action: 'tenant.status', targetType: 'tenant', targetId: q.tenantId, before, after }));
-    return after;
-  });
+  const { after } = await withPlatform(deps.pools.app, (c) => changeTenantStatus(c, q));
   if (deps.redis && deps.config) await publishTenantKeysChanged({ redis: deps.redis, config: deps.config }, q.tenantId).catch(() => undefined);
-  return tenant;
+  return after;
+}
+
+/**
+ * The status change inside the caller's (platform) transaction, so another domain (dunning) can
+ * decide on the locked row and change it in one commit: `only` refuses the change (changed:
+ * false) unless the current state passes it. The caller publishes the keys change after commit.
+ */
+export async function changeTenantStatus(
+  c: pg.ClientBase,
+  q: { tenantId: string; status: TenantStatus; reason?: SuspensionReason; actor: Actor; only?: (current: Tenant) => boolean },
+): Promise<{ changed: boolean; before: Tenant; after: Tenant }> {
+  const before = await lockTenant(c, q.tenantId);
+  if (q.only && !q.only(before)) return { changed: false, before, after: before };
+  const reason = q.status === 'suspended' ? (q.reason ?? 'operator') : null;
+  if (before.status === q.status && before.suspensionReason === reason) return { changed: false, before, after: before };
+  const { rows } = await c.query(`UPDATE tenants SET status = $2, suspension_reason = $3 WHERE id = $1 RETURNING ${COLS}`, [q.tenantId, q.status, reason]);
+  const after = tenantFromRow(rows[0]!);
+  await recordAudit(c, auditFrom(q.actor, { tenantId: q.tenantId, action: 'tenant.status', targetType: 'tenant', targetId: q.tenantId, before, after }));
+  return { changed: true, before, after };
 }
 
 async function lockTenant(c: pg.ClientBase, tenantId: string): Promise<Tenant> {

@@ -21,7 +21,7 @@ class TenantsArgs {
   @Field(() => String, { nullable: true })
   after?: string | null;
 
-  @Field(() => String, { nullable: true, description: 'active | suspended' })
+  @Field(() => String, { nullable: true, description: 'active | past_due | suspended' })
   status?: string | null;
 }
 

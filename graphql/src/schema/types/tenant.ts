@@ -130,8 +130,11 @@ export class Tenant {
   @Field(() => String)
   displayName!: string;
 
-  @Field(() => String, { description: 'active | suspended' })
+  @Field(() => String, { description: 'active | past_due (a payment failed; still served) | suspended' })
   status!: string;
+
+  @Field(() => String, { nullable: true, description: 'Why the tenant is suspended: operator | dunning (unpaid past the plan\'s dunning days; lifted by payment). Null unless suspended.' })
+  suspensionReason!: string | null;
 
   @Field(() => String)
   timezone!: string;
