@@ -12,6 +12,7 @@ import { createAdmission, fairQueueFactory, getQuotaStatus, reconcileQuotas, typ
 import { runRetention } from '../src/jobs/index.js';
 import { createJobQueues } from '../src/queue/index.js';
 import { recordQuotaAlert } from '../src/alerts/index.js';
+import { runDunningCheck, stripeSyncEnabled } from '../src/payments/index.js';
 import { createInferenceServer } from '../inference/src/index.js';
 import { ResponseStore } from '../src/idempotency/index.js';
 import { prepareServedModels } from './models.js';
@@ -156,6 +157,9 @@ const starters: Record<Role, (infra: Infra, ctx: StarterContext) => Promise<Runn
     queues.process('quotas.reconcile', async () => reconcileQuotas({ config, redis, clickhouse, pools, logger }));
     await queues.schedule('usage.retention', {}, config.RETENTION_INTERVAL_MS);
     await queues.schedule('quotas.reconcile', {}, config.QUOTA_RECONCILE_INTERVAL_MS);
+    queues.process('payments.dunning', async () => runDunningCheck({ pools, logger, redis, config }));
+    await queues.schedule('payments.dunning', {}, config.DUNNING_CHECK_INTERVAL_MS);
+    stripeSyncEnabled(config, logger);
     return { role: 'worker', stop: () => queues.close() };
   },
 };

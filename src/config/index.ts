@@ -154,9 +154,24 @@ export const envSchema = z.object({
   COST_RATE_MICROS_PER_CPU_MS: z.string().regex(/^\d+(\.\d{1,12})?$/).default('0.012'),
   COST_RATE_MICROS_PER_CUDA_MS: z.string().regex(/^\d+(\.\d{1,12})?$/).default('0.35'),
 
-  // Billing.
-  STRIPE_API_KEY: z.string().optional(),
+  // Stripe collection (src/payments). Without a secret key, sync is off (one log line at start).
+  STRIPE_SECRET_KEY: z.string().min(1).optional(),
+  /** Where the Stripe API is: sets the SDK's protocol, host and port (e.g. http://127.0.0.1:12111 for a local fake or stripe-mock). */
+  STRIPE_API_URL: z.string().url().default('https://api.stripe.com'),
+  /** Signing secret of the webhook endpoint (whsec_…); without it POST /webhooks/stripe answers 503. */
+  STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),
+  /** Older names of STRIPE_SECRET_KEY and STRIPE_API_URL; accepted, and must agree with the new ones when both are set. */
+  STRIPE_API_KEY: z.string().min(1).optional(),
   STRIPE_API_BASE: z.string().url().optional(),
+  /** One Stripe request's timeout; a timed-out request is retried with the same idempotency key. */
+  STRIPE_TIMEOUT_MS: positiveInt.default(20_000),
+  /** Retries of one Stripe request after a 5xx, 429 (waiting its Retry-After) or a network error, with exponential backoff from STRIPE_RETRY_BASE_MS. */
+  STRIPE_MAX_RETRIES: nonNegativeInt.default(5),
+  STRIPE_RETRY_BASE_MS: positiveInt.default(500),
+  /** How often the worker sweeps finalized invoices not yet in Stripe (and retries failed ones). */
+  STRIPE_SYNC_INTERVAL_MS: positiveInt.default(10 * 60_000),
+  /** How often the worker checks past-due tenants against their plan's dunning days. */
+  DUNNING_CHECK_INTERVAL_MS: positiveInt.default(60 * 60_000),
 });
 
 /**
@@ -167,7 +182,13 @@ const ALIASES = {
   QUOTA_IDEMPOTENCY_WINDOW_SECONDS: { of: 'IDEMPOTENCY_WINDOW_SECONDS', scale: 1 },
   USAGE_DEDUP_WINDOW_HOURS: { of: 'IDEMPOTENCY_WINDOW_SECONDS', scale: 3600 },
 } as const;
-type AliasName = keyof typeof ALIASES;
+/** Older names of text settings: accepted, must agree with the main name; code reads only the main name. */
+const TEXT_ALIASES = {
+  STRIPE_API_KEY: 'STRIPE_SECRET_KEY',
+  STRIPE_API_BASE: 'STRIPE_API_URL',
+} as const;
+type NumericAliasName = keyof typeof ALIASES;
+type AliasName = NumericAliasName | keyof typeof TEXT_ALIASES;
 
 export type Config = Omit<z.infer<typeof envSchema>, AliasName>;
 
@@ -197,7 +218,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 function resolveAliases(data: z.infer<typeof envSchema>, known: Record<string, string | undefined>): Config {
   const out: Record<string, unknown> = { ...data };
   const given = new Map<string, Array<{ name: string; seconds: number }>>();
-  for (const [alias, { of, scale }] of Object.entries(ALIASES) as Array<[AliasName, (typeof ALIASES)[AliasName]]>) {
+  for (const [alias, { of, scale }] of Object.entries(ALIASES) as Array<[NumericAliasName, (typeof ALIASES)[NumericAliasName]]>) {
     delete out[alias];
     const value = data[alias];
     if (value === undefined) continue;
@@ -212,6 +233,14 @@ function resolveAliases(data: z.infer<typeof envSchema>, known: Record<string, s
       throw new ConfigError(`invalid configuration:\n  ${main}: ${list.map((g) => g.name).join(' and ')} name one setting and must agree (got ${named}, i.e. ${list.map((g) => `${g.seconds} s`).join(' vs ')})`);
     }
     out[main] = list[0]!.seconds;
+  }
+  for (const [alias, main] of Object.entries(TEXT_ALIASES) as Array<[keyof typeof TEXT_ALIASES, string]>) {
+    delete out[alias];
+    if (known[alias] === undefined) continue;
+    if (known[main] !== undefined && known[main] !== known[alias]) {
+      throw new ConfigError(`invalid configuration:\n  ${main}: ${alias} is its older name and must agree with it when both are set`);
+    }
+    out[main] = data[alias];
   }
   return out as Config;
 }

@@ -10,6 +10,8 @@ export const jobContracts = {
   'usage.retention': z.object({}).strict(),
   /** Recompute this period's quota usage from ClickHouse and correct the Redis counters. */
   'quotas.reconcile': z.object({}).strict(),
+  /** Suspend past-due tenants past their plan's dunning days; lift what has been paid (src/payments). */
+  'payments.dunning': z.object({}).strict(),
 } as const;
 
 export type JobName = keyof typeof jobContracts;

@@ -17,6 +17,7 @@ import { createJwtVerifier } from '../auth/jwt.js';
 import { createPrincipalResolver, type PrincipalResolver } from '../auth/resolve.js';
 import type { Principal } from '../auth/principal.js';
 import { registerExportRoutes } from './exports.js';
+import { registerStripeWebhookRoute } from './stripe-webhooks.js';
 import { buildServices, createLoaders, type ApiContext, type ApiServerDeps, type Services } from '../context.js';
 import { buildApiSchema } from '../schema/build.js';
 import { apiError, classify } from './errors.js';
@@ -187,6 +188,7 @@ export async function createApiServer(deps: ApiServerDeps, options: ApiServerOpt
     },
   });
   registerExportRoutes(app, { admit: async (request, reply) => (await admit(request, reply)).principal, clickhouse: services.clickhouse, logger });
+  await registerStripeWebhookRoute(app, { pools: deps.pools, logger, config, redis: deps.redis });
 
   let closed: Promise<void> | undefined;
   return {
