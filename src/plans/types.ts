@@ -1,8 +1,6 @@
-export const meters = ['requests', 'items', 'compute_ms_cpu', 'compute_ms_cuda'] as const;
-export type Meter = (typeof meters)[number];
-/** quota_overrides.meter: a quota meter, or an admission limit. */
-export const overrideKinds = [...meters, 'rate', 'burst', 'concurrency'] as const;
-export type OverrideKind = (typeof overrideKinds)[number];
+import type { Meter } from '../metering/index.js';
+/** Meters are the metering registry's (src/metering); re-exported for the plans module's callers. */
+export { meters, overrideKinds, type Meter, type OverrideKind } from '../metering/index.js';
 
 export interface PlanQuota {
   meter: Meter;

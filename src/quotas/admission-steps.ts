@@ -7,6 +7,7 @@
  * exactly that (holdings.ts). Steps return synchronously when the local leases suffice.
  */
 import { decide, NO_FINGERPRINT } from '../idempotency/index.js';
+import { deviceClass, unitsOfRecord } from '../metering/index.js';
 import type { AdmissionDecision, AdmissionRequest, RateLimitHeaders } from './contract.js';
 import type { AdmissionParts } from './admission-parts.js';
 import { conflict, rateHeaders, rateLimited, unavailable, type LimitScope } from './decisions.js';
@@ -127,8 +128,8 @@ export async function chargeQuotas(
   for (const s of scopes) {
     for (const c of parts.scopeCounters(s, req.tenantId, period)) {
       const q = c.spec;
-      if (q.meter === 'requests' || q.meter === 'items') {
-        const units = q.meter === 'requests' ? 1 : req.items;
+      if (q.def.chargedAt === 'admission') {
+        const units = unitsOfRecord(q.def, { ok: true, items: req.items, computeUs: 0, device: req.device });
         if (at.duplicate || units === 0) continue;
         if (c.leased) {
           const ok0 = parts.counters.reserve(c, units, h.minute);
@@ -136,7 +137,8 @@ export async function chargeQuotas(
         } else parts.counters.record(c, units, h.minute);
         h.charges.push({ counter: c, units });
       } else {
-        if (q.hard && q.meter === (req.device === 'cuda' ? 'compute_ms_cuda' : 'compute_ms_cpu')) {
+        // A hard compute limit refuses only requests that would run on its device.
+        if (q.hard && q.def.device === deviceClass(req.device)) {
           const ok0 = parts.counters.check(c);
           if (!(isPromise(ok0) ? await ok0 : ok0)) return { counter: c, scope: s };
         }

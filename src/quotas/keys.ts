@@ -1,4 +1,5 @@
 /** Redis key names for admission state; every key starts with `<REDIS_PREFIX>:quota:`. */
+import { meterDefinition } from '../metering/index.js';
 import type { Meter } from './types.js';
 
 export interface QuotaKeys {
@@ -31,4 +32,4 @@ export const tenantScope = (tenantId: string) => `t:${tenantId}`;
 export const keyScope = (tenantId: string, apiKeyId: string) => `k:${tenantId}:${apiKeyId}`;
 
 /** Compute meters are limited in milliseconds but counted in microseconds, exactly as metered. */
-export const unitScale = (meter: Meter): number => (meter === 'compute_ms_cpu' || meter === 'compute_ms_cuda' ? 1000 : 1);
+export const unitScale = (meter: Meter): number => meterDefinition(meter).scale;

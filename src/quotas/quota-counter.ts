@@ -1,7 +1,7 @@
 /**
  * Monthly quota counters per (scope, meter, billing period), shared through Redis.
  *
- * Hard limits on `requests` and `items` are enforced exactly: a process leases units from the
+ * Hard limits on meters charged at admission (requests, items: see src/metering) are enforced exactly: a process leases units from the
  * shared counter (one atomic script call reserves them against the limit) and spends them
  * locally, so processes together never admit more than the limit. Near the limit leases shrink
  * to a quarter of what is left, so units stranded in another process's lease stay few; unspent
@@ -18,7 +18,8 @@ import { RedisUnavailableError, type RedisGuard } from './redis-guard.js';
 import { batchArrivals } from './batch.js';
 import type { LeaseReclaim } from './reclaim.js';
 import { quotaGiveBack, quotaSync, runScript } from './scripts.js';
-import { unitScale, type QuotaKeys } from './keys.js';
+import type { QuotaKeys } from './keys.js';
+import { meterDefinition, type Meter, type MeterDefinition } from '../metering/index.js';
 import type { BillingPeriod } from './period.js';
 import type { Clock, Notify, QuotaLimit } from './types.js';
 import type { Logger } from '../shared/index.js';
@@ -32,6 +33,8 @@ export interface CounterSpec extends QuotaLimit {
   period: BillingPeriod;
   /** Units per limit unit (1000 for compute meters counted in µs). */
   scale: number;
+  /** The meter's registry entry (what it counts, when it is charged). */
+  def: MeterDefinition<Meter>;
 }
 
 interface UnitWaiter {
@@ -67,7 +70,8 @@ export class Counter {
     public spec: CounterSpec,
   ) {}
   get leased(): boolean {
-    return this.spec.hard && (this.spec.meter === 'requests' || this.spec.meter === 'items');
+    // Use known at admission is reserved from a lease; compute (known at release) is checked, not leased.
+    return this.spec.hard && this.spec.def.chargedAt === 'admission';
   }
   get limitUnits(): number {
     return this.spec.limit * this.spec.scale;
@@ -111,7 +115,8 @@ export class QuotaCounters {
     const id = scope + '|' + q.meter + '|' + owner.period.key;
     let c = this.counters.get(id);
     if (c && c.spec.limit === q.limit && c.spec.hard === q.hard && c.spec.softThresholds === q.softThresholds) return c;
-    const spec: CounterSpec = { meter: q.meter, limit: q.limit, hard: q.hard, softThresholds: q.softThresholds, tenantId: owner.tenantId, apiKeyId: owner.apiKeyId, scope, period: owner.period, scale: unitScale(q.meter) };
+    const def = meterDefinition(q.meter);
+    const spec: CounterSpec = { meter: q.meter, limit: q.limit, hard: q.hard, softThresholds: q.softThresholds, tenantId: owner.tenantId, apiKeyId: owner.apiKeyId, scope, period: owner.period, scale: def.scale, def };
     if (!c) this.counters.set(id, (c = new Counter(id, spec)));
     else {
       c.spec = spec; // limits changed (plan change): takes effect at once

@@ -17,23 +17,20 @@ import { keyScope, quotaKeys, tenantScope } from './keys.js';
 import { postgresLimits, type LoadLimits } from './limits.js';
 import { billingPeriod } from './period.js';
 import { quotaReconcile, runScript } from './scripts.js';
+import { isMeter, meterSumsOverEvents } from '../metering/index.js';
 import { meters, type Clock, type Meter } from './types.js';
 
-/** Billable use per API key in [from, to), each event id counted once. Compute in µs. */
+/** Billable use per API key in [from, to), each event id counted once, in counted units (compute in µs). */
 export interface KeyUsage {
   apiKeyId: string;
-  requests: number;
-  items: number;
-  computeUsCpu: number;
-  computeUsCuda: number;
+  units: Record<Meter, number>;
 }
 
 export async function billableUsage(clickhouse: ClickHouse, q: { tenantId: string; from: Date; to: Date }): Promise<KeyUsage[]> {
   const fromS = Math.floor(q.from.getTime() / 1000);
   const toS = Math.ceil(q.to.getTime() / 1000);
   const rows = await clickhouse.query<Record<string, string | number>>(sql`
-    SELECT api_key_id, countIf(ok) AS requests, sumIf(items, ok) AS items,
-           sumIf(c, d NOT LIKE 'cuda%') AS cpu_us, sumIf(c, d LIKE 'cuda%') AS cuda_us
+    SELECT api_key_id, ${meterSumsOverEvents()}
     FROM (
       SELECT event_id, any(api_key_id) AS api_key_id, any(items) AS items, any(billed_compute_us) AS c, any(device) AS d, any(status = 'ok') AS ok
       FROM usage_events_v1
@@ -44,16 +41,13 @@ export async function billableUsage(clickhouse: ClickHouse, q: { tenantId: strin
     GROUP BY api_key_id`);
   return rows.map((r) => ({
     apiKeyId: String(r.api_key_id),
-    requests: Number(r.requests),
-    items: Number(r.items),
-    computeUsCpu: Number(r.cpu_us),
-    computeUsCuda: Number(r.cuda_us),
+    units: Object.fromEntries(meters.map((m) => [m, Number(r[m])])) as Record<Meter, number>,
   }));
 }
 
 export function usageOf(rows: readonly KeyUsage[], meter: Meter): number {
   let n = 0;
-  for (const r of rows) n += meter === 'requests' ? r.requests : meter === 'items' ? r.items : meter === 'compute_ms_cpu' ? r.computeUsCpu : r.computeUsCuda;
+  for (const r of rows) n += r.units[meter];
   return n;
 }
 
@@ -127,10 +121,10 @@ async function reconcileTenant(deps: ReconcileDeps, tenantId: string, now: numbe
   // Key scopes with their own quota caps are counted separately.
   const keyMeters = new Map<string, Set<Meter>>();
   for (const o of await listQuotaOverrides({ pools: deps.pools }, { tenantId })) {
-    if (!o.apiKeyId || !(meters as readonly string[]).includes(o.meter)) continue;
+    if (!o.apiKeyId || !isMeter(o.meter)) continue;
     let set = keyMeters.get(o.apiKeyId);
     if (!set) keyMeters.set(o.apiKeyId, (set = new Set()));
-    set.add(o.meter as Meter);
+    set.add(o.meter);
   }
   const targets: Array<{ scope: string; apiKeyId: string | null; meter: Meter; base: number }> = meters.map((meter) => ({ scope: tenantScope(tenantId), apiKeyId: null, meter, base: usageOf(usage, meter) }));
   for (const [apiKeyId, set] of keyMeters) {

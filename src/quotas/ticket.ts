@@ -8,7 +8,7 @@ import { NO_FINGERPRINT } from '../idempotency/index.js';
 import type { AdmissionRequest, AdmissionTicket } from './contract.js';
 import type { AdmissionParts } from './admission-parts.js';
 import { refund, releaseSlots, type Holdings } from './holdings.js';
-import type { Meter } from './types.js';
+import { unitsOfRecord } from '../metering/index.js';
 
 /**
  * Where this ticket's idempotency mark is: none; queued in the background batch; sent and not
@@ -92,27 +92,30 @@ export class Ticket implements AdmissionTicket, MarkListener {
     this.settleItems(outcome.items);
   }
 
-  private chargeCompute(outcome: { computeUs: number; device?: 'cpu' | 'cuda' }): void {
+  private chargeCompute(outcome: { computeUs: number; ok: boolean; device?: 'cpu' | 'cuda' }): void {
     const us = Math.max(0, Math.round(outcome.computeUs));
     if (us === 0) return;
-    const meter: Meter = outcome.device === 'cuda' ? 'compute_ms_cuda' : 'compute_ms_cpu';
+    const facts = { ok: outcome.ok, items: 0, computeUs: us, device: outcome.device };
     for (const held of this.h.compute) {
-      if (held.spec.meter !== meter) continue;
+      const units = unitsOfRecord(held.spec.def, facts);
+      if (units === 0) continue;
       // A long run can outlast its counter (retired from the registry while idle): charge the live one.
       const s = held.spec;
       const c = held.retired ? this.parts.counters.counter(s.scope, s, { tenantId: s.tenantId, apiKeyId: s.apiKeyId, period: s.period }) : held;
-      this.parts.counters.record(c, us, this.h.minute);
+      this.parts.counters.record(c, units, this.h.minute);
     }
   }
 
   /** The items the request turned out to have, against the items it was admitted with. */
   private settleItems(items: number): void {
-    const delta = items - this.req.items;
-    if (delta === 0) return;
-    for (const ch of this.h.charges)
-      if (ch.counter.spec.meter === 'items') {
-        this.parts.counters.record(ch.counter, delta, this.h.minute);
-        ch.units += delta; // a late duplicate verdict refunds what was actually charged
-      }
+    if (items === this.req.items) return;
+    const admitted = { ok: true, items: this.req.items, computeUs: 0, device: this.req.device };
+    const actual = { ...admitted, items };
+    for (const ch of this.h.charges) {
+      const delta = unitsOfRecord(ch.counter.spec.def, actual) - unitsOfRecord(ch.counter.spec.def, admitted);
+      if (delta === 0) continue;
+      this.parts.counters.record(ch.counter, delta, this.h.minute);
+      ch.units += delta; // a late duplicate verdict refunds what was actually charged
+    }
   }
 }

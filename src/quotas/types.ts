@@ -1,7 +1,7 @@
 /** Shapes shared by the quotas module's parts. */
 
-export const meters = ['requests', 'items', 'compute_ms_cpu', 'compute_ms_cuda'] as const;
-export type Meter = (typeof meters)[number];
+import type { Meter } from '../metering/index.js';
+export { meters, type Meter } from '../metering/index.js';
 
 export interface QuotaLimit {
   meter: Meter;
