@@ -3,8 +3,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Admission, AdmissionTicket } from '../../src/quotas/index.js';
 import type { ResponseStore } from '../../src/idempotency/index.js';
-import { AppError, badInput, unavailable, isWellFormed, toWellFormed, truncateCodePoints } from '../../src/shared/index.js';
-import type { UsageSink } from '../../src/usage/index.js';
+import { AppError, badInput, unavailable, isWellFormed } from '../../src/shared/index.js';
+import { tagsFromParameters, type UsageSink } from '../../src/usage/index.js';
 import { BilledFailure, outputTooLarge, type BatchOutcome, type Job, type JobResult, type DynamicBatcher } from './batcher/batcher.js';
 import { JSON_OUTPUT_MAX_ELEMENTS } from './runtime/protocol.js';
 import { decodeInferRequest, parseJsonHeader, splitBody, type DecodedRequest, type Scalar } from './oip/decode.js';
@@ -33,23 +33,6 @@ export interface InferRouteDeps {
 }
 
 const RESERVED_PARAMETERS = new Set(['binary_data_output', 'timeout_ms']);
-const MAX_TAGS = 16;
-
-/** Request parameters named `tag.<key>` become usage tags (cost attribution by tag). */
-function tagsOf(parameters: Record<string, Scalar>): Record<string, string> {
-  const tags: Record<string, string> = {};
-  let n = 0;
-  for (const [k, v] of Object.entries(parameters)) {
-    if (!k.startsWith('tag.') || k.length > 68 || n >= MAX_TAGS) continue;
-    const value = String(v);
-    // Broken UTF-16 would be refused by ClickHouse and stall metering for every tenant.
-    if (!isWellFormed(k) || !isWellFormed(value)) throw badInput(`parameter "${toWellFormed(k)}": tag keys and values must be well-formed Unicode (no lone surrogates)`);
-    tags[k.slice(4)] = truncateCodePoints(value, 256);
-    n++;
-  }
-  return tags;
-}
-
 /** Shortest per-request timeout a client may ask for (shorter ones are raised to it). */
 export const MIN_TIMEOUT_MS = 100;
 
@@ -214,7 +197,7 @@ export function registerInferRoute(app: FastifyInstance, url: string, deps: Infe
     // Sized first: a request refused for its tags is still metered with its items.
     const sized: Input = { items: req.items, inputBytes: req.inputBytes, tags: {} };
     tracker.advance(request, { input: sized });
-    const input: Input = { ...sized, tags: tagsOf(req.parameters) };
+    const input: Input = { ...sized, tags: tagsFromParameters(req.parameters) };
     // A client's id is bound to the request's content (hashed only once the body decoded).
     const id: Identity = clientId ? { ...named, fingerprint: fingerprintOf(resolved.name, target.version, body) } : named;
     tracker.advance(request, { id, input });

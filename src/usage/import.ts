@@ -21,6 +21,7 @@ import { badInput } from '../shared/index.js';
 import { usageRecordSchema, usageStatusSchema, deviceSchema, wellFormedText, type UsageRecord, type UsageStatus } from './contract.js';
 import { existingInClickHouse, pairKey } from './dedup.js';
 import { toUsageRow, USAGE_COLUMNS, USAGE_TABLE } from './rows.js';
+import { importedTagsSchema } from './tags.js';
 
 /** API key id recorded on imported rows (no key made them). */
 export const IMPORT_API_KEY_ID = '00000000-0000-0000-0000-000000000000';
@@ -28,8 +29,6 @@ export const IMPORT_API_KEY_ID = '00000000-0000-0000-0000-000000000000';
 const INSERT_CHUNK = 20_000;
 /** Rows may not lie in the future beyond this clock skew. */
 const MAX_FUTURE_MS = 5 * 60_000;
-const MAX_TAGS = 16;
-const TAG_KEY = /^[A-Za-z0-9_.:/-]{1,64}$/;
 
 const HTTP_STATUS: Record<UsageStatus, number> = { ok: 200, client_error: 400, rejected: 429, timeout: 504, error: 500 };
 
@@ -42,10 +41,7 @@ const lineSchema = z
     computeMs: z.number().finite().min(0).max(86_400_000).optional(),
     device: deviceSchema.default('cpu'),
     status: usageStatusSchema.default('ok'),
-    tags: z
-      .record(z.string().regex(TAG_KEY, 'tag keys: letters, digits, _ . : / -, at most 64'), wellFormedText(0, 256))
-      .refine((t) => Object.keys(t).length <= MAX_TAGS, `at most ${MAX_TAGS} tags`)
-      .default({}),
+    tags: importedTagsSchema.default({}),
   })
   .strict();
 
