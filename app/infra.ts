@@ -8,6 +8,7 @@ import { createPgPools, type PgPools } from '../src/db/index.js';
 import { createClickHouse, type ClickHouse } from '../src/clickhouse/index.js';
 import { createRedis, type Redis, createLogger, resolveLogFormat, type Logger } from '../src/shared/index.js';
 import { createApiKeyAuthenticator, type ApiKeyAuthenticator } from '../src/keys/index.js';
+import { createFailedAuthLimiter, type FailedAuthLimiter } from '../src/identity/index.js';
 
 export interface Infra {
   readonly config: Config;
@@ -17,6 +18,8 @@ export interface Infra {
   readonly redis: Redis;
   /** API-key lookups with a cache and cross-replica revocation; shared by every role that takes keys. */
   readonly authenticator: ApiKeyAuthenticator;
+  /** Failed credentials per source address and service-wide, before the lookup reaches Postgres (issue 17.10). */
+  readonly failedAuth: FailedAuthLimiter;
   close(): Promise<void>;
 }
 
@@ -28,6 +31,7 @@ export function createInfra(config: Config, opts: { logger?: Logger; name?: stri
   const redis = createRedis(config);
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   const authenticator = createApiKeyAuthenticator({ pools, redis, config, log: logger });
+  const failedAuth = createFailedAuthLimiter({ redis, config, log: logger });
   let closing: Promise<void> | undefined;
   return {
     config,
@@ -36,6 +40,7 @@ export function createInfra(config: Config, opts: { logger?: Logger; name?: stri
     clickhouse,
     redis,
     authenticator,
+    failedAuth,
     close() {
       closing ??= (async () => {
         await authenticator.close();

@@ -98,7 +98,8 @@ const starters: Record<Role, (infra: Infra, ctx: StarterContext) => Promise<Runn
     const server = await createInferenceServer({
       config,
       logger,
-      authenticate: (secret) => infra.authenticator.authenticate(secret),
+      authenticate: (secret, opts) => infra.authenticator.authenticate(secret, opts),
+      failedAuth: infra.failedAuth,
       usageSink,
       admission,
       queueFactory: fairQueueFactory,
@@ -127,7 +128,8 @@ const starters: Record<Role, (infra: Infra, ctx: StarterContext) => Promise<Runn
       pools,
       clickhouse,
       redis,
-      authenticate: (secret) => infra.authenticator.authenticate(secret),
+      authenticate: (secret, opts) => infra.authenticator.authenticate(secret, opts),
+      failedAuth: infra.failedAuth,
       quotaStatus: (q) => getQuotaStatus({ config, redis, pools, clickhouse }, q),
     });
     // The tenant console (GET /console) is served by the API role, same origin as /graphql.
@@ -138,7 +140,14 @@ const starters: Record<Role, (infra: Infra, ctx: StarterContext) => Promise<Runn
 
   async otlp(infra, ctx) {
     const { config, logger, clickhouse } = infra;
-    const receiver = createOtlpReceiver({ config, logger, clickhouse, authenticate: (secret) => infra.authenticator.authenticate(secret), internalToken: ctx.internalToken });
+    const receiver = createOtlpReceiver({
+      config,
+      logger,
+      clickhouse,
+      authenticate: (secret, opts) => infra.authenticator.authenticate(secret, opts),
+      failedAuth: infra.failedAuth,
+      internalToken: ctx.internalToken,
+    });
     const { port } = await receiver.listen(ctx.port ?? config.TOLLGATE_OTLP_PORT, config.TOLLGATE_HOST);
     return {
       role: 'otlp',

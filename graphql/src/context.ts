@@ -13,7 +13,7 @@ import type { PriceComponentRow } from '../../src/plans/index.js';
 import { parseDecimalRate, type DecimalRate } from '../../src/billing/index.js';
 import type { Actor } from '../../src/audit/index.js';
 import type { Principal } from './auth/principal.js';
-import type { AuthenticateApiKey } from './auth/resolve.js';
+import type { ApiKeyLookup, FailedAuthLimiter } from '../../src/identity/index.js';
 import * as db from './data/pg.js';
 import { defaultQuotaStatus, type QuotaStatusFn } from './quotas.js';
 
@@ -23,8 +23,10 @@ export interface ApiServerDeps {
   pools: PgPools;
   clickhouse: ClickHouse;
   redis: Redis;
-  /** API-key authentication (src/keys createApiKeyAuthenticator(...).authenticate). */
-  authenticate: AuthenticateApiKey;
+  /** API-key lookup (src/keys createApiKeyAuthenticator(...).authenticate). */
+  authenticate: ApiKeyLookup;
+  /** The failed-credential limiter in front of that lookup (src/identity; issue 17.10). */
+  failedAuth?: FailedAuthLimiter | null;
   /** Quota status; default: src/quotas getQuotaStatus over these deps. */
   quotaStatus?: QuotaStatusFn;
 }

@@ -4,7 +4,5 @@ export { createApiServer, armorLimits, type ApiServer, type ApiServerOptions } f
 export type { ApiServerDeps, ApiContext } from './context.js';
 export { buildApiSchema, printApiSchema } from './schema/build.js';
 export { authChecker, isAllowed, MONEY, ADMIN, PLATFORM, EMAIL } from './auth/checker.js';
-export { createJwtVerifier, type JwtVerifier } from './auth/jwt.js';
-export { createPrincipalResolver, type AuthenticateApiKey, type ApiKeyIdentity } from './auth/resolve.js';
 export type { Principal, Role } from './auth/principal.js';
 export type { QuotaStatusFn, QuotaStatusView, MeterStatus } from './quotas.js';

@@ -151,7 +151,7 @@ async function admit(deps: InferRouteDeps, reply: FastifyReply, principal: Princ
   const decision = await deps.admission.admit(
     {
     tenantId: principal.tenantId,
-    apiKeyId: principal.keyId,
+    apiKeyId: principal.id,
     model,
     items: input.items,
     eventId: id.eventId,

@@ -15,17 +15,13 @@ import { randomUUID } from 'node:crypto';
 import { isSpanContextValid, type Span } from '@opentelemetry/api';
 import type { AdmissionPass, AdmissionTicket } from '../../src/quotas/index.js';
 import { truncateCodePoints } from '../../src/shared/index.js';
+import type { ApiKeyPrincipal } from '../../src/identity/index.js';
 import type { UsageRecord, UsageStatus } from '../../src/usage/index.js';
 import type { ExecDevice } from './runtime/protocol.js';
 import type { BatchOutcome } from './batcher/batcher.js';
 
-export interface Principal {
-  keyId: string;
-  tenantId: string;
-  role: string;
-  /** When the authenticator knows it: a suspended tenant's keys get 403. */
-  tenantStatus?: string;
-}
+/** Model routes take API keys only (src/identity's authenticateBearer). */
+export type Principal = ApiKeyPrincipal;
 
 export interface Arrival {
   readonly infer: boolean;
@@ -175,7 +171,7 @@ export function usageRecordOf(s: RequestState & { principal: Principal }, status
     eventId: status < 400 && s.id ? s.id.eventId : failureEventId(s.id?.eventId ?? randomUUID()),
     requestId: f.requestId,
     tenantId: s.principal.tenantId,
-    apiKeyId: s.principal.keyId,
+    apiKeyId: s.principal.id,
     model: f.model,
     modelVersion: f.version,
     ts: s.arrival.startedAt,

@@ -51,7 +51,7 @@ export class RequestTracker {
 
   authenticated(request: FastifyRequest, principal: Principal): void {
     const s = this.advance(request, { principal });
-    s.arrival.span.setAttributes({ 'tenant.id': principal.tenantId, 'tollgate.api_key.id': principal.keyId });
+    s.arrival.span.setAttributes({ 'tenant.id': principal.tenantId, 'tollgate.api_key.id': principal.id });
   }
 
   /** The request's state now (begun on first use). */

@@ -11,7 +11,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../../src/config/index.js';
 import type { Admission, AdmissionPass, TenantQueueFactory } from '../../src/quotas/index.js';
 import type { ResponseStore } from '../../src/idempotency/index.js';
-import { AppError, forbidden, isAppError, unauthenticated, unavailable, listenOn } from '../../src/shared/index.js';
+import { AppError, isAppError, listenOn } from '../../src/shared/index.js';
+import { createBearerAuth, retryAfterOf, type ApiKeyLookup, type FailedAuthLimiter } from '../../src/identity/index.js';
 import type { UsageSink } from '../../src/usage/index.js';
 import { fifoQueueFactory } from './batcher/fifo.js';
 import { createInferenceMetrics } from './metrics.js';
@@ -30,8 +31,10 @@ export type { Principal };
 export interface InferenceServerDeps {
   config: Config;
   logger: Logger;
-  /** Resolves an API key secret to its principal, or null for an unknown or revoked key. */
-  authenticate: (secret: string) => Promise<Principal | null>;
+  /** Looks up an API key secret (src/keys' authenticator), or null for an unknown or revoked key. */
+  authenticate: ApiKeyLookup;
+  /** The failed-credential limiter in front of that lookup (src/identity; issue 17.10). */
+  failedAuth?: FailedAuthLimiter | null;
   usageSink: UsageSink;
   admission: Admission;
   queueFactory?: TenantQueueFactory;
@@ -196,7 +199,7 @@ export async function createInferenceServer(deps: InferenceServerDeps): Promise<
       pass?.release();
     };
     tracker.advance(request, { gate: { release } });
-    const d = deps.admission.enter ? await deps.admission.enter({ tenantId: principal.tenantId, apiKeyId: principal.keyId }) : undefined;
+    const d = deps.admission.enter ? await deps.admission.enter({ tenantId: principal.tenantId, apiKeyId: principal.id }) : undefined;
     if (!d) return;
     for (const [k, v] of Object.entries(d.headers)) reply.header(k, v);
     if (!d.allowed) {
@@ -208,22 +211,20 @@ export async function createInferenceServer(deps: InferenceServerDeps): Promise<
     tracker.advance(request, { gate: { release, pass } });
   };
 
+  const bearer = createBearerAuth({ apiKeys: deps.authenticate, failedAuth: deps.failedAuth ?? null });
+
   /** Model routes need a Bearer API key; health and server metadata do not (/metrics: token or loopback). */
   const authHook = async (request: FastifyRequest, reply: FastifyReply) => {
     tracker.begin(request);
-    const header = request.headers.authorization;
-    const m = typeof header === 'string' ? /^Bearer\s+(\S{1,512})\s*$/i.exec(header) : null;
-    if (!m) throw unauthenticated('missing or malformed Authorization: Bearer <api key> header');
-    let principal: Principal | null;
+    let principal: Principal;
     try {
-      principal = await deps.authenticate(m[1]!);
+      principal = await bearer.authenticateBearer({ headers: request.headers, ip: request.ip }, 'api_key');
     } catch (err) {
-      if (isAppError(err)) throw err;
-      request.log.error({ err }, 'API key lookup failed');
-      throw unavailable('authentication is temporarily unavailable');
+      const wait = retryAfterOf(err);
+      if (wait !== undefined) reply.header('retry-after', String(wait));
+      if (err instanceof AppError && err.code === 'UNAVAILABLE') request.log.error({ err }, 'API key lookup failed');
+      throw err;
     }
-    if (!principal) throw unauthenticated('invalid or revoked API key');
-    if (principal.tenantStatus === 'suspended') throw forbidden('the tenant is suspended');
     tracker.authenticated(request, principal);
     await gate(request, reply, principal);
   };

@@ -3,6 +3,6 @@
  * ExportTraceServiceRequests into otel_traces_v1 rows and hands them to the span writer of
  * `src/telemetry`, which owns the table.
  */
-export { createOtlpReceiver, type OtlpReceiver, type OtlpReceiverDeps, type OtlpReceiverConfig, type OtlpApiKeyPrincipal } from './receiver.js';
+export { createOtlpReceiver, type OtlpReceiver, type OtlpReceiverDeps, type OtlpReceiverConfig } from './receiver.js';
 export { spansToRows, OtlpShapeError, type OtlpPrincipal, type ConvertLimits, type ConvertResult } from './spans.js';
 export { loadOtlpTypes, OTLP_TRACE_PROTO, type OtlpTypes } from './proto.js';

@@ -17,20 +17,14 @@ import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from '../../src/config/index.js';
-import { listenOn, type Logger } from '../../src/shared/index.js';
+import { AppError, listenOn, type Logger } from '../../src/shared/index.js';
+import { bearerCredential, createBearerAuth, retryAfterOf, type ApiKeyLookup, type FailedAuthLimiter } from '../../src/identity/index.js';
 import type { ClickHouse } from '../../src/clickhouse/index.js';
 import { createSpanWriter, type SpanWriter } from '../../src/telemetry/index.js';
 import { loadOtlpTypes } from './proto.js';
 import { OtlpShapeError, spansToRows, type OtlpPrincipal } from './spans.js';
 
 const gunzipAsync = promisify(gunzip);
-
-export interface OtlpApiKeyPrincipal {
-  keyId: string;
-  tenantId: string;
-  role?: string;
-  tenantStatus?: 'active' | 'past_due' | 'suspended';
-}
 
 export type OtlpReceiverConfig = Pick<
   Config,
@@ -41,8 +35,10 @@ export interface OtlpReceiverDeps {
   config: OtlpReceiverConfig;
   logger: Logger;
   clickhouse: ClickHouse;
-  /** Resolves a tenant API key secret (e.g. keys' createApiKeyAuthenticator(...).authenticate). */
-  authenticate: (secret: string) => Promise<OtlpApiKeyPrincipal | null>;
+  /** Looks up a tenant API key secret (src/keys' createApiKeyAuthenticator(...).authenticate). */
+  authenticate: ApiKeyLookup;
+  /** The failed-credential limiter in front of that lookup (src/identity; issue 17.10). */
+  failedAuth?: FailedAuthLimiter | null;
   /** Overrides config.OTLP_INTERNAL_TOKEN (e.g. a per-process token shared with tracing in `serve`). */
   internalToken?: string;
 }
@@ -67,7 +63,7 @@ class HttpError extends Error {
   }
 }
 
-const GRPC_CODE: Record<number, number> = { 400: 3, 401: 16, 403: 7, 413: 8, 415: 3, 503: 14, 500: 13 };
+const GRPC_CODE: Record<number, number> = { 400: 3, 401: 16, 403: 7, 413: 8, 415: 3, 429: 8, 503: 14, 500: 13 };
 
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
@@ -106,17 +102,31 @@ export function createOtlpReceiver(deps: OtlpReceiverDeps): OtlpReceiver {
     return reply.type('application/json').send(body.partialSuccess ? { partialSuccess: { rejectedSpans: String(body.partialSuccess.rejectedSpans), errorMessage: body.partialSuccess.errorMessage } } : {});
   }
 
-  async function principalOf(req: FastifyRequest): Promise<OtlpPrincipal> {
-    const auth = String(req.headers.authorization ?? '');
-    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(auth)?.[1];
-    const secret = bearer ?? (typeof req.headers['x-api-key'] === 'string' ? req.headers['x-api-key'] : undefined);
-    if (!secret) throw new HttpError(401, 'missing credentials: send Authorization: Bearer <API key>');
-    if (internalDigest && timingSafeEqual(digest(secret), internalDigest)) return { kind: 'internal' };
-    const key = await deps.authenticate(secret);
-    if (!key) throw new HttpError(401, 'unknown or revoked API key');
-    if (key.tenantStatus === 'suspended') throw new HttpError(403, 'tenant is suspended');
-    return { kind: 'tenant', tenantId: key.tenantId, keyId: key.keyId };
+  const bearer = createBearerAuth({ apiKeys: deps.authenticate, failedAuth: deps.failedAuth ?? null });
+  const principals = new WeakMap<FastifyRequest, OtlpPrincipal>();
+
+  /** Tollgate's own services (the internal token), else a tenant API key through src/identity. */
+  async function principalOf(req: FastifyRequest, reply: FastifyReply): Promise<OtlpPrincipal> {
+    try {
+      const secret = bearerCredential(req.headers);
+      if (!secret) throw new HttpError(401, 'missing credentials: send Authorization: Bearer <API key>');
+      if (internalDigest && timingSafeEqual(digest(secret), internalDigest)) return { kind: 'internal' };
+      const key = await bearer.authenticateBearer({ headers: req.headers, ip: req.ip }, 'api_key');
+      return { kind: 'tenant', tenantId: key.tenantId, keyId: key.id };
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      const wait = retryAfterOf(err);
+      if (wait !== undefined) reply.header('Retry-After', String(wait));
+      throw new HttpError(err.status, err.message);
+    }
   }
+
+  // Credentials are checked before the body is read (issue 17.9): an unauthenticated upload is
+  // answered without being buffered.
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.method !== 'POST' || req.url.split('?')[0] !== '/v1/traces') return;
+    principals.set(req, await principalOf(req, reply));
+  });
 
   async function decodeBody(req: FastifyRequest, enc: Encoding): Promise<unknown> {
     let body = req.body as Buffer;
@@ -157,7 +167,8 @@ export function createOtlpReceiver(deps: OtlpReceiverDeps): OtlpReceiver {
 
   app.post('/v1/traces', async (req, reply) => {
     const enc = encodingOf(req);
-    const principal = await principalOf(req);
+    const principal = principals.get(req);
+    if (!principal) throw new HttpError(401, 'missing credentials: send Authorization: Bearer <API key>');
     const decoded = await decodeBody(req, enc);
     let result;
     try {

@@ -145,6 +145,14 @@ export const envSchema = z.object({
   JWT_ALGORITHMS: z.string().default('HS256'),
   JWT_SECRET: z.string().optional(),
   JWT_JWKS_URL: z.string().url().optional(),
+  /**
+   * Failed-credential limiter (every edge): API-key lookups of unknown credentials that reach the
+   * database, per source address and across the service, per AUTH_FAILURE_WINDOW_SECONDS. Past
+   * either, unknown credentials get 429 without a lookup; keys seen valid in the last day pass.
+   */
+  AUTH_FAILURES_PER_IP: positiveInt.default(20),
+  AUTH_FAILURES_GLOBAL: positiveInt.default(2000),
+  AUTH_FAILURE_WINDOW_SECONDS: positiveInt.default(60),
   GRAPHQL_INTROSPECTION: bool.optional(),
   GRAPHQL_SAFELIST_FILE: z.string().optional(),
   /** Per-tenant token bucket on the GraphQL API: sustained requests per second and burst size. */

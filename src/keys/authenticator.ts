@@ -18,19 +18,23 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config/index.js';
 import { tracedQuery, withTenant, type PgPools } from '../db/index.js';
 import type { Logger } from '../shared/index.js';
+import type { ApiKeyRecord, LookupGuard } from '../identity/index.js';
 import { revocationChannel, type ApiKeyRole } from './repo.js';
 import { hashSecret, looksLikeSecret } from './secret.js';
 
-export interface ApiKeyPrincipal {
-  keyId: string;
-  tenantId: string;
+/** What a lookup reports (src/identity turns it into the request's principal). */
+export interface LiveApiKey extends ApiKeyRecord {
   role: ApiKeyRole;
   tenantStatus: 'active' | 'past_due' | 'suspended';
 }
 
 export interface ApiKeyAuthenticator {
-  /** The principal for a secret, or null (unknown, malformed, revoked or expired). */
-  authenticate(secret: string): Promise<ApiKeyPrincipal | null>;
+  /**
+   * The key for a secret, or null (unknown, malformed, revoked or expired). `guard` runs before a
+   * lookup reaches the database (never on a cache hit) and may refuse it by throwing
+   * (src/identity's failed-credential limiter).
+   */
+  authenticate(secret: string, opts?: { guard?: LookupGuard }): Promise<LiveApiKey | null>;
   /** Drops a key from this replica's cache (called on revocation messages). */
   evict(keyId: string): void;
   /** Drops every cached key of a tenant (called when its status changes). */
@@ -55,7 +59,7 @@ export interface AuthenticatorOptions {
 }
 
 interface Entry {
-  value: ApiKeyPrincipal | null;
+  value: LiveApiKey | null;
   expiresAt: number;
 }
 
@@ -66,13 +70,13 @@ export function createApiKeyAuthenticator(opts: AuthenticatorOptions): ApiKeyAut
   const touchInterval = opts.touchIntervalMs ?? 60_000;
   const cache = new Map<string, Entry>(); // insertion order = LRU order
   const hashByKey = new Map<string, string>();
-  const inflight = new Map<string, Promise<ApiKeyPrincipal | null>>();
+  const inflight = new Map<string, Promise<LiveApiKey | null>>();
   const lastTouch = new Map<string, number>();
   const pendingTouches = new Set<Promise<void>>();
   let epoch = 0; // bumped by every eviction, so a lookup that raced one is not cached
   let closed = false;
 
-  function remember(hash: string, value: ApiKeyPrincipal | null, expiresAt: number | null) {
+  function remember(hash: string, value: LiveApiKey | null, expiresAt: number | null) {
     const life = value ? ttl : negativeTtl;
     if (life <= 0) return;
     let until = Date.now() + life;
@@ -111,16 +115,23 @@ export function createApiKeyAuthenticator(opts: AuthenticatorOptions): ApiKeyAut
     hashByKey.clear();
   }
 
-  async function lookup(hash: string): Promise<ApiKeyPrincipal | null> {
+  async function lookup(hash: string): Promise<LiveApiKey | null> {
     const startEpoch = epoch;
     const { rows } = await tracedQuery(opts.pools.app, 'keys.authenticate', 'SELECT key_id, tenant_id, role, tenant_status, expires_at FROM auth_api_key($1)', [hash]);
     const r = rows[0];
-    const value: ApiKeyPrincipal | null = r ? { keyId: r.key_id, tenantId: r.tenant_id, role: r.role, tenantStatus: r.tenant_status } : null;
+    const value: LiveApiKey | null = r ? { keyId: r.key_id, tenantId: r.tenant_id, role: r.role, tenantStatus: r.tenant_status } : null;
     if (epoch === startEpoch && !closed) remember(hash, value, r?.expires_at ? (r.expires_at as Date).getTime() : null);
     return value;
   }
 
-  function touch(p: ApiKeyPrincipal) {
+  async function guardedLookup(guard: LookupGuard, hash: string): Promise<LiveApiKey | null> {
+    const ticket = await guard(hash);
+    const value = await lookup(hash);
+    ticket.settle(value !== null);
+    return value;
+  }
+
+  function touch(p: LiveApiKey) {
     const now = Date.now();
     if (closed || now - (lastTouch.get(p.keyId) ?? 0) < touchInterval) return;
     lastTouch.set(p.keyId, now);
@@ -176,12 +187,12 @@ export function createApiKeyAuthenticator(opts: AuthenticatorOptions): ApiKeyAut
     ready,
     evict,
     evictTenant,
-    async authenticate(secret: string) {
+    async authenticate(secret: string, authOpts: { guard?: LookupGuard } = {}) {
       if (closed) throw new Error('authenticator is closed');
       if (!looksLikeSecret(secret)) return null;
       const hash = hashSecret(secret);
       const hit = cache.get(hash);
-      let value: ApiKeyPrincipal | null;
+      let value: LiveApiKey | null;
       if (hit && hit.expiresAt > Date.now()) {
         cache.delete(hash);
         cache.set(hash, hit);
@@ -190,7 +201,8 @@ export function createApiKeyAuthenticator(opts: AuthenticatorOptions): ApiKeyAut
         if (hit) cache.delete(hash);
         let p = inflight.get(hash);
         if (!p) {
-          p = lookup(hash).finally(() => inflight.delete(hash));
+          const guard = authOpts.guard;
+          p = (guard ? guardedLookup(guard, hash) : lookup(hash)).finally(() => inflight.delete(hash));
           inflight.set(hash, p);
         }
         value = await p;

@@ -36,7 +36,7 @@ export async function startHarness(
   const authenticator = createApiKeyAuthenticator({ pools, redis, config });
   await authenticator.ready;
   const server = await createApiServer(
-    { config, logger, pools, clickhouse, redis, authenticate: (s) => authenticator.authenticate(s), ...opts.deps },
+    { config, logger, pools, clickhouse, redis, authenticate: (s, o) => authenticator.authenticate(s, o), ...opts.deps },
     opts.server,
   );
   const url = await server.listen(0, '127.0.0.1');

@@ -22,7 +22,7 @@ beforeAll(async () => {
   repo = makeRepo(['mlp-demo', { from: 'mlp-demo', as: 'private-a', config: { visibility: { tenant: a.tenant.id } } }]);
   authenticator = createApiKeyAuthenticator({ pools, redis, config: { ...config, API_KEY_CACHE_TTL_MS: 60_000 } });
   await authenticator.ready;
-  srv = await startServer({ repo: repo.dir, authenticate: (s) => authenticator.authenticate(s) });
+  srv = await startServer({ repo: repo.dir, authenticate: (s, o) => authenticator.authenticate(s, o) });
 });
 
 afterAll(async () => {

@@ -14,7 +14,8 @@ import { loadConfig } from '../../src/config/index.js';
 import { allowAll, type Admission, type TenantQueueFactory } from '../../src/quotas/index.js';
 import type { ResponseStore } from '../../src/idempotency/index.js';
 import { MemoryUsageSink, type UsageSink } from '../../src/usage/index.js';
-import { createInferenceServer, type InferenceServer, type Principal } from '../../inference/src/index.js';
+import { createInferenceServer, type InferenceServer } from '../../inference/src/index.js';
+import type { ApiKeyLookup, ApiKeyRecord, FailedAuthLimiter } from '../../src/identity/index.js';
 
 export const root = path.resolve(import.meta.dirname, '../..');
 export const modelsDir = path.join(root, 'inference/models');
@@ -63,7 +64,8 @@ export function copyModelFolder(from: string, to: string): void {
 export interface StartOptions {
   repo: string;
   env?: Record<string, string>;
-  authenticate?: (secret: string) => Promise<Principal | null>;
+  authenticate?: ApiKeyLookup;
+  failedAuth?: FailedAuthLimiter;
   usageSink?: UsageSink;
   admission?: Admission;
   queueFactory?: TenantQueueFactory;
@@ -80,8 +82,8 @@ export interface Running {
 }
 
 /** A simple in-test key map, for suites that do not test authentication itself. */
-export function staticKeys(): { authenticate: (s: string) => Promise<Principal | null>; add(tenantId?: string): { secret: string; principal: Principal } } {
-  const keys = new Map<string, Principal>();
+export function staticKeys(): { authenticate: (s: string) => Promise<ApiKeyRecord | null>; add(tenantId?: string): { secret: string; principal: ApiKeyRecord } } {
+  const keys = new Map<string, ApiKeyRecord>();
   return {
     authenticate: async (s) => keys.get(s) ?? null,
     add(tenantId = randomUUID()) {
@@ -100,6 +102,7 @@ export async function startServer(opts: StartOptions): Promise<Running> {
     config,
     logger: opts.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     authenticate: opts.authenticate ?? (async () => null),
+    ...(opts.failedAuth ? { failedAuth: opts.failedAuth } : {}),
     usageSink: sink,
     admission: opts.admission ?? allowAll,
     queueFactory: opts.queueFactory,

@@ -52,7 +52,7 @@ export async function startStack(opts: { models: (string | ModelCopy)[]; env?: R
   const authenticator: ApiKeyAuthenticator = createApiKeyAuthenticator({ pools: factoryDeps().pools, redis, config, log: logger });
   const sink = createWalUsageSink({ config, logger, clickhouse, redis });
   await sink.start();
-  const srv = await startServer({ repo: repo.dir, env, authenticate: (s) => authenticator.authenticate(s), admission, usageSink: sink,
+  const srv = await startServer({ repo: repo.dir, env, authenticate: (s, o) => authenticator.authenticate(s, o), admission, usageSink: sink,
     logger,
     ...(opts.tracer ? { tracer: opts.tracer } : {}),
     ...(opts.replay ? { responses: new ResponseStore({ redis, prefix: config.REDIS_PREFIX, windowSeconds: config.IDEMPOTENCY_WINDOW_SECONDS, maxBytes: config.INFERENCE_REPLAY_MAX_BYTES }) } : {}),

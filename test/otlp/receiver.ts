@@ -22,7 +22,7 @@ export async function startTestReceiver(opts: { env?: Record<string, string>; in
     config,
     logger: createLogger({ level: 'silent' }),
     clickhouse: ch,
-    authenticate: (s) => auth.authenticate(s),
+    authenticate: (s, o) => auth.authenticate(s, o),
     ...(opts.internalToken ? { internalToken: opts.internalToken } : {}),
   });
   const { port } = await receiver.listen(0, '127.0.0.1');

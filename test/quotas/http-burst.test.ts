@@ -24,7 +24,7 @@ beforeAll(async () => {
   redis = createRedis(config);
   admission = createAdmission({ config, redis, pools: factoryDeps().pools, logger });
   authenticator = createApiKeyAuthenticator({ pools: factoryDeps().pools, redis, config, log: logger });
-  srv = await startServer({ repo: repo.dir, authenticate: (s) => authenticator.authenticate(s), admission });
+  srv = await startServer({ repo: repo.dir, authenticate: (s, o) => authenticator.authenticate(s, o), admission });
 }, 60_000);
 
 afterAll(async () => {

@@ -13,9 +13,8 @@ import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastif
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { GraphQLSchema } from 'graphql';
-import { createJwtVerifier } from '../auth/jwt.js';
-import { createPrincipalResolver, type PrincipalResolver } from '../auth/resolve.js';
 import type { Principal } from '../auth/principal.js';
+import { createBearerAuth, createJwtVerifier, retryAfterOf } from '../../../src/identity/index.js';
 import { registerExportRoutes } from './exports.js';
 import { registerStripeWebhookRoute } from './stripe-webhooks.js';
 import { buildServices, createLoaders, type ApiContext, type ApiServerDeps, type Services } from '../context.js';
@@ -56,7 +55,7 @@ export async function createApiServer(deps: ApiServerDeps, options: ApiServerOpt
   const services: Services = buildServices(deps);
   const schema = buildApiSchema();
   const jwt = createJwtVerifier(config, options.jwtKeySet ? { getKey: options.jwtKeySet } : {});
-  const principals: PrincipalResolver = createPrincipalResolver({ jwt, authenticate: deps.authenticate });
+  const bearer = createBearerAuth({ apiKeys: deps.authenticate, jwt, failedAuth: deps.failedAuth ?? null });
   const safelist: Safelist | null = config.GRAPHQL_SAFELIST_FILE ? loadSafelist(config.GRAPHQL_SAFELIST_FILE) : null;
   const limiter =
     options.rateLimiter ??
@@ -154,10 +153,15 @@ export async function createApiServer(deps: ApiServerDeps, options: ApiServerOpt
     const requestId = String(request.id);
     let principal: Principal | null;
     try {
-      principal = await principals.resolve(request.headers);
+      principal = await bearer.authenticateBearer({ headers: request.headers, ip: request.ip }, 'api_key_or_user');
     } catch (err) {
       if (isAppError(err) && err.code === 'UNAUTHENTICATED') throw withRequestId(apiError('UNAUTHENTICATED', err.message, { status: 401 }), requestId);
       if (isAppError(err) && err.code === 'FORBIDDEN') throw withRequestId(apiError('FORBIDDEN', err.message, { status: 403 }), requestId);
+      const wait = retryAfterOf(err);
+      if (wait !== undefined) {
+        reply.header('retry-after', String(wait));
+        throw withRequestId(apiError('RATE_LIMITED', (err as Error).message, { status: 429, headers: { 'retry-after': String(wait) } }), requestId);
+      }
       throw err;
     }
     if (principal) {

@@ -6,9 +6,9 @@
  */
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
-import type { Config } from '../../../src/config/index.js';
-import { unauthenticated } from '../../../src/shared/index.js';
-import { roles, type Principal } from './principal.js';
+import type { Config } from '../config/index.js';
+import { unauthenticated } from '../shared/index.js';
+import { roles, type UserPrincipal } from './principal.js';
 
 const uuid = z.string().uuid();
 const claimsSchema = z
@@ -20,7 +20,7 @@ const claimsSchema = z
   .refine((c) => c.role === 'platform' || c.tid !== undefined, { message: 'tid is required for tenant roles' });
 
 export interface JwtVerifier {
-  verify(token: string): Promise<Principal>;
+  verify(token: string): Promise<UserPrincipal>;
 }
 
 type JwtConfig = Pick<Config, 'JWT_ISSUER' | 'JWT_AUDIENCE' | 'JWT_ALGORITHMS' | 'JWT_SECRET' | 'JWT_JWKS_URL'>;
@@ -50,7 +50,7 @@ export function createJwtVerifier(config: JwtConfig, opts: { getKey?: JWTVerifyG
   }
 
   return {
-    async verify(token: string): Promise<Principal> {
+    async verify(token: string): Promise<UserPrincipal> {
       let payload: unknown;
       try {
         const verified =

@@ -1,0 +1,9 @@
+/**
+ * Identity: who is calling, for every edge. One principal type, one `authenticateBearer`
+ * (API keys and JWTs, the suspension check), the failed-credential limiter in front of the
+ * database, and JWT verification.
+ */
+export { roles, actorOf, type Role, type Principal, type ApiKeyPrincipal, type UserPrincipal, type ApiKeyRecord, type ApiKeyLookup, type LookupGuard, type LookupTicket } from './principal.js';
+export { createBearerAuth, bearerCredential, retryAfterOf, API_KEY_PREFIX, type BearerAuth, type BearerAuthDeps, type BearerRequest } from './bearer.js';
+export { createFailedAuthLimiter, type FailedAuthLimiter, type FailedAuthConfig } from './failed-auth.js';
+export { createJwtVerifier, type JwtVerifier } from './jwt.js';
