@@ -11,3 +11,4 @@ export { listenOn } from './http.js';
 export { truncateCodePoints, isWellFormed, toWellFormed } from './text.js';
 export { packageRoot } from './package-root.js';
 export { csvText, csvRow, type CsvCell } from './csv.js';
+export { prng } from './prng.js';
