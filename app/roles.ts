@@ -13,6 +13,7 @@ import { runRetention } from '../src/jobs/index.js';
 import { createJobQueues } from '../src/queue/index.js';
 import { recordQuotaAlert } from '../src/alerts/index.js';
 import { runDunningCheck, stripeSyncEnabled } from '../src/payments/index.js';
+import { runAnomalyScan } from '../src/anomaly-scan/index.js';
 import { createInferenceServer } from '../inference/src/index.js';
 import { ResponseStore } from '../src/idempotency/index.js';
 import { prepareServedModels } from './models.js';
@@ -169,6 +170,11 @@ const starters: Record<Role, (infra: Infra, ctx: StarterContext) => Promise<Runn
     queues.process('payments.dunning', async () => runDunningCheck({ pools, logger, redis, config }));
     await queues.schedule('payments.dunning', {}, config.DUNNING_CHECK_INTERVAL_MS);
     stripeSyncEnabled(config, logger);
+    queues.process('anomaly.scan', async () => {
+      const r = await runAnomalyScan({ clickhouse, pools, logger }, { settleMs: config.ANOMALY_SETTLE_MS, topModels: config.ANOMALY_TOP_MODELS });
+      return { scored: r.scored, opened: r.opened.length, resolved: r.resolved.length };
+    });
+    await queues.schedule('anomaly.scan', {}, config.ANOMALY_SCAN_INTERVAL_MS);
     return { role: 'worker', stop: () => queues.close() };
   },
 };

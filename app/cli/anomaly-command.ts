@@ -1,11 +1,16 @@
 /**
  * `tollgate anomaly eval`: runs the anomaly detector (or scores existing NAB results) over a
- * NAB-layout corpus and prints NAB's scores. This file only parses arguments and prints; the
- * detector, the scorer and the corpus rules live in src/anomalies. Needs no running services.
+ * NAB-layout corpus and prints NAB's scores (no services needed). `tollgate anomaly scan`: one
+ * detector pass over the stored usage now (Postgres + ClickHouse, no running server). This
+ * file only parses arguments and prints; the detector, the scorer and the corpus rules live in
+ * src/anomalies, the pass in src/anomaly-scan.
  */
 import { Option, type Command } from 'commander';
+import type { Config } from '../../src/config/index.js';
+import { isUuid } from '../../src/db/index.js';
 import { badInput } from '../../src/shared/index.js';
 import type { EvalReport, NabDetectorName, NabProfileName } from '../../src/anomalies/index.js';
+import type { AnomalyScanResult } from '../../src/anomaly-scan/index.js';
 
 const profiles: readonly NabProfileName[] = ['standard', 'reward_low_FP_rate', 'reward_low_FN_rate'];
 const detectors: readonly NabDetectorName[] = ['tollgate', 'static3sigma'];
@@ -44,7 +49,19 @@ export interface AnomalyCommandIo {
   out: (text: string) => void;
 }
 
-export function registerAnomalyCommand(program: Command, io: AnomalyCommandIo): void {
+function humanScan(r: AnomalyScanResult): string {
+  const line = (what: string, t: AnomalyScanResult['opened'][number]) => `${what} ${t.metric}${t.model ? ` (${t.model})` : ''} for tenant ${t.tenantId} at ${t.bucket}: ${t.explanation}`;
+  return [`scored ${r.scored} buckets, opened ${r.opened.length} alerts, resolved ${r.resolved.length}`, ...r.opened.map((t) => line('opened', t)), ...r.resolved.map((t) => line('resolved', t))].join('\n');
+}
+
+function parseUntil(text: string | undefined): Date | undefined {
+  if (text === undefined) return undefined;
+  const d = new Date(text);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(text) || Number.isNaN(d.getTime())) throw badInput(`--until must be an ISO-8601 date-time (got ${JSON.stringify(text)})`);
+  return d;
+}
+
+export function registerAnomalyCommand(program: Command, io: AnomalyCommandIo, config: () => Config): void {
   const anomaly = program.command('anomaly').description('anomaly detection');
   anomaly
     .command('eval')
@@ -61,5 +78,27 @@ export function registerAnomalyCommand(program: Command, io: AnomalyCommandIo): 
       const { runNabEval, nabDetector } = await import('../../src/anomalies/index.js');
       const report = runNabEval({ dataDir: opts.data, windowsFile: opts.windows, profile: opts.profile, scoresDir: opts.scores, threshold, detector: nabDetector(opts.detector) });
       io.out(opts.json ? JSON.stringify(report) : humanReport(report, opts.scores ? `results in ${opts.scores}` : `detector ${opts.detector}`));
+    });
+  anomaly
+    .command('scan')
+    .description('run one anomaly detector pass now: score every hourly bucket not yet scored (history included), open and resolve alerts')
+    .option('--tenant <id>', 'only this tenant')
+    .option('--until <iso>', 'score buckets that ended by this time (default: now minus ANOMALY_SETTLE_MS)')
+    .option('--json', 'print one JSON object {"scored": n, "opened": [...], "resolved": [...]}')
+    .action(async (opts: { tenant?: string; until?: string; json?: boolean }) => {
+      if (opts.tenant !== undefined && !isUuid(opts.tenant)) throw badInput(`--tenant must be a tenant id (UUID), got ${JSON.stringify(opts.tenant)}`);
+      const until = parseUntil(opts.until);
+      const cfg = config();
+      const { runAnomalyScan } = await import('../../src/anomaly-scan/index.js');
+      const { createClickHouse } = await import('../../src/clickhouse/index.js');
+      const { createPgPools } = await import('../../src/db/index.js');
+      const pools = createPgPools(cfg, { applicationName: 'tollgate-cli' });
+      const clickhouse = createClickHouse(cfg);
+      try {
+        const r = await runAnomalyScan({ clickhouse, pools }, { tenantId: opts.tenant, until, settleMs: cfg.ANOMALY_SETTLE_MS, topModels: cfg.ANOMALY_TOP_MODELS });
+        io.out(opts.json ? JSON.stringify(r) : humanScan(r));
+      } finally {
+        await Promise.allSettled([pools.close(), clickhouse.close()]);
+      }
     });
 }

@@ -248,7 +248,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
   addServe('api', 'run only the GraphQL API role', 'api');
   addServe('worker', 'run only the background worker role', 'worker');
   addServe('otlp', 'run only the OTLP receiver role', 'otlp');
-  registerAnomalyCommand(program, io);
+  registerAnomalyCommand(program, io, config);
   registerUsageCommand(program, io, config);
   registerStatusCommand(program, io, config);
   registerSimulateCommand(program, io, config, cliActor);

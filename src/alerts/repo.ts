@@ -93,6 +93,8 @@ export interface AlertUpsert {
   dedupKey: string;
   title: string;
   details: unknown;
+  /** When the incident began, if not now (the detector scoring history opens alerts at the bucket's time). */
+  openedAt?: Date;
 }
 
 /**
@@ -101,12 +103,12 @@ export interface AlertUpsert {
  */
 export async function upsertAlert(c: pg.ClientBase, a: AlertUpsert): Promise<{ alert: AlertRow; opened: boolean }> {
   const { rows } = await c.query(
-    `INSERT INTO alerts (tenant_id, kind, metric, severity, source, dedup_key, title, details)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    `INSERT INTO alerts (tenant_id, kind, metric, severity, source, dedup_key, title, details, opened_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE($9::timestamptz, now()))
      ON CONFLICT (tenant_id, dedup_key) WHERE status <> 'resolved' DO UPDATE
        SET title = EXCLUDED.title, severity = EXCLUDED.severity, details = EXCLUDED.details, updated_at = now()
      RETURNING ${COLS}, (xmax = 0) AS inserted`,
-    [a.tenantId, a.kind, a.metric, a.severity, a.source ?? 'tollgate', a.dedupKey, a.title, JSON.stringify(a.details ?? {})],
+    [a.tenantId, a.kind, a.metric, a.severity, a.source ?? 'tollgate', a.dedupKey, a.title, JSON.stringify(a.details ?? {}), a.openedAt ?? null],
   );
   const r = rows[0]!;
   return { alert: alertRow(r), opened: r.inserted === true };
@@ -116,12 +118,16 @@ export async function upsertAlert(c: pg.ClientBase, a: AlertUpsert): Promise<{ a
  * Resolves the tenant's live alert for `dedupKey` (by the system that opened it, not a person):
  * merges `details` into the alert's details. Returns null when nothing was live.
  */
-export async function resolveAlertByKey(c: pg.ClientBase, q: { tenantId: string; dedupKey: string; details?: Record<string, unknown>; resolvedBy?: string }): Promise<AlertRow | null> {
+export async function resolveAlertByKey(
+  c: pg.ClientBase,
+  q: { tenantId: string; dedupKey: string; details?: Record<string, unknown>; resolvedBy?: string; resolvedAt?: Date },
+): Promise<AlertRow | null> {
+  // resolved_at never precedes opened_at (a resolution time from history is clamped to it)
   const { rows } = await c.query(
-    `UPDATE alerts SET status = 'resolved', resolved_at = now(), updated_at = now(), details = details || $3::jsonb,
+    `UPDATE alerts SET status = 'resolved', resolved_at = GREATEST(opened_at, COALESCE($5::timestamptz, now())), updated_at = now(), details = details || $3::jsonb,
             acknowledged_by = COALESCE(acknowledged_by, $4)
      WHERE tenant_id = $1 AND dedup_key = $2 AND status <> 'resolved' RETURNING ${COLS}`,
-    [q.tenantId, q.dedupKey, JSON.stringify(q.details ?? {}), q.resolvedBy ?? null],
+    [q.tenantId, q.dedupKey, JSON.stringify(q.details ?? {}), q.resolvedBy ?? null, q.resolvedAt ?? null],
   );
   return rows[0] ? alertRow(rows[0]) : null;
 }

@@ -119,6 +119,12 @@ export const envSchema = z.object({
   RETENTION_TRACES_DAYS: positiveInt.default(30),
   RETENTION_ANOMALY_DAYS: positiveInt.default(400),
 
+  // Anomaly detection (src/anomaly-scan): how often the worker scores new rollup buckets, how long
+  // a bucket is left to settle (WAL flush, late replicas) before it is scored, and how many of a
+  // tenant's models get series of their own besides the tenant-wide ones.
+  ANOMALY_SCAN_INTERVAL_MS: positiveInt.default(5 * 60_000),
+  ANOMALY_SETTLE_MS: positiveInt.default(5 * 60_000),
+  ANOMALY_TOP_MODELS: z.coerce.number().int().min(0).max(20).default(3),
   // Quotas and admission.
   QUOTA_REDIS_FAILURE_MODE: z.enum(['open', 'closed']).default('open'),
   QUOTA_RECONCILE_INTERVAL_MS: positiveInt.default(60_000),
