@@ -14,6 +14,7 @@ import { withTenant, type PgPools } from '../db/index.js';
 import { notFound, type Logger } from '../shared/index.js';
 import { resolveAlertByKey, upsertAlert } from '../alerts/index.js';
 import { getEffectiveLimits, getPriceComponents } from '../plans/index.js';
+import { isMeter, meters, type Meter } from '../metering/index.js';
 import { getTenant, listTenants } from '../tenants/index.js';
 import { priceComponentFromRow, PRICE_SCALE, type PriceComponent } from '../billing/index.js';
 import {
@@ -114,20 +115,20 @@ export async function runAnomalyScan(deps: AnomalyScanDeps, opts: AnomalyScanOpt
 /** The plan's list prices per unit (first paid tier for tiered models; no included quantity) and monthly quotas. */
 async function tenantPricing(deps: AnomalyScanDeps, tenantId: string, at: Date): Promise<Pricing> {
   const limits = await getEffectiveLimits(deps, { tenantId, at });
-  const none: Pricing['limits'] = { requests: null, items: null, computeMsCpu: null, computeMsCuda: null };
-  if (!limits) return { rates: null, limits: none };
+  if (!limits) return { rates: null, limits: {} };
   const components = (await getPriceComponents(deps, { planId: limits.plan.id, at })).map((r) => priceComponentFromRow(r as unknown as Record<string, unknown>));
-  const rate = (meter: string) => unitRate(components.find((c) => c.meter === meter));
-  const quota = (meter: 'requests' | 'items' | 'compute_ms_cpu' | 'compute_ms_cuda') => limits.quotas[meter]?.limit ?? null;
-  return {
-    rates: components.length ? { requests: rate('requests'), items: rate('items'), computeMsCpu: rate('compute_ms_cpu'), computeMsCuda: rate('compute_ms_cuda') } : null,
-    limits: { requests: quota('requests'), items: quota('items'), computeMsCpu: quota('compute_ms_cpu'), computeMsCuda: quota('compute_ms_cuda') },
-  };
+  const rates: Partial<Record<Meter, number>> = {};
+  for (const c of components) if (isMeter(c.meter)) rates[c.meter] = unitRate(c);
+  const quotas: Partial<Record<Meter, number>> = {};
+  for (const m of meters) {
+    const limit = limits.quotas[m]?.limit;
+    if (limit !== undefined && limit > 0) quotas[m] = limit;
+  }
+  return { rates: components.length ? rates : null, limits: quotas };
 }
 
 /** Micros per unit at list price: spend anomalies follow usage, not where the month's tiers or allowance stand. */
-function unitRate(c: PriceComponent | undefined): number {
-  if (!c) return 0;
+function unitRate(c: PriceComponent): number {
   const scale = Number(PRICE_SCALE);
   switch (c.model) {
     case 'standard':

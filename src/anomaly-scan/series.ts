@@ -5,6 +5,7 @@
  */
 import { empty, sql, tables, type ClickHouse } from '../clickhouse/index.js';
 import type { AnomalyMetric, Bucket } from '../anomalies/index.js';
+import { meterDefinitions, meters, unitsOfRollup, type Meter } from '../metering/index.js';
 
 /** The rollup the detector scores: hourly buckets. */
 export const BUCKET_MS = 3_600_000;
@@ -14,11 +15,10 @@ export interface RollupBucket {
   requests: number;
   errors: number;
   ok: number;
-  okItems: number;
-  cpuUs: number;
-  cudaUs: number;
   /** p95 of queue + compute time of ok requests, ms (NaN when none ran). */
   p95Ms: number;
+  /** Use of each billing meter in its limit/price unit (the meter registry reads the rollup). */
+  meterUse: Record<Meter, number>;
 }
 
 /** A tenant's models with their first bucket (ms) and recent request count, for choosing whom to watch. */
@@ -43,63 +43,57 @@ export async function readRollups(ch: ClickHouse, q: { tenantId: string; model: 
   const where = sql`tenant_id = ${q.tenantId} AND bucket >= ${q.from} AND bucket < ${q.to} ${byModel}`;
   const [sums, latency] = await Promise.all([
     ch.query<Record<string, string | number>>(sql`
-      SELECT toUnixTimestamp(bucket) AS t, sum(requests) AS requests, sum(error_requests) AS errors, sum(ok_requests) AS ok,
-             sum(ok_items) AS ok_items, sumIf(billed_compute_us, device != 'cuda') AS cpu_us, sumIf(billed_compute_us, device = 'cuda') AS cuda_us
+      SELECT toUnixTimestamp(bucket) AS t, device, sum(requests) AS requests, sum(error_requests) AS errors, sum(ok_requests) AS ok,
+             sum(ok_items) AS ok_items, sum(billed_compute_us) AS billed_compute_us
       FROM usage_hourly_v1 WHERE ${where}
-      GROUP BY bucket`),
+      GROUP BY bucket, device`),
     ch.query<{ t: string | number; p95: string | number | null }>(sql`
-      SELECT toUnixTimestamp(bucket) AS t, quantilesTDigestMerge(0.5, 0.9, 0.95, 0.99)(latency_us)[3] AS p95 -- the stored levels; [3] is 0.95
+      SELECT toUnixTimestamp(bucket) AS t, quantilesTDigestMerge(0.5, 0.9, 0.95, 0.99)(latency_us)[3] AS p95
       FROM usage_latency_hourly_v1 WHERE ${where}
       GROUP BY bucket`),
   ]);
   const out = new Map<number, RollupBucket>();
   for (const r of sums) {
-    out.set(Number(r.t) * 1000, {
-      requests: Number(r.requests),
-      errors: Number(r.errors),
-      ok: Number(r.ok),
-      okItems: Number(r.ok_items),
-      cpuUs: Number(r.cpu_us),
-      cudaUs: Number(r.cuda_us),
-      p95Ms: NaN,
-    });
+    const t = Number(r.t) * 1000;
+    let b = out.get(t);
+    if (!b) out.set(t, (b = { requests: 0, errors: 0, ok: 0, p95Ms: NaN, meterUse: Object.fromEntries(meters.map((m) => [m, 0])) as Record<Meter, number> }));
+    b.requests += Number(r.requests);
+    b.errors += Number(r.errors);
+    b.ok += Number(r.ok);
+    const rollup = { okRequests: BigInt(r.ok ?? 0), okItems: BigInt(r.ok_items ?? 0), billedComputeUs: BigInt(r.billed_compute_us ?? 0), device: String(r.device) };
+    for (const d of meterDefinitions) b.meterUse[d.name] += Number(unitsOfRollup(d, rollup)) / d.scale;
   }
   for (const r of latency) {
     const b = out.get(Number(r.t) * 1000);
-    // a bucket whose requests all failed has an empty digest: no latency to judge
+    // a bucket whose requests all failed has an empty digest: no latency to judge (the quantiles level [3] is 0.95)
     if (b && b.ok > 0 && r.p95 !== null && Number.isFinite(Number(r.p95))) b.p95Ms = Number(r.p95) / 1000;
   }
   return out;
 }
 
-/** Micros per unit of each billing meter (the plan's list price) and monthly quota limits. */
+/** The plan's list price of each billing meter (micros per limit unit) and monthly quota limits. */
 export interface Pricing {
-  /** Micro-units of currency per unit: requests, items, compute ms on CPU, on CUDA. */
-  rates: { requests: number; items: number; computeMsCpu: number; computeMsCuda: number } | null;
-  /** Monthly limits per meter (null = no quota): quota burn is the largest share of one used per bucket. */
-  limits: { requests: number | null; items: number | null; computeMsCpu: number | null; computeMsCuda: number | null };
+  /** null: the tenant has no prices (no spend series). */
+  rates: Partial<Record<Meter, number>> | null;
+  /** Quota burn is the largest share of a monthly limit used per bucket (no limits: no series). */
+  limits: Partial<Record<Meter, number>>;
 }
 
 /** Dense hourly series of every metric over [fromMs, toMs); hours without rows are zero traffic. */
 export function metricSeries(rollups: ReadonlyMap<number, RollupBucket>, fromMs: number, toMs: number, pricing: Pricing): Record<AnomalyMetric, Bucket[]> {
   const out: Record<AnomalyMetric, Bucket[]> = { requests: [], error_ratio: [], latency_p95: [], spend: [], quota_burn: [] };
+  const limited = meters.filter((m) => (pricing.limits[m] ?? 0) > 0);
   for (let t = fromMs; t < toMs; t += BUCKET_MS) {
     const b = rollups.get(t);
     const requests = b?.requests ?? 0;
     const ok = b?.ok ?? 0;
-    const cpuMs = (b?.cpuUs ?? 0) / 1000;
-    const cudaMs = (b?.cudaUs ?? 0) / 1000;
-    const items = b?.okItems ?? 0;
+    const use = (m: Meter) => b?.meterUse[m] ?? 0;
     out.requests.push({ t, value: requests, volume: requests });
     out.error_ratio.push({ t, value: requests > 0 ? (b?.errors ?? 0) / requests : NaN, volume: requests });
     out.latency_p95.push({ t, value: b?.p95Ms ?? NaN, volume: ok });
-    const r = pricing.rates;
-    if (r) out.spend.push({ t, value: ok * r.requests + items * r.items + cpuMs * r.computeMsCpu + cudaMs * r.computeMsCuda, volume: ok });
-    const l = pricing.limits;
-    const shares = [l.requests && ok / l.requests, l.items && items / l.items, l.computeMsCpu && cpuMs / l.computeMsCpu, l.computeMsCuda && cudaMs / l.computeMsCuda].filter(
-      (x): x is number => typeof x === 'number' && Number.isFinite(x),
-    );
-    if (shares.length) out.quota_burn.push({ t, value: Math.max(...shares), volume: ok });
+    const rates = pricing.rates;
+    if (rates) out.spend.push({ t, value: meters.reduce((sum, m) => sum + use(m) * (rates[m] ?? 0), 0), volume: ok });
+    if (limited.length) out.quota_burn.push({ t, value: Math.max(...limited.map((m) => use(m) / pricing.limits[m]!)), volume: ok });
   }
   return out;
 }
