@@ -9,3 +9,18 @@ export { createStripeClient, stripeSdkOptions, stripeSyncEnabled, callStripe, is
 export { receiveStripeWebhook, HANDLED_EVENT_TYPES, WEBHOOK_TOLERANCE_SECONDS, type WebhookDeps, type WebhookResult, type WebhookOutcome } from './webhooks.js';
 export { runDunningCheck, reconcileDunning, PAST_DUE_ALERT, SUSPENDED_ALERT, type DunningChange, type DunningDeps } from './dunning.js';
 export { paymentTermsOf, setPlanPaymentTerms, DEFAULT_PAYMENT_TERMS, type PaymentTerms } from './terms.js';
+export {
+  syncInvoice,
+  syncInvoices,
+  invoicesToSync,
+  planItems,
+  recordSyncFailure,
+  syncAlertKey,
+  SyncRefused,
+  STRIPE_MAX_INVOICE_ITEMS,
+  type SyncDeps,
+  type SyncableInvoice,
+  type SyncedInvoice,
+  type FailedSync,
+  type PlannedItem,
+} from './sync.js';
