@@ -12,6 +12,7 @@ import type { ClickHouse } from '../../src/clickhouse/index.js';
 import type { PriceComponentRow } from '../../src/plans/index.js';
 import { parseDecimalRate, type DecimalRate } from '../../src/billing/index.js';
 import type { Actor } from '../../src/audit/index.js';
+import { stripeStateByInvoiceIds, type StripeInvoiceState } from '../../src/payments/index.js';
 import type { Principal } from './auth/principal.js';
 import type { ApiKeyLookup, FailedAuthLimiter } from '../../src/identity/index.js';
 import * as db from './data/pg.js';
@@ -53,6 +54,7 @@ export interface Loaders {
   apiKey: DataLoader<string, db.ApiKeyRow | null>;
   invoiceLines: DataLoader<string, db.InvoiceLineRow[]>;
   creditNotes: DataLoader<string, db.CreditNoteRow[]>;
+  stripeInvoice: DataLoader<string, StripeInvoiceState | null>;
 }
 
 export interface ApiContext {
@@ -108,6 +110,7 @@ export function createLoaders(ctx: Pick<ApiContext, 'principal' | 'services'>): 
       const rows = await scoped(ctx, (c) => db.creditNotesByInvoiceIds(c, uuids(ids)));
       return ids.map((id) => rows.filter((r) => r.invoiceId === id));
     }),
+    stripeInvoice: new DataLoader(async (ids) => byKey(ids, await scoped(ctx, (c) => stripeStateByInvoiceIds(c, uuids(ids))), (r) => r.invoiceId)),
   };
 }
 

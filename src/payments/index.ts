@@ -24,3 +24,4 @@ export {
   type FailedSync,
   type PlannedItem,
 } from './sync.js';
+export { stripeStateByInvoiceIds, type StripeInvoiceState } from './read.js';

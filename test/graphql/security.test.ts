@@ -78,6 +78,8 @@ async function createInvoice(tenantId: string): Promise<string> {
     await c.query(`INSERT INTO invoice_lines (invoice_id, tenant_id, line_no, meter, model, quantity, unit_price_micros, amount_micros) VALUES ($1, $2, 1, 'requests', 'standard', 1000, 1000, 1000000), ($1, $2, 2, 'items', 'standard', 500, 1000, 500000)`, [id, tenantId]);
     await c.query(`UPDATE invoices SET status = 'finalized', number = $2, finalized_at = now() WHERE id = $1`, [id, `INV-${uniqueName('n')}`]);
     await c.query(`INSERT INTO credit_notes (invoice_id, tenant_id, number, amount_micros, reason) VALUES ($1, $2, $3, 200000, 'goodwill')`, [id, tenantId, `CN-${uniqueName('n')}`]);
+    // As the Stripe sync leaves it (src/payments).
+    await c.query(`INSERT INTO stripe_invoices (invoice_id, tenant_id, stripe_invoice_id, sync_state, hosted_invoice_url) VALUES ($1, $2, $3, 'synced', 'https://invoice.stripe.test/i/1')`, [id, tenantId, `in_${uniqueName('s')}`]);
     return id;
   });
 }
@@ -246,6 +248,8 @@ describe('who may run each operation', () => {
  * | Invoice.totalMicros           (money)   |   F    |   Y   |    Y    |    Y     |
  * | InvoiceLine.amountMicros      (money)   |   F    |   Y   |    Y    |    Y     |
  * | CreditNote.amountMicros       (money)   |   F    |   Y   |    Y    |    Y     |
+ * | Invoice.hostedInvoiceUrl      (money)   |   F    |   Y   |    Y    |    Y     |
+ * | Invoice.stripe (ids, sync state, error) |   F    |   F   |    Y    |    Y     |
  * | User.email of oneself                   |   Y    |   Y   |    Y    |    -     |
  * API key secrets: no field exposes them after creation (checked on the schema below).
  */
@@ -264,6 +268,8 @@ const matrix: Array<{ field: string; select: string; path: (string | number)[]; 
   { field: 'Invoice.totalMicros', select: 'invoice(id: $inv, tenantId: $t) { totalMicros }', path: ['invoice', 'totalMicros'], cells: { member: 'F', admin: 'Y', finance: 'Y', platform: 'Y' } },
   { field: 'InvoiceLine.amountMicros', select: 'invoice(id: $inv, tenantId: $t) { lines { amountMicros } }', path: ['invoice', 'lines', 0, 'amountMicros'], cells: { member: 'F', admin: 'Y', finance: 'Y', platform: 'Y' } },
   { field: 'CreditNote.amountMicros', select: 'invoice(id: $inv, tenantId: $t) { creditNotes { amountMicros } }', path: ['invoice', 'creditNotes', 0, 'amountMicros'], cells: { member: 'F', admin: 'Y', finance: 'Y', platform: 'Y' } },
+  { field: 'Invoice.hostedInvoiceUrl', select: 'invoice(id: $inv, tenantId: $t) { hostedInvoiceUrl }', path: ['invoice', 'hostedInvoiceUrl'], cells: { member: 'F', admin: 'Y', finance: 'Y', platform: 'Y' } },
+  { field: 'Invoice.stripe', select: 'invoice(id: $inv, tenantId: $t) { stripe { stripeInvoiceId syncState lastError } }', path: ['invoice', 'stripe'], cells: { member: 'F', admin: 'F', finance: 'Y', platform: 'Y' } },
   {
     field: 'User.email (another user)',
     select: 'apiKeys(first: 100, tenantId: $t) { edges { node { id createdBy { id email } } } }',

@@ -6,6 +6,7 @@ import { buildSchemaSync } from 'type-graphql';
 import { authChecker } from '../auth/checker.js';
 import { ApiKeyResolver } from './resolvers/keys.js';
 import { InvoiceResolver } from './resolvers/invoice.js';
+import { InvoiceStripeResolver } from './resolvers/invoice-stripe.js';
 import { AlertResolver } from './resolvers/alert.js';
 import { PlanResolver } from './resolvers/plan.js';
 import { QuotaResolver } from './resolvers/quotas.js';
@@ -19,7 +20,7 @@ let cached: GraphQLSchema | undefined;
 /** The schema (built once per process: type-graphql's metadata is global and immutable after import). */
 export function buildApiSchema(): GraphQLSchema {
   cached ??= buildSchemaSync({
-    resolvers: [ViewerResolver, TenantResolver, PlanResolver, ApiKeyResolver, UsageResolver, QuotaResolver, TraceResolver, InvoiceResolver, AlertResolver],
+    resolvers: [ViewerResolver, TenantResolver, PlanResolver, ApiKeyResolver, UsageResolver, QuotaResolver, TraceResolver, InvoiceResolver, InvoiceStripeResolver, AlertResolver],
     authChecker,
     authMode: 'error',
     validate: false,
