@@ -13,6 +13,7 @@ import { isAppError, createRedis } from '../../src/shared/index.js';
 import { createTenant, listTenants, setTenantPlan, setTenantStatus } from '../../src/tenants/index.js';
 import { apiKeyRoles, createApiKey, listApiKeys, revokeApiKey, type ApiKeyRole } from '../../src/keys/index.js';
 import type { Actor } from '../../src/audit/index.js';
+import { redisLimitsAnnouncer, type LimitsAnnouncer } from '../../src/plans/index.js';
 import { allRoles, type Role } from '../role-names.js';
 import { registerAnomalyCommand } from './anomaly-command.js';
 import { registerUsageCommand } from './usage-command.js';
@@ -51,19 +52,22 @@ function cliActor(): Actor {
 }
 
 /**
- * Tells every admission process to drop its cached limits for the tenant (plan change, quota
- * override). The change is already committed: a failed publish only delays it to the cache TTL.
+ * Runs a limits-changing write with an announcer (the write announces after its commit): every
+ * admission process drops its cached limits for the tenant. The change is already committed when
+ * it is announced: a failed publish only delays it to the cache TTL, so it is a warning.
  */
-async function announceLimitsChanged(config: Config, tenantId: string, io: CliIo): Promise<void> {
+async function withLimitsAnnouncer<T>(config: Config, io: CliIo, fn: (announceLimits: LimitsAnnouncer) => Promise<T>): Promise<T> {
+  // lazyConnect: nothing connects unless the write announces.
   const redis = createRedis(config, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  redis.on('error', () => {}); // reported below
+  redis.on('error', () => {}); // reported by onFailure
   try {
-    // Imported here, not at the top: quotas pulls in admission, reconciliation and ClickHouse,
-    // which every other command would pay for at start-up.
-    const { publishLimitsChanged } = await import('../../src/quotas/index.js');
-    await publishLimitsChanged({ redis, config }, { tenantId });
-  } catch (err) {
-    io.err(`warning: could not announce the new limits to running servers (${(err as Error).message}); they apply within QUOTA_LIMITS_CACHE_TTL_MS (${config.QUOTA_LIMITS_CACHE_TTL_MS} ms)`);
+    return await fn(
+      redisLimitsAnnouncer({
+        redis,
+        config,
+        onFailure: (err) => io.err(`warning: could not announce the new limits to running servers (${err.message}); they apply within QUOTA_LIMITS_CACHE_TTL_MS (${config.QUOTA_LIMITS_CACHE_TTL_MS} ms)`),
+      }),
+    );
   } finally {
     redis.disconnect();
   }
@@ -152,8 +156,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
     .option('--json', 'print one JSON object')
     .action(async (opts: { tenant: string; plan: string; json?: boolean }) => {
       const cfg = config();
-      const r = await withPools(cfg, (pools) => setTenantPlan({ pools }, { tenantId: opts.tenant, plan: opts.plan, actor: cliActor() }));
-      if (r.changed) await announceLimitsChanged(cfg, opts.tenant, io);
+      const r = await withPools(cfg, (pools) => withLimitsAnnouncer(cfg, io, (announceLimits) => setTenantPlan({ pools, announceLimits }, { tenantId: opts.tenant, plan: opts.plan, actor: cliActor() })));
       print(opts.json, { tenantId: opts.tenant, ...r }, r.changed ? `tenant ${opts.tenant}: ${r.from ?? '-'} -> ${r.to}` : `tenant ${opts.tenant} is already on ${r.to}`);
     });
 

@@ -2,7 +2,8 @@
  * Quota status for the `quotas` query: the quotas module's getQuotaStatus (shared Redis counters,
  * ClickHouse when Redis has none), unless the caller injects another implementation.
  */
-import { getQuotaStatus, publishLimitsChanged, type QuotaStatusDeps } from '../../src/quotas/index.js';
+import { redisLimitsAnnouncer, type LimitsAnnouncer } from '../../src/plans/index.js';
+import { getQuotaStatus, type QuotaStatusDeps } from '../../src/quotas/index.js';
 import type { Logger, Redis } from '../../src/shared/index.js';
 
 export interface MeterStatus {
@@ -32,15 +33,16 @@ export function defaultQuotaStatus(deps: Pick<QuotaStatusDeps, 'config' | 'redis
 }
 
 /**
- * After a committed plan or override change: every inference replica drops the tenant's cached
- * limits at once (instead of after QUOTA_LIMITS_CACHE_TTL_MS). The change is already committed,
- * so a Redis failure is logged, not returned to the caller: the cache TTL still bounds staleness.
+ * The announcer a limits-changing mutation hands to the domain write (setTenantPlan,
+ * setQuotaOverride), which announces after its commit: every inference replica drops the tenant's
+ * cached limits at once. The change is already committed, so a Redis failure is logged, not
+ * returned to the caller: the cache TTL (QUOTA_LIMITS_CACHE_TTL_MS) still bounds staleness.
  */
-export async function announceLimitsChanged(ctx: { services: { redis: Redis; config: { REDIS_PREFIX: string }; logger: Logger }; requestId: string }, tenantId: string): Promise<void> {
+export function limitsAnnouncer(ctx: { services: { redis: Redis; config: { REDIS_PREFIX: string }; logger: Logger }; requestId: string }): LimitsAnnouncer {
   const { redis, config, logger } = ctx.services;
-  try {
-    await publishLimitsChanged({ redis, config }, { tenantId });
-  } catch (err) {
-    logger.warn({ err, tenantId, requestId: ctx.requestId }, 'graphql: could not announce a limits change; replicas pick it up within QUOTA_LIMITS_CACHE_TTL_MS');
-  }
+  return redisLimitsAnnouncer({
+    redis,
+    config,
+    onFailure: (err, tenantId) => logger.warn({ err, tenantId, requestId: ctx.requestId }, 'graphql: could not announce a limits change; replicas pick it up within QUOTA_LIMITS_CACHE_TTL_MS'),
+  });
 }

@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { tracedQuery, isUuid, withPlatform, withTenant, type PgPools } from '../db/index.js';
 import { badInput, notFound } from '../shared/index.js';
 import { recordAudit, auditFrom, type Actor } from '../audit/index.js';
-import { meters, overrideKinds, type EffectiveLimits, type Meter, type OverrideKind, type Plan, type PriceComponentRow, type QuotaLimit } from './types.js';
+import { meters, overrideKinds, type EffectiveLimits, type Meter, type OverrideKind, type Plan, type PriceComponentRow, type QuotaLimit, type ScopeLimits } from './types.js';
+import type { LimitsAnnouncer } from './limits-changes.js';
 import { tierRowsFromJson } from '../billing/index.js';
 
 export interface PlansDeps {
@@ -106,39 +107,53 @@ export async function getEffectiveLimits(deps: PlansDeps, q: { tenantId: string;
   });
   if (!row) return null;
 
-  const quotas = Object.fromEntries(meters.map((m) => [m, null])) as Record<Meter, QuotaLimit | null>;
-  for (const pq of quotaJson.parse(row.quotas)) quotas[pq.meter] = { limit: pq.limit, hard: pq.hard, softThresholds: pq.soft, source: 'plan' };
-  const limits = { rateLimitRps: Number(row.rate_limit_rps), burst: Number(row.burst), maxConcurrency: Number(row.max_concurrency) };
+  // Plan quotas, then tenant-wide overrides, then the key's own caps (inheriting hard/thresholds).
+  const planQuotas = new Map<Meter, Omit<QuotaLimit, 'meter'>>();
+  for (const pq of quotaJson.parse(row.quotas)) planQuotas.set(pq.meter, { limit: pq.limit, hard: pq.hard, softThresholds: [...pq.soft].sort((x, y) => x - y) });
+  let rateLimitRps = Number(row.rate_limit_rps);
+  let burst = Number(row.burst);
+  let maxConcurrency = Number(row.max_concurrency);
   const overrides = overrideJson.parse(row.overrides);
-  let key: EffectiveLimits['key'] = null;
-
-  const apply = (target: { rateLimitRps?: number; burst?: number; maxConcurrency?: number; quotas: Partial<Record<Meter, QuotaLimit | null>> }, o: z.infer<typeof overrideJson>[number], base: Record<Meter, QuotaLimit | null>) => {
-    if (o.meter === 'rate') target.rateLimitRps = o.limit;
-    else if (o.meter === 'burst') target.burst = o.limit;
-    else if (o.meter === 'concurrency') target.maxConcurrency = o.limit;
-    else {
-      const planQuota = base[o.meter];
-      target.quotas[o.meter] = { limit: o.limit, hard: o.hard ?? planQuota?.hard ?? true, softThresholds: planQuota?.softThresholds ?? [80, 100], source: 'override' };
-    }
-  };
-  const tenantWide = { ...limits, quotas };
-  for (const o of overrides) if (o.api_key_id === null) apply(tenantWide, o, quotas);
+  const quotaOverride = (o: { meter: Meter; limit: number; hard: boolean | null }, base: Omit<QuotaLimit, 'meter'> | undefined) => ({ limit: o.limit, hard: o.hard ?? base?.hard ?? true, softThresholds: base?.softThresholds ?? [80, 100] });
   for (const o of overrides) {
-    if (o.api_key_id === null) continue;
-    key ??= { apiKeyId: o.api_key_id, quotas: {} };
-    apply(key as Parameters<typeof apply>[0], o, tenantWide.quotas);
+    if (o.api_key_id !== null) continue;
+    if (o.meter === 'rate') rateLimitRps = o.limit;
+    else if (o.meter === 'burst') burst = o.limit;
+    else if (o.meter === 'concurrency') maxConcurrency = o.limit;
+    else planQuotas.set(o.meter, quotaOverride({ meter: o.meter, limit: o.limit, hard: o.hard }, planQuotas.get(o.meter)));
+  }
+  const tenantQuotas: QuotaLimit[] = meters.map((meter) => ({ meter, ...(planQuotas.get(meter) ?? { limit: Infinity, hard: false, softThresholds: [] }) }));
+
+  let key: ScopeLimits | null = null;
+  const keyOverrides = overrides.filter((o) => o.api_key_id !== null);
+  if (keyOverrides.length) {
+    let rps: number | undefined;
+    let keyBurst: number | undefined;
+    let concurrency: number | undefined;
+    const keyQuotas = new Map<Meter, Omit<QuotaLimit, 'meter'>>();
+    for (const o of keyOverrides) {
+      if (o.meter === 'rate') rps = o.limit;
+      else if (o.meter === 'burst') keyBurst = o.limit;
+      else if (o.meter === 'concurrency') concurrency = o.limit;
+      else keyQuotas.set(o.meter, quotaOverride({ meter: o.meter, limit: o.limit, hard: o.hard }, planQuotas.get(o.meter)));
+    }
+    key = {
+      rate: rps !== undefined || keyBurst !== undefined ? { rps: rps ?? rateLimitRps, burst: keyBurst ?? Math.max(rps ?? burst, 1) } : null,
+      concurrency: concurrency ?? null,
+      quotas: meters.flatMap((meter) => {
+        const kq = keyQuotas.get(meter);
+        return kq ? [{ meter, ...kq }] : [];
+      }),
+    };
   }
   return {
     tenantId: q.tenantId,
-    tenantStatus: row.status,
-    timezone: row.timezone,
-    billingAnchorDay: Number(row.billing_anchor_day),
-    plan: { id: row.plan_id, code: row.code, name: row.name },
+    apiKeyId: apiKeyId ?? undefined,
+    planCode: String(row.code),
     priorityTier: Number(row.priority_tier),
-    rateLimitRps: tenantWide.rateLimitRps,
-    burst: tenantWide.burst,
-    maxConcurrency: tenantWide.maxConcurrency,
-    quotas: tenantWide.quotas,
+    timeZone: String(row.timezone),
+    billingAnchorDay: Number(row.billing_anchor_day),
+    tenant: { rate: { rps: rateLimitRps, burst }, concurrency: maxConcurrency, quotas: tenantQuotas },
     key,
   };
 }
@@ -181,16 +196,17 @@ export async function listQuotaOverrides(deps: PlansDeps, q: { tenantId: string 
 
 /**
  * Sets (limit given) or clears (limit null) the override for (tenant, key?, meter) from now on:
- * closes the open row and opens a new one. Platform operation; audited with before/after.
+ * closes the open row and opens a new one. Platform operation; audited with before/after; the
+ * change is announced to every admission process (limits-changes.ts).
  */
 export async function setQuotaOverride(
-  deps: PlansDeps,
+  deps: PlansDeps & { announceLimits: LimitsAnnouncer },
   q: { tenantId: string; apiKeyId?: string | null; meter: OverrideKind; limit: number | null; hard?: boolean | null; reason?: string; actor: Actor },
 ): Promise<QuotaOverride | null> {
   if (!overrideKinds.includes(q.meter)) throw badInput(`unknown meter ${q.meter}`);
   if (q.limit !== null && !(Number.isSafeInteger(q.limit) && q.limit >= 0)) throw badInput('limit must be a non-negative integer');
   if (!isUuid(q.tenantId)) throw badInput('tenantId must be a UUID');
-  return withPlatform(deps.pools.app, async (c: pg.PoolClient) => {
+  const result = await withPlatform(deps.pools.app, async (c: pg.PoolClient) => {
     const exists = await c.query('SELECT 1 FROM tenants WHERE id = $1', [q.tenantId]);
     if (!exists.rowCount) throw notFound('tenant not found');
     const { rows: closed } = await c.query(
@@ -221,4 +237,6 @@ export async function setQuotaOverride(
     );
     return created;
   });
+  await deps.announceLimits(q.tenantId); // after the commit: a process reloading now reads the new row
+  return result;
 }

@@ -42,31 +42,39 @@ export interface PriceComponentRow {
   effectiveTo: Date | null;
 }
 
+/** One meter's limit for one scope. Unlimited meters of a tenant have limit Infinity, hard false. */
 export interface QuotaLimit {
+  meter: Meter;
+  /** Units per billing period, in the meter's unit (compute meters: milliseconds). */
   limit: number;
+  /** Hard: refuse with 402 once used; soft: allow and notify at the thresholds. */
   hard: boolean;
+  /** Percentages of `limit` at which to notify, ascending (e.g. [80, 100]). */
   softThresholds: number[];
-  source: 'plan' | 'override';
 }
 
-export interface LimitSet {
-  rateLimitRps: number;
-  burst: number;
-  maxConcurrency: number;
-  /** null = unlimited for that meter. */
-  quotas: Record<Meter, QuotaLimit | null>;
+/** What one scope (a tenant, or one of its API keys) is allowed. `null` = unlimited. */
+export interface ScopeLimits {
+  rate: { rps: number; burst: number } | null;
+  concurrency: number | null;
+  quotas: QuotaLimit[];
 }
 
-export interface EffectiveLimits extends LimitSet {
+/**
+ * The limits in force for a tenant (and one of its API keys): the plan with its quota overrides.
+ * The one shape of plan limits — read by getEffectiveLimits, cached and enforced by admission,
+ * reported by quota status.
+ */
+export interface EffectiveLimits {
   tenantId: string;
-  tenantStatus: 'active' | 'past_due' | 'suspended';
-  timezone: string;
-  billingAnchorDay: number;
-  plan: { id: string; code: string; name: string };
+  apiKeyId?: string | undefined;
+  planCode: string;
+  /** Plan priority tier (1 = lowest); also the weight in fair queueing. */
   priorityTier: number;
-  /**
-   * Extra caps for one API key (from quota_overrides rows with that api_key_id), enforced in
-   * addition to the tenant-wide limits above. null when no apiKeyId was asked for or none exist.
-   */
-  key: { apiKeyId: string; rateLimitRps?: number; burst?: number; maxConcurrency?: number; quotas: Partial<Record<Meter, QuotaLimit>> } | null;
+  timeZone: string;
+  billingAnchorDay: number;
+  /** Every meter of the registry, in its order. */
+  tenant: ScopeLimits;
+  /** Limits that apply to this API key on top of the tenant's (from per-key overrides); null when none. */
+  key: ScopeLimits | null;
 }

@@ -10,7 +10,7 @@ export { rateHeaders } from './decisions.js';
 export { fairQueueFactory, fifoQueueFactory, createFairQueueFactory, FairQueue, type FairQueueOptions } from './fair-queue.js';
 export { getQuotaStatus, type QuotaStatus, type MeterStatus, type QuotaStatusDeps } from './status.js';
 export { reconcileQuotas, billableUsage, type ReconcileDeps, type ReconcileResult, type Correction } from './reconcile.js';
-export { publishLimitsChanged, postgresLimits, fromPlanLimits, type LoadLimits } from './limits.js';
+export { postgresLimits, type LoadLimits } from './limits.js';
 export { billingPeriod, startOfLocalDay, isValidTimeZone, type BillingPeriod } from './period.js';
 export { TokenBucket } from './rate-limiter.js';
 export { quotaKeys, type QuotaKeys } from './keys.js';

@@ -1,5 +1,6 @@
 /** Redis key names for admission state; every key starts with `<REDIS_PREFIX>:quota:`. */
 import { meterDefinition } from '../metering/index.js';
+import { limitsChangedChannel } from '../plans/index.js';
 import type { Meter } from './types.js';
 
 export interface QuotaKeys {
@@ -22,7 +23,7 @@ export function quotaKeys(prefix: string): QuotaKeys {
     used: (scope, meter, period) => `${base}:q:${scope}:${meter}:${period}`,
     lease: (scope, meter, period) => `${base}:ql:${scope}:${meter}:${period}`,
     notified: (scope, meter, period, threshold) => `${base}:nt:${scope}:${meter}:${period}:${threshold}`,
-    limitsChannel: `${base}:limits-changed`,
+    limitsChannel: limitsChangedChannel(prefix),
     reclaimChannel: `${base}:reclaim`,
   };
 }

@@ -2,51 +2,20 @@
  * Effective limits for (tenant, API key), cached in process so admission does no Postgres round
  * trip per request. Entries are fresh for `ttlMs`; a stale entry is served while one refresh
  * runs in the background. A plan or override change anywhere is announced on a Redis pub/sub
- * channel (`publishLimitsChanged`) and every process drops that tenant's entries at once, so
+ * channel by the write itself (src/plans limits-changes.ts) and every process drops that tenant's entries at once, so
  * the next request sees the new limits.
  */
-import { getEffectiveLimits, type EffectiveLimits as PlanLimits } from '../plans/index.js';
+import { getEffectiveLimits } from '../plans/index.js';
 import type { PgPools } from '../db/index.js';
-import type { Logger, Redis } from '../shared/index.js';
-import { meters, type Clock, type EffectiveLimits, type QuotaLimit, type ScopeLimits } from './types.js';
+import type { Logger } from '../shared/index.js';
+import type { Clock, EffectiveLimits } from './types.js';
 
 export type LoadLimits = (q: { tenantId: string; apiKeyId?: string | undefined; at?: Date }) => Promise<EffectiveLimits | null>;
-
-/** Converts the plans module's limits into admission's scopes; unlimited meters get limit Infinity. */
-export function fromPlanLimits(l: PlanLimits, apiKeyId?: string): EffectiveLimits {
-  const tenantQuotas: QuotaLimit[] = meters.map((meter) => {
-    const q = l.quotas[meter];
-    return q ? { meter, limit: q.limit, hard: q.hard, softThresholds: [...q.softThresholds].sort((a, b) => a - b) } : { meter, limit: Infinity, hard: false, softThresholds: [] };
-  });
-  let key: ScopeLimits | null = null;
-  if (l.key) {
-    const k = l.key;
-    key = {
-      rate: k.rateLimitRps !== undefined || k.burst !== undefined ? { rps: k.rateLimitRps ?? l.rateLimitRps, burst: k.burst ?? Math.max(k.rateLimitRps ?? l.burst, 1) } : null,
-      concurrency: k.maxConcurrency ?? null,
-      quotas: meters.flatMap((meter) => {
-        const q = k.quotas[meter];
-        return q ? [{ meter, limit: q.limit, hard: q.hard, softThresholds: [...q.softThresholds].sort((a, b) => a - b) }] : [];
-      }),
-    };
-  }
-  return {
-    tenantId: l.tenantId,
-    apiKeyId,
-    planCode: l.plan.code,
-    priorityTier: l.priorityTier,
-    timeZone: l.timezone,
-    billingAnchorDay: l.billingAnchorDay,
-    tenant: { rate: { rps: l.rateLimitRps, burst: l.burst }, concurrency: l.maxConcurrency, quotas: tenantQuotas },
-    key,
-  };
-}
 
 /** Reads limits from Postgres through the plans module. */
 export function postgresLimits(deps: { pools: Pick<PgPools, 'app'> }): LoadLimits {
   return async (q) => {
-    const l = await getEffectiveLimits({ pools: deps.pools }, { tenantId: q.tenantId, apiKeyId: q.apiKeyId ?? null, ...(q.at ? { at: q.at } : {}) });
-    return l ? fromPlanLimits(l, q.apiKeyId) : null;
+    return getEffectiveLimits({ pools: deps.pools }, { tenantId: q.tenantId, apiKeyId: q.apiKeyId ?? null, ...(q.at ? { at: q.at } : {}) });
   };
 }
 
@@ -122,9 +91,4 @@ export class LimitsCache {
     this.entries.clear();
     this.count = 0;
   }
-}
-
-/** Tells every process that `tenantId`'s limits changed (call after setTenantPlan / setQuotaOverride). */
-export async function publishLimitsChanged(deps: { redis: Redis; config: { REDIS_PREFIX: string } }, q: { tenantId: string }): Promise<void> {
-  await deps.redis.publish(`${deps.config.REDIS_PREFIX}:quota:limits-changed`, q.tenantId);
 }

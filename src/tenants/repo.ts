@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { isUuid, withPlatform, withTenant, type PgPools } from '../db/index.js';
 import { AppError, badInput, notFound } from '../shared/index.js';
 import { auditFrom, recordAudit, systemActor, type Actor } from '../audit/index.js';
-import { getPlan, type Plan } from '../plans/index.js';
+import { getPlan, type LimitsAnnouncer, type Plan } from '../plans/index.js';
 import { publishTenantKeysChanged } from '../keys/index.js';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/index.js';
@@ -211,12 +211,13 @@ export async function listTenantPlans(deps: TenantsDeps, q: { tenantId: string }
 /**
  * Moves the tenant to another plan from `at` (default now): closes the open tenant_plans row and
  * opens a new one, audited with before/after. A no-op (returns changed: false) when already on it.
+ * A change is announced to every admission process after the commit (src/plans limits-changes.ts).
  */
-export async function setTenantPlan(deps: TenantsDeps, q: { tenantId: string; plan: string; actor: Actor; at?: Date }): Promise<{ changed: boolean; from: string | null; to: string }> {
+export async function setTenantPlan(deps: TenantsDeps & { announceLimits: LimitsAnnouncer }, q: { tenantId: string; plan: string; actor: Actor; at?: Date }): Promise<{ changed: boolean; from: string | null; to: string }> {
   if (!isUuid(q.tenantId)) throw notFound('tenant not found');
   const plan = await getPlan(deps, { code: q.plan });
   if (!plan || !plan.active) throw badInput(`unknown plan ${JSON.stringify(q.plan)}`);
-  return withPlatform(deps.pools.app, async (c) => {
+  const result = await withPlatform(deps.pools.app, async (c) => {
     await lockTenant(c, q.tenantId); // serialises concurrent plan changes of one tenant
     const { rows: open } = await c.query(
       `SELECT tp.id, tp.plan_id, p.code, tp.effective_from FROM tenant_plans tp JOIN plans p ON p.id = tp.plan_id
@@ -242,4 +243,6 @@ export async function setTenantPlan(deps: TenantsDeps, q: { tenantId: string; pl
     );
     return { changed: true, from: (cur?.code as string | undefined) ?? null, to: plan.code };
   });
+  if (result.changed) await deps.announceLimits(q.tenantId);
+  return result;
 }

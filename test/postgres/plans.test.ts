@@ -1,13 +1,17 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { getEffectiveLimits, getPlan, getPriceComponents, listPlans, setQuotaOverride, listQuotaOverrides } from '../../src/plans/index.js';
+import { getEffectiveLimits, getPlan, getPriceComponents, listPlans, setQuotaOverride, listQuotaOverrides, type EffectiveLimits } from '../../src/plans/index.js';
 import { currentPlan, listTenantPlans, setTenantPlan, getTenant, listTenants, createTenant as createTenantRepo } from '../../src/tenants/index.js';
 import { listAudit } from '../../src/audit/index.js';
 import { withTenant } from '../../src/db/index.js';
 import { priceComponentFromRow, chargeMicros } from '../../src/billing/index.js';
+import { meters } from '../../src/metering/index.js';
 import { closeFactories, createApiKey, createTenant, factoryDeps, testActor, uniqueName } from '../factories.js';
 
 const { pools } = factoryDeps();
-const deps = { pools };
+/** Tenants whose limits change was announced, in order (the writes announce it themselves). */
+const announced: string[] = [];
+const deps = { pools, announceLimits: async (tenantId: string) => void announced.push(tenantId) };
+const quota = (l: EffectiveLimits | null, meter: string) => l?.tenant.quotas.find((q) => q.meter === meter);
 afterAll(closeFactories);
 
 describe('seeded plans', () => {
@@ -68,8 +72,10 @@ describe('tenants and plans', () => {
     const t = await createTenant({ plan: 'starter' });
     const before = new Date();
     await new Promise((r) => setTimeout(r, 5));
+    announced.length = 0;
     const result = await setTenantPlan(deps, { tenantId: t.id, plan: 'pro', actor: { type: 'user', id: 'ops@example.test', requestId: 'req-1' } });
     expect(result).toEqual({ changed: true, from: 'starter', to: 'pro' });
+    expect(announced).toEqual([t.id]); // the write announced its change
     expect((await currentPlan(deps, { tenantId: t.id }))?.plan.code).toBe('pro');
     expect((await currentPlan(deps, { tenantId: t.id, at: before }))?.plan.code).toBe('starter');
     const history = await listTenantPlans(deps, { tenantId: t.id });
@@ -84,9 +90,10 @@ describe('tenants and plans', () => {
     // Same plan again: no new row, no audit entry.
     expect((await setTenantPlan(deps, { tenantId: t.id, plan: 'pro', actor: testActor })).changed).toBe(false);
     expect(await listTenantPlans(deps, { tenantId: t.id })).toHaveLength(2);
+    expect(announced).toEqual([t.id]); // nothing changed, nothing announced
     // Limits follow the plan in force at the asked time.
-    expect((await getEffectiveLimits(deps, { tenantId: t.id }))?.rateLimitRps).toBe(100);
-    expect((await getEffectiveLimits(deps, { tenantId: t.id, at: before }))?.rateLimitRps).toBe(20);
+    expect((await getEffectiveLimits(deps, { tenantId: t.id }))?.tenant.rate?.rps).toBe(100);
+    expect((await getEffectiveLimits(deps, { tenantId: t.id, at: before }))?.tenant.rate?.rps).toBe(20);
   });
 });
 
@@ -96,8 +103,9 @@ describe('getEffectiveLimits', () => {
     const key = await createApiKey({ tenantId: t.id });
     const other = await createApiKey({ tenantId: t.id });
     const base = (await getEffectiveLimits(deps, { tenantId: t.id, apiKeyId: key.keyId }))!;
-    expect(base).toMatchObject({ tenantId: t.id, plan: { code: 'starter' }, priorityTier: 2, rateLimitRps: 20, burst: 40, maxConcurrency: 8, key: null, timezone: 'UTC', billingAnchorDay: 1 });
-    expect(base.quotas.requests).toEqual({ limit: 1_000_000, hard: true, softThresholds: [80, 90, 100], source: 'plan' });
+    expect(base).toMatchObject({ tenantId: t.id, apiKeyId: key.keyId, planCode: 'starter', priorityTier: 2, tenant: { rate: { rps: 20, burst: 40 }, concurrency: 8 }, key: null, timeZone: 'UTC', billingAnchorDay: 1 });
+    expect(quota(base, 'requests')).toEqual({ meter: 'requests', limit: 1_000_000, hard: true, softThresholds: [80, 90, 100] });
+    announced.length = 0;
     const beforeOverrides = new Date();
     await new Promise((r) => setTimeout(r, 5));
 
@@ -106,19 +114,22 @@ describe('getEffectiveLimits', () => {
     await setQuotaOverride(deps, { tenantId: t.id, apiKeyId: key.keyId, meter: 'rate', limit: 2, actor: testActor });
     await setQuotaOverride(deps, { tenantId: t.id, apiKeyId: key.keyId, meter: 'items', limit: 100, hard: false, actor: testActor });
 
+    expect(announced).toEqual([t.id, t.id, t.id, t.id]);
     const eff = (await getEffectiveLimits(deps, { tenantId: t.id, apiKeyId: key.keyId }))!;
-    expect(eff.quotas.requests).toEqual({ limit: 5_000_000, hard: true, softThresholds: [80, 90, 100], source: 'override' });
-    expect(eff.maxConcurrency).toBe(16);
-    expect(eff.rateLimitRps).toBe(20); // the key's cap does not change the tenant's
-    expect(eff.key).toEqual({ apiKeyId: key.keyId, rateLimitRps: 2, quotas: { items: { limit: 100, hard: false, softThresholds: [80, 90, 100], source: 'override' } } });
+    expect(quota(eff, 'requests')).toEqual({ meter: 'requests', limit: 5_000_000, hard: true, softThresholds: [80, 90, 100] });
+    expect(eff.tenant.concurrency).toBe(16);
+    expect(eff.tenant.rate).toEqual({ rps: 20, burst: 40 }); // the key's cap does not change the tenant's
+    expect(eff.key).toEqual({ rate: { rps: 2, burst: 2 }, concurrency: null, quotas: [{ meter: 'items', limit: 100, hard: false, softThresholds: [80, 90, 100] }] });
+    // Every meter of the registry is listed for the tenant, unlimited ones as Infinity.
+    expect(eff.tenant.quotas.map((q) => q.meter)).toEqual([...meters]);
     expect((await getEffectiveLimits(deps, { tenantId: t.id, apiKeyId: other.keyId }))!.key).toBeNull();
-    expect((await getEffectiveLimits(deps, { tenantId: t.id, at: beforeOverrides }))!.quotas.requests?.limit).toBe(1_000_000);
+    expect(quota(await getEffectiveLimits(deps, { tenantId: t.id, at: beforeOverrides }), 'requests')?.limit).toBe(1_000_000);
 
     // Replacing an override closes the old row; clearing returns to the plan.
     await setQuotaOverride(deps, { tenantId: t.id, meter: 'requests', limit: 7, actor: testActor });
-    expect((await getEffectiveLimits(deps, { tenantId: t.id }))!.quotas.requests?.limit).toBe(7);
+    expect(quota(await getEffectiveLimits(deps, { tenantId: t.id }), 'requests')?.limit).toBe(7);
     await setQuotaOverride(deps, { tenantId: t.id, meter: 'requests', limit: null, actor: testActor });
-    expect((await getEffectiveLimits(deps, { tenantId: t.id }))!.quotas.requests).toMatchObject({ limit: 1_000_000, source: 'plan' });
+    expect(quota(await getEffectiveLimits(deps, { tenantId: t.id }), 'requests')).toMatchObject({ limit: 1_000_000, hard: true });
     expect((await listQuotaOverrides(deps, { tenantId: t.id })).map((o) => o.meter).sort()).toEqual(['concurrency', 'items', 'rate']);
     const audit = await withTenant(pools.app, { tenantId: t.id }, (c) => listAudit(c, { tenantId: t.id, targetType: 'quota_override' }));
     expect(audit.map((a) => a.action).sort()).toEqual(['quota_override.clear', ...Array(5).fill('quota_override.set')]);
@@ -130,8 +141,8 @@ describe('getEffectiveLimits', () => {
     const bKey = await createApiKey({ tenantId: b.id });
     await setQuotaOverride(deps, { tenantId: b.id, apiKeyId: bKey.keyId, meter: 'rate', limit: 1, actor: testActor });
     const effA = (await getEffectiveLimits(deps, { tenantId: a.id, apiKeyId: bKey.keyId }))!;
-    expect(effA).toMatchObject({ plan: { code: 'free' }, rateLimitRps: 5, key: null });
-    expect(effA.quotas.compute_ms_cuda).toMatchObject({ limit: 0, hard: true });
+    expect(effA).toMatchObject({ planCode: 'free', tenant: { rate: { rps: 5 } }, key: null });
+    expect(effA.tenant.quotas.find((q) => q.limit === 0)).toMatchObject({ hard: true }); // free: no CUDA compute
     expect(await getEffectiveLimits(deps, { tenantId: '00000000-0000-4000-8000-000000000000' })).toBeNull();
     // An override naming another tenant's key is refused by the database.
     await expect(setQuotaOverride(deps, { tenantId: a.id, apiKeyId: bKey.keyId, meter: 'rate', limit: 1, actor: testActor })).rejects.toThrow();

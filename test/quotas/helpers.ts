@@ -24,7 +24,8 @@ export function captureLogger(): { logger: Logger; lines: Array<Record<string, u
 }
 
 export async function override(q: { tenantId: string; apiKeyId?: string; meter: OverrideKind; limit: number; hard?: boolean }): Promise<void> {
-  await setQuotaOverride({ pools: factoryDeps().pools }, { ...q, reason: 'test', actor: testActor });
+  // Admission in these tests loads the override fresh (new processes or the cache's TTL): no announcement needed.
+  await setQuotaOverride({ pools: factoryDeps().pools, announceLimits: async () => {} }, { ...q, reason: 'test', actor: testActor });
 }
 
 /** A plan's burst and concurrency cap, and the largest burst of simultaneous requests both allow. */

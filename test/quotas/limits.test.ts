@@ -6,7 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { createLogger, createRedis } from '../../src/shared/index.js';
 import { setTenantPlan } from '../../src/tenants/index.js';
-import { publishLimitsChanged, TokenBucket, type EffectiveLimits } from '../../src/quotas/index.js';
+import { TokenBucket, type EffectiveLimits } from '../../src/quotas/index.js';
+import { redisLimitsAnnouncer } from '../../src/plans/index.js';
 import { RateLimiter } from '../../src/quotas/rate-limiter.js';
 import { RedisGuard } from '../../src/quotas/redis-guard.js';
 import { runCli } from '../../app/cli/program.js';
@@ -133,8 +134,9 @@ describe('plan changes', () => {
     expect(before.allowed && before.weight).toBe(1);
     expect(before.headers['RateLimit-Limit']).toBe('10'); // free: burst 10
     await admitAndRelease(b, request(tenant.id, key.keyId)); // b has the free plan cached too
-    await setTenantPlan({ pools: factoryDeps().pools }, { tenantId: tenant.id, plan: 'pro', actor: testActor });
-    await publishLimitsChanged({ redis: h.redis, config: testConfig() }, { tenantId: tenant.id });
+    // The write announces the change itself (on the real limits channel): no separate publish.
+    const announceLimits = redisLimitsAnnouncer({ redis: h.redis, config: testConfig(), onFailure: (err) => { throw err; } });
+    await setTenantPlan({ pools: factoryDeps().pools, announceLimits }, { tenantId: tenant.id, plan: 'pro', actor: testActor });
     for (const x of [a, b]) {
       let d = await admitAndRelease(x, request(tenant.id, key.keyId));
       for (let i = 0; i < 50 && d.allowed && d.weight !== 3; i++) {

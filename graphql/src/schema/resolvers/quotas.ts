@@ -5,7 +5,7 @@ import { isUuid } from '../../../../src/db/index.js';
 import { badInput, notFound } from '../../../../src/shared/index.js';
 import { PLATFORM } from '../../auth/checker.js';
 import { actorOf, resolveTenant, type ApiContext } from '../../context.js';
-import { announceLimitsChanged } from '../../quotas.js';
+import { limitsAnnouncer } from '../../quotas.js';
 import { MeterQuota, QuotaOverrideType, QuotaStatusType, SetQuotaOverridePayload } from '../types.js';
 
 @InputType()
@@ -65,7 +65,7 @@ export class QuotaResolver {
       const key = isUuid(input.apiKeyId) ? await ctx.loaders.apiKey.load(input.apiKeyId) : null;
       if (!key || key.tenantId !== tenantId) throw notFound('API key not found');
     }
-    const o = await setQuotaOverride(ctx.services, {
+    const o = await setQuotaOverride({ ...ctx.services, announceLimits: limitsAnnouncer(ctx) }, {
       tenantId,
       apiKeyId: input.apiKeyId ?? null,
       meter: input.meter as OverrideKind,
@@ -74,7 +74,6 @@ export class QuotaResolver {
       reason: input.reason,
       actor: actorOf(ctx),
     });
-    await announceLimitsChanged(ctx, tenantId);
     return { override: o ? Object.assign(new QuotaOverrideType(), o) : null };
   }
 }

@@ -3,7 +3,7 @@ import { createTenant, setTenantPlan } from '../../../../src/tenants/index.js';
 import { recordAudit, auditFrom } from '../../../../src/audit/index.js';
 import { withPlatform } from '../../../../src/db/index.js';
 import { billingPeriod } from '../../../../src/quotas/index.js';
-import { announceLimitsChanged } from '../../quotas.js';
+import { limitsAnnouncer } from '../../quotas.js';
 import { notFound } from '../../../../src/shared/index.js';
 import { PLATFORM } from '../../auth/checker.js';
 import { actorOf, resolveTenant, type ApiContext, scoped } from '../../context.js';
@@ -107,14 +107,13 @@ export class TenantResolver {
   async setTenantPlan(@Arg('tenantId', () => ID) tenantId: string, @Arg('plan', () => String) plan: string, @Ctx() ctx: ApiContext): Promise<Tenant> {
     const id = await resolveTenant(ctx, tenantId);
     const actor = actorOf(ctx);
-    const result = await setTenantPlan(ctx.services, { tenantId: id, plan, actor });
+    const result = await setTenantPlan({ ...ctx.services, announceLimits: limitsAnnouncer(ctx) }, { tenantId: id, plan, actor });
     if (!result.changed) {
       // The domain function records real changes; a no-op request is still a mutation and is audited.
       await withPlatform(ctx.services.pools.app, (c) =>
         recordAudit(c, auditFrom(actor, { tenantId: id, action: 'tenant.plan_change.noop', targetType: 'tenant', targetId: id, before: { plan: result.from }, after: { plan: result.to } })),
       );
     }
-    await announceLimitsChanged(ctx, id);
     ctx.loaders.plan.clear(id);
     const row = await ctx.loaders.tenant.load(id);
     if (!row) throw notFound('tenant not found');
