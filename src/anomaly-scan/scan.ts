@@ -116,13 +116,13 @@ export async function runAnomalyScan(deps: AnomalyScanDeps, opts: AnomalyScanOpt
 async function tenantPricing(deps: AnomalyScanDeps, tenantId: string, at: Date): Promise<Pricing> {
   const limits = await getEffectiveLimits(deps, { tenantId, at });
   if (!limits) return { rates: null, limits: {} };
-  const components = (await getPriceComponents(deps, { planId: limits.plan.id, at })).map((r) => priceComponentFromRow(r as unknown as Record<string, unknown>));
+  const components = (await getPriceComponents(deps, { planId: limits.planId, at })).map((r) => priceComponentFromRow(r as unknown as Record<string, unknown>));
   const rates: Partial<Record<Meter, number>> = {};
   for (const c of components) if (isMeter(c.meter)) rates[c.meter] = unitRate(c);
   const quotas: Partial<Record<Meter, number>> = {};
   for (const m of meters) {
-    const limit = limits.quotas[m]?.limit;
-    if (limit !== undefined && limit > 0) quotas[m] = limit;
+    const limit = limits.tenant.quotas.find((q) => q.meter === m)?.limit;
+    if (limit !== undefined && Number.isFinite(limit) && limit > 0) quotas[m] = limit; // Infinity: unlimited
   }
   return { rates: components.length ? rates : null, limits: quotas };
 }

@@ -149,6 +149,7 @@ export async function getEffectiveLimits(deps: PlansDeps, q: { tenantId: string;
   return {
     tenantId: q.tenantId,
     apiKeyId: apiKeyId ?? undefined,
+    planId: String(row.plan_id),
     planCode: String(row.code),
     priorityTier: Number(row.priority_tier),
     timeZone: String(row.timezone),

@@ -68,6 +68,7 @@ export interface ScopeLimits {
 export interface EffectiveLimits {
   tenantId: string;
   apiKeyId?: string | undefined;
+  planId: string;
   planCode: string;
   /** Plan priority tier (1 = lowest); also the weight in fair queueing. */
   priorityTier: number;

@@ -94,6 +94,7 @@ describe('RateLimiter (shared bucket in Redis, injected clock)', () => {
 function fakeLimits(over: Partial<EffectiveLimits> & { tenantId: string }): EffectiveLimits {
   return {
     apiKeyId: undefined,
+    planId: randomUUID(),
     planCode: 'test',
     priorityTier: 1,
     timeZone: 'UTC',
