@@ -7,11 +7,12 @@
  * first tenant's traffic jumps fivefold in the middle third of the run and a third of its
  * requests there are malformed (errors), which the anomaly job can flag.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Config } from '../src/config/index.js';
 import { createPgPools } from '../src/db/index.js';
 import { createTenant } from '../src/tenants/index.js';
 import { createApiKey } from '../src/keys/index.js';
+import { prng } from '../src/shared/index.js';
 import type { Actor } from '../src/audit/index.js';
 
 export interface SimulateOptions {
@@ -173,34 +174,90 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateReport> {
 }
 
 /** A standard normal sample (Box-Muller). */
-function gaussian(): number {
-  return Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random());
+function gaussian(random: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
 }
 
 /**
  * One tenant's history as usage-import lines (one request a line): per hour a count around
  * peakPerHour × seasonality, served requests with items and compute time, ~1 % errors; inside
- * `spike` five times the traffic with a third of it failing.
+ * `spike` five times the traffic with a third of it failing. With a `seed`, an hour's lines
+ * depend only on the seed and the hour, so importing them again adds nothing (duplicate ids).
  */
-export function* historyLines(q: { tenant: string; fromMs: number; toMs: number; peakPerHour: number; models: string[]; spike: { from: number; to: number } | null }): Generator<string> {
+export function* historyLines(q: {
+  tenant: string;
+  fromMs: number;
+  toMs: number;
+  peakPerHour: number;
+  models: string[];
+  spike: { from: number; to: number } | null;
+  /** Seeds each hour's generator (prng(seed, hour)); without it, Math.random. */
+  seed?: number;
+}): Generator<string> {
   for (let h = q.fromMs; h < q.toMs; h += 3_600_000) {
+    const random = q.seed === undefined ? Math.random : prng((q.seed ^ Math.floor(h / 3_600_000)) >>> 0);
     const inSpike = q.spike !== null && h >= q.spike.from && h < q.spike.to;
     const mean = q.peakPerHour * seasonality(h) * (inSpike ? 5 : 1);
-    const n = Math.max(0, Math.round(mean + Math.sqrt(mean) * gaussian()));
+    const n = Math.max(0, Math.round(mean + Math.sqrt(mean) * gaussian(random)));
     for (let k = 0; k < n; k++) {
-      const failed = Math.random() < (inSpike ? 0.33 : 0.01);
-      const items = 1 + Math.floor(Math.random() * 4);
+      const failed = random() < (inSpike ? 0.33 : 0.01);
+      const items = 1 + Math.floor(random() * 4);
       yield JSON.stringify({
         id: `sim:${q.tenant}:${h}:${k}`,
-        ts: new Date(h + Math.floor(Math.random() * 3_600_000)).toISOString(),
+        ts: new Date(h + Math.floor(random() * 3_600_000)).toISOString(),
         model: q.models[k % q.models.length],
         items,
-        computeMs: failed ? 0 : Math.round((1 + items * (1.5 + Math.random())) * 100) / 100,
+        computeMs: failed ? 0 : Math.round((1 + items * (1.5 + random())) * 100) / 100,
         status: failed ? 'client_error' : 'ok',
         tags: { team: TEAMS[k % TEAMS.length] },
       });
     }
   }
+}
+
+export interface SeedHistoryReport {
+  from: string;
+  to: string;
+  imported: number;
+  duplicates: number;
+  /** When the history was cut short by the tenant's first plan (usage before it cannot be billed). */
+  clampedToFirstPlan: boolean;
+  anomaly: { from: string; to: string } | null;
+}
+
+/**
+ * Imports generated history (historyLines) for an existing tenant: whole hours from `spanMs`
+ * back (but not before its first plan) up to the last full hour. Seeded by the tenant id, so
+ * running it again imports nothing new for hours already seeded. With `anomaly`, three hours
+ * two days back carry five times the traffic with a third of it failing.
+ */
+export async function seedHistory(q: {
+  tenantId: string;
+  firstPlanMs: number;
+  nowMs: number;
+  spanMs: number;
+  peakPerHour: number;
+  models: string[];
+  anomaly: boolean;
+  import: BackfillImport;
+}): Promise<SeedHistoryReport> {
+  const hour = 3_600_000;
+  const to = Math.floor(q.nowMs / hour) * hour;
+  const wanted = to - Math.ceil(q.spanMs / hour) * hour;
+  const from = Math.max(wanted, Math.ceil(q.firstPlanMs / hour) * hour);
+  const spikeFrom = to - 2 * 86_400_000;
+  const spike = q.anomaly && spikeFrom >= from ? { from: spikeFrom, to: spikeFrom + 3 * hour } : null;
+  const seed = createHash('sha256').update(q.tenantId).digest().readUInt32LE(0);
+  const r = from >= to ? { imported: 0, duplicates: 0, rejected: [] } : await q.import({ tenantId: q.tenantId, lines: historyLines({ tenant: q.tenantId, fromMs: from, toMs: to, peakPerHour: q.peakPerHour, models: q.models, spike, seed }), knownModels: new Set(q.models) });
+  if (r.rejected.length) throw new Error(`usage import refused the generated history: line ${r.rejected[0]!.line}: ${r.rejected[0]!.error}`);
+  return {
+    from: new Date(from).toISOString(),
+    to: new Date(Math.max(from, to)).toISOString(),
+    imported: r.imported,
+    duplicates: r.duplicates,
+    clampedToFirstPlan: from > wanted,
+    anomaly: spike && { from: new Date(spike.from).toISOString(), to: new Date(spike.to).toISOString() },
+  };
 }
 
 /** "90s", "5m", "2h", "1d" → milliseconds. */

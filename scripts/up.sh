@@ -6,8 +6,18 @@
 #      with no ClickHouse server reachable or installable, the embedded engine (chdb:.state/chdb)
 #   3. models, migrations, a demo tenant `demo` on plan `starter` with an API key
 #      (kept in .state/demo.json, mode 600, reused while the tenant and key still exist)
-#   4. exec tollgate serve (all roles)
+#   4. with --demo (`npm run up -- --demo`): a month of usage history for the demo tenant
+#      (`tollgate usage seed`, with an injected error burst two days back); a demo tenant made
+#      by --demo has its first plan backdated 31 days so the history is billable
+#   5. exec tollgate serve (all roles)
 set -euo pipefail
+demo_data=false
+for arg in "$@"; do
+  case "$arg" in
+    --demo) demo_data=true ;;
+    *) printf '[up] unknown option %s (known: --demo)\n' "$arg" >&2; exit 2 ;;
+  esac
+done
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { printf '[up] %s\n' "$*" >&2; }
 
@@ -23,7 +33,7 @@ node bin/tollgate.js migrate
 # .state/demo.json; a tenant or key deleted/revoked since is replaced.
 state_dir="${TOLLGATE_STATE_DIR:-.state}"
 mkdir -p "$state_dir"
-demo_json="$(DEMO_FILE="$state_dir/demo.json" node -e '
+demo_json="$(DEMO_FILE="$state_dir/demo.json" DEMO_DATA="$demo_data" node -e '
   const fs = require("fs");
   const { execFileSync } = require("child_process");
   const file = process.env.DEMO_FILE;
@@ -33,7 +43,9 @@ demo_json="$(DEMO_FILE="$state_dir/demo.json" node -e '
   const tenants = cli("tenant", "list").tenants;
   let tenant = tenants.find((t) => t.id === demo.tenantId) ?? tenants.find((t) => t.name === "demo");
   if (!tenant) {
-    tenant = { id: cli("tenant", "create", "--name", "demo", "--plan", "starter").tenantId };
+    // --demo: the first plan starts 31 days back, so a month of imported history is billable.
+    const backdate = process.env.DEMO_DATA === "true" ? ["--billing-start", new Date(Math.floor(Date.now() / 86400000 - 31) * 86400000).toISOString()] : [];
+    tenant = { id: cli("tenant", "create", "--name", "demo", "--plan", "starter", ...backdate).tenantId };
     process.stderr.write(`[up] created demo tenant ${tenant.id} on plan starter\n`);
   }
   const keys = tenant.id === demo.tenantId && demo.secret ? cli("key", "list", "--tenant", tenant.id).keys : [];
@@ -49,6 +61,11 @@ demo_json="$(DEMO_FILE="$state_dir/demo.json" node -e '
 ')"
 secret="$(node -e 'process.stdout.write(JSON.parse(process.argv[1]).secret)' "$demo_json")"
 tenant_id="$(node -e 'process.stdout.write(JSON.parse(process.argv[1]).tenantId)' "$demo_json")"
+
+if [ "$demo_data" = true ]; then
+  say "seeding a month of usage history for the demo tenant (tollgate usage seed; already-seeded hours are skipped)"
+  node bin/tollgate.js usage seed --tenant "$tenant_id" --span 30d --anomaly >&2
+fi
 
 host="${TOLLGATE_HOST:-127.0.0.1}"
 [ "$host" = "0.0.0.0" ] && host=127.0.0.1

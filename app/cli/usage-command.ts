@@ -71,4 +71,58 @@ export function registerUsageCommand(program: Command, io: UsageCommandIo, confi
         await Promise.allSettled([pools.close(), clickhouse.close()]);
       }
     });
+
+  usage
+    .command('seed')
+    .description('import generated history (daily/weekly seasonality, ~1 % errors) for an existing tenant — demo data for the console, alerts and invoices')
+    .requiredOption('--tenant <id>', 'tenant id')
+    .option('--span <d>', 'how far back, e.g. 30d (not before the tenant’s first plan)', '30d')
+    .option('--peak-per-hour <n>', 'requests per hour at the daily peak', '120')
+    .option('--models <list>', 'models, comma-separated', 'mlp-demo')
+    .option('--anomaly', 'three hours two days back with 5x traffic, a third of it failing')
+    .option('--json', 'print {"from", "to", "imported", "duplicates", "clampedToFirstPlan", "anomaly"}')
+    .action(async (opts: { tenant: string; span: string; peakPerHour: string; models: string; anomaly?: boolean; json?: boolean }) => {
+      const { seedHistory, parseDuration } = await import('../simulate.js');
+      const spanMs = parseDuration(opts.span);
+      if (spanMs < 3_600_000 || spanMs > 93 * 86_400_000) throw badInput('--span must be between 1h and 93d');
+      const peakPerHour = Number(opts.peakPerHour);
+      if (!Number.isFinite(peakPerHour) || peakPerHour <= 0 || peakPerHour > 10_000) throw badInput('--peak-per-hour must be a number in (0, 10000]');
+      const models = opts.models.split(',').map((m) => m.trim()).filter(Boolean);
+      if (models.length === 0) throw badInput('--models: name at least one model');
+      const cfg = config();
+      const known = await servableModels(path.resolve(cfg.TOLLGATE_MODEL_REPOSITORY), opts.tenant);
+      const unknown = models.filter((m) => !known.has(m));
+      if (unknown.length) throw badInput(`unknown model(s) ${unknown.join(', ')}`);
+      const { importUsage } = await import('../../src/usage/index.js');
+      const { createClickHouse } = await import('../../src/clickhouse/index.js');
+      const { listTenantPlans } = await import('../../src/tenants/index.js');
+      const { isUuid } = await import('../../src/db/index.js');
+      if (!isUuid(opts.tenant)) throw badInput(`tenant id ${JSON.stringify(opts.tenant)} is not a UUID`);
+      const pools = createPgPools(cfg, { applicationName: 'tollgate-cli' });
+      const clickhouse = createClickHouse(cfg);
+      try {
+        const plans = await listTenantPlans({ pools }, { tenantId: opts.tenant });
+        if (plans.length === 0) throw badInput(`tenant ${opts.tenant} does not exist or has no plan`);
+        const firstPlanMs = Math.min(...plans.map((p) => p.effectiveFrom.getTime()));
+        const r = await seedHistory({
+          tenantId: opts.tenant,
+          firstPlanMs,
+          nowMs: Date.now(),
+          spanMs,
+          peakPerHour,
+          models,
+          anomaly: Boolean(opts.anomaly),
+          import: (q) => importUsage({ pools, clickhouse }, q),
+        });
+        if (opts.json) io.out(JSON.stringify(r));
+        else
+          io.out(
+            `imported ${r.imported} rows (${r.duplicates} already there) for ${r.from} .. ${r.to}` +
+              (r.clampedToFirstPlan ? ' (history starts at the tenant’s first plan; create tenants with --billing-start to go further back)' : '') +
+              (r.anomaly ? `; anomaly ${r.anomaly.from} .. ${r.anomaly.to}` : ''),
+          );
+      } finally {
+        await Promise.allSettled([pools.close(), clickhouse.close()]);
+      }
+    });
 }
