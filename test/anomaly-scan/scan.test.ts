@@ -13,8 +13,8 @@ import { withPlatform, withTenant } from '../../src/db/index.js';
 import { alertsPage } from '../../src/alerts/index.js';
 import { importUsage } from '../../src/usage/index.js';
 import { closeFactories, createTenant, factoryDeps } from '../factories.js';
+import { HOUR, hourlyUsage as hours } from './usage-history.js';
 
-const HOUR = 3_600_000;
 const knownModels = new Set(['mlp-demo', 'mlp-large']);
 let ch: ClickHouse;
 
@@ -30,24 +30,6 @@ async function tenantSince(daysAgo: number): Promise<string> {
   const t = await createTenant({ plan: 'starter' });
   await withPlatform(factoryDeps().pools.app, (c) => c.query(`UPDATE tenant_plans SET effective_from = now() - make_interval(days => $2) WHERE tenant_id = $1`, [t.id, daysAgo]));
   return t.id;
-}
-
-/**
- * One usage line per request for each hour in [fromMs, toMs): 38–42 requests an hour, one
- * failed request in every third hour (~0.8 %), or `errors` failed requests in burst hours.
- */
-function hours(fromMs: number, toMs: number, opts: { errors?: number; model?: string; prefix: string }): string[] {
-  const lines: string[] = [];
-  for (let t = fromMs; t < toMs; t += HOUR) {
-    const h = Math.round(t / HOUR);
-    const n = 38 + (h % 5);
-    const errors = opts.errors ?? (h % 3 === 0 ? 1 : 0);
-    for (let i = 0; i < n; i++) {
-      const status = i < errors ? 'error' : 'ok';
-      lines.push(JSON.stringify({ id: `${opts.prefix}-${h}-${i}`, ts: new Date(t + i * 60_000).toISOString(), model: opts.model ?? 'mlp-demo', items: 1 + (i % 3), computeMs: 5 + (i % 10), status }));
-    }
-  }
-  return lines;
 }
 
 async function load(tenantId: string, lines: string[]): Promise<void> {

@@ -134,6 +134,27 @@ const ops: Op[] = [
   { name: 'invoices', doc: 'query($tenantId: ID) { invoices(first: 10, tenantId: $tenantId) { edges { node { id } } } }', vars: (t) => ({ tenantId: t.tenantId }), crossTenant: true, roles: ALL },
   { name: 'invoice', doc: 'query($invoiceId: ID!) { invoice(id: $invoiceId) { id status lines { meter } } }', vars: (t) => ({ invoiceId: t.invoiceId }), crossTenant: true, roles: ALL },
   { name: 'alerts', doc: 'query($tenantId: ID) { alerts(first: 10, tenantId: $tenantId) { edges { node { id status } } } }', vars: (t) => ({ tenantId: t.tenantId }), crossTenant: true, roles: ALL },
+  {
+    name: 'alerts (explanation, model)',
+    doc: 'query($tenantId: ID) { alerts(first: 10, tenantId: $tenantId) { edges { node { id kind metric model explanation } } } }',
+    vars: (t) => ({ tenantId: t.tenantId }),
+    crossTenant: true,
+    roles: ALL,
+  },
+  {
+    name: 'anomalySeries',
+    doc: 'query($tenantId: ID, $range: TimeRangeInput!) { anomalySeries(metric: ERROR_RATIO, range: $range, tenantId: $tenantId) { metric points { bucket value expected lower upper } } }',
+    vars: (t) => ({ tenantId: t.tenantId, range }),
+    crossTenant: true,
+    roles: ALL,
+  },
+  {
+    name: 'anomalySeries (spend: money)',
+    doc: 'query($tenantId: ID, $range: TimeRangeInput!) { anomalySeries(metric: SPEND, range: $range, tenantId: $tenantId) { points { value expected } } }',
+    vars: (t) => ({ tenantId: t.tenantId, range }),
+    crossTenant: true,
+    roles: ['admin', 'finance', 'platform'],
+  },
   { name: 'acknowledgeAlert', doc: 'mutation($alertId: ID!) { acknowledgeAlert(id: $alertId) { id status } }', vars: (t) => ({ alertId: t.alertId }), crossTenant: true, roles: ['admin', 'platform'] },
   { name: 'resolveAlert', doc: 'mutation($alertId: ID!) { resolveAlert(id: $alertId) { id status } }', vars: (t) => ({ alertId: t.alertId }), crossTenant: true, roles: ['admin', 'platform'] },
   {
