@@ -9,7 +9,7 @@
  * BENCH_FRESH=1. One of the tenants exists in Postgres (database tollgate_bench_graphql) on the
  * graduated `pro` plan. Measured for that tenant over the 30 days, sequentially, after warm-up:
  *   usage(granularity: HOUR|DAY, groupBy: MODEL)  vs  the same usageSeries SQL via the ClickHouse client
- *   costAttribution(groupBy: MODEL)           vs  the same costRows SQL via the ClickHouse client
+ *   costAttribution(groupBy: MODEL)           vs  the same billable-usage read (src/billing billableRows)
  * The API numbers include HTTP (fetch in this process), auth (API key), Postgres reads (plan,
  * prices) and pricing. Aim: API p50 <= 1.3 x direct p50 + 5 ms, API p95 <= 50 ms.
  */
@@ -20,7 +20,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 process.env.NODE_ENV ??= 'production';
 const dist = new URL('../dist/', import.meta.url);
 const imp = (p) => import(new URL(p, dist).href);
-const [{ loadConfig }, db, ch, sqlMod, redisMod, loggerMod, tenants, keys, api, data] = await Promise.all([
+const [{ loadConfig }, db, ch, sqlMod, redisMod, loggerMod, tenants, keys, api, data, billing] = await Promise.all([
   imp('src/config/index.js'),
   imp('src/db/index.js'),
   imp('src/clickhouse/client.js'),
@@ -31,6 +31,7 @@ const [{ loadConfig }, db, ch, sqlMod, redisMod, loggerMod, tenants, keys, api, 
   imp('src/keys/index.js'),
   imp('graphql/src/index.js'),
   imp('graphql/src/data/clickhouse.js'),
+  imp('src/billing/index.js'),
 ]);
 const { migrateClickHouse } = await imp('src/clickhouse/migrate.js');
 const { sql } = sqlMod;
@@ -142,7 +143,7 @@ const cases = [
   { name: 'usage HOUR by MODEL, 30 d', api: () => viaApi(usageDoc), direct: () => clickhouse.query(data.usageSeriesSql({ tenantId, from, to, granularity: 'HOUR', groupBy: 'MODEL' })) },
   { name: 'usage HOUR by MODEL, columns', api: () => viaApi(usageColumnsDoc), direct: () => clickhouse.query(data.usageSeriesSql({ tenantId, from, to, granularity: 'HOUR', groupBy: 'MODEL' })) },
   { name: 'usage DAY by MODEL, 30 d', api: () => viaApi(usageDayDoc), direct: () => clickhouse.query(data.usageSeriesSql({ tenantId, from, to, granularity: 'DAY', groupBy: 'MODEL' })) },
-  { name: 'costAttribution by MODEL, 30 d', api: () => viaApi(costDoc), direct: () => clickhouse.query(data.costRowsSql({ tenantId, from, to, groupBy: 'MODEL' })) },
+  { name: 'costAttribution by MODEL, 30 d', api: () => viaApi(costDoc), direct: () => billing.billableRows(clickhouse, { tenantId, from, to, groupBy: 'MODEL' }) },
 ];
 
 function pct(xs, p) {

@@ -19,6 +19,7 @@ import { registerAnomalyCommand } from './anomaly-command.js';
 import { registerUsageCommand } from './usage-command.js';
 import { registerStatusCommand } from './status-command.js';
 import { registerSimulateCommand } from './simulate-command.js';
+import { registerBillingCommands } from './billing-command.js';
 
 export interface CliIo {
   out: (text: string) => void;
@@ -255,6 +256,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
   registerUsageCommand(program, io, config);
   registerStatusCommand(program, io, config);
   registerSimulateCommand(program, io, config, cliActor);
+  registerBillingCommands(program, io, config, cliActor);
   return program;
 }
 

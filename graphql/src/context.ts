@@ -13,6 +13,7 @@ import type { PriceComponentRow } from '../../src/plans/index.js';
 import { parseDecimalRate, type DecimalRate } from '../../src/billing/index.js';
 import type { Actor } from '../../src/audit/index.js';
 import { stripeStateByInvoiceIds, type StripeInvoiceState } from '../../src/payments/index.js';
+import { creditNotesByInvoiceIds, linesByInvoiceIds, type CreditNote as InvoiceCreditNote, type InvoiceLine as InvoiceLineRow } from '../../src/invoices/index.js';
 import type { Principal } from './auth/principal.js';
 import type { ApiKeyLookup, FailedAuthLimiter } from '../../src/identity/index.js';
 import * as db from './data/pg.js';
@@ -52,8 +53,8 @@ export interface Loaders {
   stripeCustomer: DataLoader<string, string | null>;
   member: DataLoader<string, db.MemberRow | null, string>;
   apiKey: DataLoader<string, db.ApiKeyRow | null>;
-  invoiceLines: DataLoader<string, db.InvoiceLineRow[]>;
-  creditNotes: DataLoader<string, db.CreditNoteRow[]>;
+  invoiceLines: DataLoader<string, InvoiceLineRow[]>;
+  creditNotes: DataLoader<string, InvoiceCreditNote[]>;
   stripeInvoice: DataLoader<string, StripeInvoiceState | null>;
 }
 
@@ -103,11 +104,11 @@ export function createLoaders(ctx: Pick<ApiContext, 'principal' | 'services'>): 
     }),
     apiKey: new DataLoader(async (ids) => byKey(ids, await scoped(ctx, (c) => db.apiKeysByIds(c, uuids(ids))), (r) => r.id)),
     invoiceLines: new DataLoader(async (ids) => {
-      const rows = await scoped(ctx, (c) => db.linesByInvoiceIds(c, uuids(ids)));
+      const rows = await scoped(ctx, (c) => linesByInvoiceIds(c, ids));
       return ids.map((id) => rows.filter((r) => r.invoiceId === id));
     }),
     creditNotes: new DataLoader(async (ids) => {
-      const rows = await scoped(ctx, (c) => db.creditNotesByInvoiceIds(c, uuids(ids)));
+      const rows = await scoped(ctx, (c) => creditNotesByInvoiceIds(c, ids));
       return ids.map((id) => rows.filter((r) => r.invoiceId === id));
     }),
     stripeInvoice: new DataLoader(async (ids) => byKey(ids, await scoped(ctx, (c) => stripeStateByInvoiceIds(c, uuids(ids))), (r) => r.invoiceId)),

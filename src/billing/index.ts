@@ -29,3 +29,19 @@ export {
   type UsageSlice,
   type DecimalRate,
 } from './attribution.js';
+export { costAttribution, costByTenant, providerCost, type BillingDeps, type CostRates, type CostReport } from './cost.js';
+export { billableRows, billableRowsByTenant, splitAtHours, mergeCostRows, MAX_COST_ROWS, type CostGroupBy, type CostRow } from './usage-reader.js';
+export { pricingSegments, pricingSegmentsForTenants, buildSegments, type PricingSegment } from './plan-segments.js';
+export {
+  priceRange,
+  sliceUsage,
+  isCudaDevice,
+  USAGE_METERS,
+  type UsageMeter,
+  type MeterCharge,
+  type SliceCharge,
+  type SliceUsage,
+  type BaseFeeCharge,
+  type RangePrice,
+  type PricedSegmentInput,
+} from './segment-pricing.js';

@@ -237,7 +237,7 @@ describe('DataLoader', () => {
     expect(r.errors).toBeUndefined();
     const nodes = r.data.invoices.edges.map((e: { node: unknown }) => e.node);
     expect(nodes.map((n: { totalMicros: string }) => n.totalMicros)).toEqual(['3000', '2000', '1000']);
-    expect(nodes[0].lines).toEqual([{ meter: 'requests', quantity: '3000.000000', amountMicros: '3000' }]);
+    expect(nodes[0].lines).toEqual([{ meter: 'requests', quantity: '3000', amountMicros: '3000' }]);
     expect(nodes[0].creditNotes).toEqual([]);
     // 3 transactions (page, lines batch, credit-notes batch) + 1 for the JWT user's tenant status check.
     expect(queries).toBe(16);

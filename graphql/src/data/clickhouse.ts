@@ -8,7 +8,6 @@ import { sql, type ClickHouse, type Sql } from '../../../src/clickhouse/index.js
 
 export type Granularity = 'MINUTE' | 'HOUR' | 'DAY';
 export type UsageGroupBy = 'MODEL' | 'API_KEY' | 'TAG' | null;
-export type CostGroupBy = 'MODEL' | 'API_KEY' | 'TAG' | 'DAY';
 
 const u64 = z.union([z.string(), z.number()]).transform((v) => BigInt(v));
 
@@ -142,104 +141,6 @@ export async function latencySeries(
     const qs = (r.q as Array<number | string>).map(Number);
     return { key: r.key as string, b: Number(r.b), p50: qs[0]!, p90: qs[1]!, p95: qs[2]!, p99: qs[3]!, max: Number(r.max_us) };
   });
-}
-
-const costRowSchema = z.object({
-  key: z.string(),
-  device: z.string(),
-  requests: u64,
-  items: u64,
-  compute_us: u64,
-});
-export type CostRow = z.infer<typeof costRowSchema>;
-
-function costRow(r: Record<string, unknown>): CostRow {
-  return { key: r.key as string, device: r.device as string, requests: big(r.requests), items: big(r.items), compute_us: big(r.compute_us) };
-}
-
-// Billable usage: successful requests and their items; compute as billed (batch cost split by items).
-const COST_SUMS = sql`sum(ok_requests) AS requests, sum(ok_items) AS items, sum(billed_compute_us) AS compute_us`;
-
-const costSliceExpr: Record<'MODEL' | 'API_KEY' | 'DAY', Sql> = {
-  MODEL: sql`model`,
-  API_KEY: sql`api_key_id`,
-  DAY: sql`toString(toDate(bucket))`,
-};
-
-/** Billable sums per (slice, device) for one tenant over hour buckets starting in [from, to). */
-export function costRowsSql(q: { tenantId: string; from: Date; to: Date; groupBy: Exclude<CostGroupBy, 'TAG'> }): Sql {
-  return sql`SELECT ${costSliceExpr[q.groupBy]} AS key, device, ${COST_SUMS}
-      FROM usage_hourly_v1
-      WHERE tenant_id = ${q.tenantId} AND bucket >= ${q.from} AND bucket < ${q.to}
-      GROUP BY key, device ORDER BY key, device LIMIT ${MAX_USAGE_ROWS}`;
-}
-
-export async function costRows(ch: ClickHouse, q: { tenantId: string; from: Date; to: Date; groupBy: Exclude<CostGroupBy, 'TAG'> }): Promise<CostRow[]> {
-  return convertRows(await ch.query<Record<string, unknown>>(costRowsSql(q)), costRowSchema, costRow);
-}
-
-/** Billable sums per (tenant, device) for a page of tenants (platform margins); key = tenant id. */
-export async function costRowsByTenant(ch: ClickHouse, q: { tenantIds: readonly string[]; from: Date; to: Date }): Promise<CostRow[]> {
-  if (q.tenantIds.length === 0) return [];
-  return convertRows(
-    await ch.query<Record<string, unknown>>(
-      sql`SELECT tenant_id AS key, device, ${COST_SUMS}
-        FROM usage_hourly_v1
-        WHERE tenant_id IN (SELECT arrayJoin(${q.tenantIds})) AND bucket >= ${q.from} AND bucket < ${q.to}
-        GROUP BY key, device ORDER BY key, device LIMIT ${MAX_USAGE_ROWS}`,
-    ),
-    costRowSchema,
-    costRow,
-  );
-}
-
-/** Billable sums per (tag value, device) for one tag key, plus the untagged remainder (from the totals). */
-export async function costRowsByTag(ch: ClickHouse, q: { tenantId: string; from: Date; to: Date; tagKey: string }): Promise<CostRow[]> {
-  const [tagged, totals] = await Promise.all([
-    ch.query(
-      sql`SELECT tag_value AS key, device, ${COST_SUMS}
-        FROM usage_tags_hourly_v1
-        WHERE tenant_id = ${q.tenantId} AND bucket >= ${q.from} AND bucket < ${q.to} AND tag_key = ${q.tagKey}
-        GROUP BY key, device ORDER BY key, device LIMIT ${MAX_USAGE_ROWS}`,
-      { schema: costRowSchema },
-    ),
-    ch.query(
-      sql`SELECT '' AS key, device, ${COST_SUMS}
-        FROM usage_hourly_v1
-        WHERE tenant_id = ${q.tenantId} AND bucket >= ${q.from} AND bucket < ${q.to}
-        GROUP BY device ORDER BY device`,
-      { schema: costRowSchema },
-    ),
-  ]);
-  // Events without this tag form the '' slice, so slices still add up to the tenant's total.
-  const untagged = new Map(totals.map((t) => [t.device, { ...t }]));
-  for (const r of tagged) {
-    const rest = untagged.get(r.device);
-    if (!rest) continue;
-    rest.requests = max0(rest.requests - r.requests);
-    rest.items = max0(rest.items - r.items);
-    rest.compute_us = max0(rest.compute_us - r.compute_us);
-  }
-  const remainder = [...untagged.values()].filter((r) => r.requests > 0n || r.items > 0n || r.compute_us > 0n);
-  return [...tagged.filter((r) => r.key !== ''), ...mergeEmptyKey(tagged.filter((r) => r.key === ''), remainder)];
-}
-
-function mergeEmptyKey(a: CostRow[], b: CostRow[]): CostRow[] {
-  const byDevice = new Map<string, CostRow>();
-  for (const r of [...a, ...b]) {
-    const cur = byDevice.get(r.device);
-    if (!cur) byDevice.set(r.device, { ...r, key: '' });
-    else {
-      cur.requests += r.requests;
-      cur.items += r.items;
-      cur.compute_us += r.compute_us;
-    }
-  }
-  return [...byDevice.values()];
-}
-
-function max0(v: bigint): bigint {
-  return v > 0n ? v : 0n;
 }
 
 const spanSchema = z.object({

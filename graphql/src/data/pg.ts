@@ -7,7 +7,7 @@
  */
 import type pg from 'pg';
 import type { PriceComponentRow } from '../../../src/plans/index.js';
-import { tenantFromRow, TENANT_COLUMNS, type Tenant, type TenantStatus } from '../../../src/tenants/index.js';
+import { tenantFromRow, TENANT_COLUMNS, type Tenant } from '../../../src/tenants/index.js';
 import { apiKeyFromRow, API_KEY_COLUMNS, type ApiKeyInfo } from '../../../src/keys/index.js';
 import { tierRowsFromJson } from '../../../src/billing/index.js';
 
@@ -105,51 +105,6 @@ export async function priceComponentsByPlanIds(c: pg.ClientBase, planIds: readon
   return rows.map(priceComponentRow);
 }
 
-/**
- * The plan that prices a range and its price components, in one statement: the first plan row
- * overlapping [from, to) (the plan in force at `from`, or the tenant's first plan when it started
- * inside the range), with the components in effect at max(from, that plan's start).
- */
-export async function pricingForRange(c: pg.ClientBase, q: { tenantId: string; from: Date; to: Date }): Promise<{ planId: string | null; components: PriceComponentRow[] }> {
-  const { rows } = await c.query(
-    `SELECT tp.plan_id AS tp_plan_id, ${priceCols('pc.')}
-     FROM (SELECT plan_id, GREATEST(effective_from, $2::timestamptz) AS at FROM tenant_plans
-           WHERE tenant_id = $1 AND effective_from < $3 AND (effective_to IS NULL OR effective_to > $2)
-           ORDER BY effective_from LIMIT 1) tp
-     LEFT JOIN price_components pc ON pc.plan_id = tp.plan_id AND pc.effective_from <= tp.at AND (pc.effective_to IS NULL OR pc.effective_to > tp.at)
-     ORDER BY pc.meter`,
-    [q.tenantId, q.from, q.to],
-  );
-  if (rows.length === 0) return { planId: null, components: [] };
-  return {
-    planId: String(rows[0].tp_plan_id),
-    components: rows.filter((r) => r.id !== null).map(priceComponentRow),
-  };
-}
-
-/** pricingForRange for many tenants in one statement (platform margin reports). */
-export async function pricingForTenants(c: pg.ClientBase, q: { tenantIds: readonly string[]; from: Date; to: Date }): Promise<Map<string, { planId: string | null; components: PriceComponentRow[] }>> {
-  const { rows } = await c.query(
-    `SELECT t.id AS tenant_id, tp.plan_id AS tp_plan_id, ${priceCols('pc.')}
-     FROM unnest($1::uuid[]) AS t(id)
-     LEFT JOIN LATERAL (SELECT plan_id, GREATEST(effective_from, $2::timestamptz) AS at FROM tenant_plans
-                        WHERE tenant_id = t.id AND effective_from < $3 AND (effective_to IS NULL OR effective_to > $2)
-                        ORDER BY effective_from LIMIT 1) tp ON true
-     LEFT JOIN price_components pc ON pc.plan_id = tp.plan_id AND pc.effective_from <= tp.at AND (pc.effective_to IS NULL OR pc.effective_to > tp.at)
-     ORDER BY t.id, pc.meter`,
-    [q.tenantIds, q.from, q.to],
-  );
-  const out = new Map<string, { planId: string | null; components: PriceComponentRow[] }>();
-  for (const r of rows) {
-    const id = String(r.tenant_id);
-    let entry = out.get(id);
-    if (!entry) out.set(id, (entry = { planId: r.tp_plan_id ? String(r.tp_plan_id) : null, components: [] }));
-    if (r.id === null) continue;
-    entry.components.push(priceComponentRow(r));
-  }
-  return out;
-}
-
 export async function stripeCustomersByTenantIds(c: pg.ClientBase, tenantIds: readonly string[]): Promise<Array<{ tenantId: string; stripeId: string }>> {
   const { rows } = await c.query(
     `SELECT tenant_id, stripe_id FROM stripe_mappings WHERE object_type = 'customer' AND tenant_id = ANY($1::uuid[]) AND local_id = tenant_id::text`,
@@ -200,116 +155,4 @@ export async function apiKeysPage(
 export async function apiKeysByIds(c: pg.ClientBase, ids: readonly string[]): Promise<ApiKeyRow[]> {
   const { rows } = await c.query(`SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE id = ANY($1::uuid[])`, [ids]);
   return rows.map(apiKeyFromRow);
-}
-
-export interface InvoiceRow {
-  id: string;
-  tenantId: string;
-  number: string | null;
-  status: string;
-  periodStart: Date;
-  periodEnd: Date;
-  currency: string;
-  subtotalMicros: bigint;
-  taxMicros: bigint;
-  totalMicros: bigint;
-  finalizedAt: Date | null;
-  paidAt: Date | null;
-  voidedAt: Date | null;
-  dueAt: Date | null;
-  createdAt: Date;
-}
-
-const INVOICE_COLS = `id, tenant_id, number, status, period_start, period_end, currency, subtotal_micros::text, tax_micros::text, total_micros::text,
-  finalized_at, paid_at, voided_at, due_at, created_at`;
-
-function invoiceRow(r: Record<string, unknown>): InvoiceRow {
-  return {
-    id: String(r.id),
-    tenantId: String(r.tenant_id),
-    number: (r.number as string | null) ?? null,
-    status: r.status as TenantStatus,
-    periodStart: r.period_start as Date,
-    periodEnd: r.period_end as Date,
-    currency: String(r.currency).trim(),
-    subtotalMicros: BigInt(r.subtotal_micros as string),
-    taxMicros: BigInt(r.tax_micros as string),
-    totalMicros: BigInt(r.total_micros as string),
-    finalizedAt: (r.finalized_at as Date | null) ?? null,
-    paidAt: (r.paid_at as Date | null) ?? null,
-    voidedAt: (r.voided_at as Date | null) ?? null,
-    dueAt: (r.due_at as Date | null) ?? null,
-    createdAt: r.created_at as Date,
-  };
-}
-
-/** A page of a tenant's invoices, newest period first, keyset on (period_start, id). */
-export async function invoicesPage(c: pg.ClientBase, q: { tenantId: string; limit: number; after: { periodStart: string; id: string } | null }): Promise<Array<InvoiceRow & { cursorTs: string }>> {
-  const { rows } = await c.query(
-    `SELECT ${INVOICE_COLS}, to_char(period_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_ts FROM invoices
-     WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR (period_start, id) < ($2::timestamptz, $3::uuid))
-     ORDER BY period_start DESC, id DESC LIMIT $4`,
-    [q.tenantId, q.after?.periodStart ?? null, q.after?.id ?? null, q.limit + 1],
-  );
-  return rows.map((r) => ({ ...invoiceRow(r), cursorTs: String(r.cursor_ts) }));
-}
-
-export async function invoiceById(c: pg.ClientBase, q: { tenantId: string; id: string }): Promise<InvoiceRow | null> {
-  const { rows } = await c.query(`SELECT ${INVOICE_COLS} FROM invoices WHERE tenant_id = $1 AND id = $2`, [q.tenantId, q.id]);
-  return rows[0] ? invoiceRow(rows[0]) : null;
-}
-
-export interface InvoiceLineRow {
-  invoiceId: string;
-  lineNo: number;
-  meter: string;
-  model: string;
-  description: string;
-  quantity: string;
-  unitPriceMicros: string | null;
-  amountMicros: bigint;
-}
-
-export async function linesByInvoiceIds(c: pg.ClientBase, ids: readonly string[]): Promise<InvoiceLineRow[]> {
-  const { rows } = await c.query(
-    `SELECT invoice_id, line_no, meter, model, description, quantity::text, unit_price_micros::text, amount_micros::text
-     FROM invoice_lines WHERE invoice_id = ANY($1::uuid[]) ORDER BY invoice_id, line_no, id`,
-    [ids],
-  );
-  return rows.map((r) => ({
-    invoiceId: String(r.invoice_id),
-    lineNo: Number(r.line_no),
-    meter: String(r.meter),
-    model: String(r.model),
-    description: String(r.description),
-    quantity: String(r.quantity),
-    unitPriceMicros: (r.unit_price_micros as string | null) ?? null,
-    amountMicros: BigInt(r.amount_micros as string),
-  }));
-}
-
-export interface CreditNoteRow {
-  id: string;
-  invoiceId: string;
-  number: string;
-  amountMicros: bigint;
-  currency: string;
-  reason: string;
-  createdAt: Date;
-}
-
-export async function creditNotesByInvoiceIds(c: pg.ClientBase, ids: readonly string[]): Promise<CreditNoteRow[]> {
-  const { rows } = await c.query(
-    `SELECT id, invoice_id, number, amount_micros::text, currency, reason, created_at FROM credit_notes WHERE invoice_id = ANY($1::uuid[]) ORDER BY created_at, id`,
-    [ids],
-  );
-  return rows.map((r) => ({
-    id: String(r.id),
-    invoiceId: String(r.invoice_id),
-    number: String(r.number),
-    amountMicros: BigInt(r.amount_micros as string),
-    currency: String(r.currency).trim(),
-    reason: String(r.reason),
-    createdAt: r.created_at as Date,
-  }));
 }

@@ -1,13 +1,13 @@
 import { Arg, Authorized, Ctx, FieldResolver, ID, Query, Resolver, Root } from 'type-graphql';
 import { isUuid } from '../../../../src/db/index.js';
 import { notFound } from '../../../../src/shared/index.js';
-import { resolveTenant, scoped, type ApiContext } from '../../context.js';
-import { invoiceById, invoicesPage, type InvoiceRow } from '../../data/pg.js';
+import { getInvoice, listInvoices, type Invoice as DomainInvoice } from '../../../../src/invoices/index.js';
+import { resolveTenant, type ApiContext } from '../../context.js';
 import { decodeCursor, encodeCursor } from '../common.js';
 import { PageSizeScalar } from '../scalars.js';
 import { CreditNote, Invoice, InvoiceConnection, InvoiceLine } from '../types.js';
 
-function toInvoice(r: InvoiceRow): Invoice {
+function toInvoice(r: DomainInvoice): Invoice {
   return Object.assign(new Invoice(), r);
 }
 
@@ -24,7 +24,7 @@ export class InvoiceResolver {
     const tenantId = await resolveTenant(ctx, tenantIdArg);
     const after = decodeCursor(afterCursor, 2);
     if (after && !isUuid(after[1])) throw notFound('invalid cursor');
-    const rows = await scoped(ctx, (c) => invoicesPage(c, { tenantId, limit: first, after: after ? { periodStart: String(after[0]), id: String(after[1]) } : null }));
+    const rows = await listInvoices(ctx.services, { tenantId, limit: first, after: after ? { periodStart: String(after[0]), id: String(after[1]) } : null });
     const page = rows.slice(0, first);
     const edges = page.map((r) => ({ cursor: encodeCursor([r.cursorTs, r.id]), node: toInvoice(r) }));
     return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null } };
@@ -34,7 +34,7 @@ export class InvoiceResolver {
   @Query(() => Invoice, { description: 'One invoice of your tenant (another tenant\'s reads as NOT_FOUND).' })
   async invoice(@Arg('id', () => ID) id: string, @Arg('tenantId', () => ID, { nullable: true }) tenantIdArg: string | null, @Ctx() ctx: ApiContext): Promise<Invoice> {
     const tenantId = await resolveTenant(ctx, tenantIdArg);
-    const row = isUuid(id) ? await scoped(ctx, (c) => invoiceById(c, { tenantId, id })) : null;
+    const row = isUuid(id) ? await getInvoice(ctx.services, { tenantId, id }) : null;
     if (!row) throw notFound('invoice not found');
     return toInvoice(row);
   }
