@@ -35,6 +35,7 @@ export { pricingSegments, pricingSegmentsForTenants, buildSegments, type Pricing
 export {
   priceRange,
   sliceUsage,
+  emptySliceUsage,
   isCudaDevice,
   USAGE_METERS,
   type UsageMeter,

@@ -68,7 +68,8 @@ export async function pricingSegmentsForTenants(c: pg.ClientBase, q: { tenantIds
   for (const r of comps.rows) {
     let component: PriceComponent;
     try {
-      component = priceComponentFromRow(r as Record<string, unknown>);
+      // A base fee has no meter: it is priced by time, never by a meter's quantity.
+      component = priceComponentFromRow({ ...(r as Record<string, unknown>), meter: r.meter ?? 'base_fee' });
     } catch (err) {
       throw new RangeError(`price component ${String(r.id)}: ${(err as Error).message}`, { cause: err });
     }

@@ -12,53 +12,48 @@ import { allocateLargestRemainder } from './allocate.js';
 import { chargeMicros, roundScaled, type PriceComponent } from './pricing.js';
 import type { PricingSegment } from './plan-segments.js';
 import type { CostRow } from './usage-reader.js';
+import { deviceClass, meterDefinition, meterDefinitions, meters, unitsOfRollup, type Meter } from '../metering/index.js';
 
-/** The usage meters, in display order (quantities: requests, items, compute milliseconds). */
-export const USAGE_METERS = ['requests', 'items', 'compute_ms_cpu', 'compute_ms_cuda'] as const;
-export type UsageMeter = (typeof USAGE_METERS)[number];
+/** The usage meters, in the registry's order (src/metering). */
+export const USAGE_METERS = meters;
+export type UsageMeter = Meter;
 
 export function isCudaDevice(device: string): boolean {
-  return device.toLowerCase().startsWith('cuda');
+  return deviceClass(device.toLowerCase()) === 'cuda';
 }
 
-/** Per-slice accumulators of one segment's rows (compute kept in µs, floored to ms only when priced). */
+/** Per-slice counted units of each meter (compute in µs, floored to ms only when priced), and compute per device for provider cost. */
 export interface SliceUsage {
-  requests: bigint;
-  items: bigint;
+  units: Record<string, bigint>;
   cpuUs: bigint;
   cudaUs: bigint;
+}
+
+export function emptySliceUsage(): SliceUsage {
+  return { units: Object.fromEntries(meters.map((m) => [m, 0n])), cpuUs: 0n, cudaUs: 0n };
 }
 
 export function sliceUsage(rows: readonly CostRow[]): Map<string, SliceUsage> {
   const slices = new Map<string, SliceUsage>();
   for (const r of rows) {
     let s = slices.get(r.key);
-    if (!s) slices.set(r.key, (s = { requests: 0n, items: 0n, cpuUs: 0n, cudaUs: 0n }));
-    s.requests += r.requests;
-    s.items += r.items;
+    if (!s) slices.set(r.key, (s = emptySliceUsage()));
+    const sums = { okRequests: r.requests, okItems: r.items, billedComputeUs: r.compute_us, device: r.device };
+    for (const d of meterDefinitions) s.units[d.name] = (s.units[d.name] ?? 0n) + unitsOfRollup(d, sums);
     if (isCudaDevice(r.device)) s.cudaUs += r.compute_us;
     else s.cpuUs += r.compute_us;
   }
   return slices;
 }
 
-/** Allocation weight of a slice for a meter (compute: µs, so slices share the floored total fairly). */
+/** Allocation weight of a slice for a meter: its counted units (compute: µs, so slices share the floored total fairly). */
 function weightOf(s: SliceUsage, meter: UsageMeter): bigint {
-  switch (meter) {
-    case 'requests':
-      return s.requests;
-    case 'items':
-      return s.items;
-    case 'compute_ms_cpu':
-      return s.cpuUs;
-    case 'compute_ms_cuda':
-      return s.cudaUs;
-  }
+  return s.units[meter] ?? 0n;
 }
 
-/** The meter's quantity for a sum of slices: compute is floor(Σ µs / 1000). */
-function quantityOf(weights: bigint, meter: UsageMeter): bigint {
-  return meter === 'compute_ms_cpu' || meter === 'compute_ms_cuda' ? weights / 1000n : weights;
+/** The meter's quantity in its price unit for a sum of counted units: compute is floor(Σ µs / 1000). */
+function quantityOf(units: bigint, meter: UsageMeter): bigint {
+  return units / BigInt(meterDefinition(meter).scale);
 }
 
 export interface MeterCharge {
@@ -161,12 +156,11 @@ export function priceRange(input: { periodStart: Date; periodEnd: Date; segments
   }
 
   const slices: SliceCharge[] = keys.map((key) => {
-    const usage: SliceUsage = { requests: 0n, items: 0n, cpuUs: 0n, cudaUs: 0n };
+    const usage = emptySliceUsage();
     for (const s of input.segments) {
       const u = s.slices.get(key);
       if (!u) continue;
-      usage.requests += u.requests;
-      usage.items += u.items;
+      for (const m of USAGE_METERS) usage.units[m] = (usage.units[m] ?? 0n) + (u.units[m] ?? 0n);
       usage.cpuUs += u.cpuUs;
       usage.cudaUs += u.cudaUs;
     }

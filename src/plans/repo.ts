@@ -57,7 +57,7 @@ export async function getPriceComponents(deps: PlansDeps, q: { planId: string; a
     'plans.priceComponents',
     `SELECT id, plan_id, meter, model, unit_price_micros::text, tiers::text AS tiers, package_size::text, included_quantity::text, currency, effective_from, effective_to
      FROM price_components
-     WHERE plan_id = $1 AND effective_from <= COALESCE($2, now()) AND (effective_to IS NULL OR effective_to > COALESCE($2, now()))
+     WHERE plan_id = $1 AND kind = 'usage' AND effective_from <= COALESCE($2, now()) AND (effective_to IS NULL OR effective_to > COALESCE($2, now()))
      ORDER BY meter`,
     [q.planId, q.at ?? null],
   );

@@ -27,7 +27,7 @@ const CHANGE = Date.parse('2026-09-10T12:34:56.789Z');
 let planA = '';
 let planB = '';
 
-async function makePlan(code: string, components: Array<[string, string, string | null, unknown, number | null, number, string?]>): Promise<string> {
+async function makePlan(code: string, components: Array<[string | null, string, string | null, unknown, number | null, number, string?]>): Promise<string> {
   return withPlatform(factoryDeps().pools.app, async (c) => {
     const { rows } = await c.query(`INSERT INTO plans (code, name, priority_tier, rate_limit_rps, burst, max_concurrency) VALUES ($1, $1, 2, 10, 10, 2) RETURNING id, code`, [code]);
     for (const [meter, model, unit, tiers, pkg, included, kind] of components) {
@@ -65,7 +65,7 @@ beforeAll(async () => {
   planB = await makePlan(uniqueName('invb').slice(0, 40), [
     ['requests', 'standard', '50', null, null, 2000],
     ['compute_ms_cpu', 'standard', '0.5', null, null, 0],
-    ['base_fee', 'standard', '10000000', null, null, 0, 'base_fee'],
+    [null, 'standard', '10000000', null, null, 0, 'base_fee'],
   ]);
 });
 afterAll(async () => {

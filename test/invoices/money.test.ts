@@ -1,7 +1,7 @@
 /** Money rules of invoices (pure): minor units per ISO 4217 exponent, half-up rounding per line, tax once per invoice. */
 import { describe, expect, it } from 'vitest';
 import { currencyExponent, invoiceTotals, microsPerMinorUnit, roundLineMicros, taxMicros } from '../../src/invoices/index.js';
-import { buildSegments, priceRange, toScaledMicros, type PriceComponent } from '../../src/billing/index.js';
+import { buildSegments, emptySliceUsage, priceRange, toScaledMicros, type PriceComponent } from '../../src/billing/index.js';
 
 describe('money', () => {
   it('minor units follow the ISO 4217 exponent', () => {
@@ -48,7 +48,7 @@ describe('segments', () => {
     ]);
     const segs = buildSegments(from, to, [{ planId: 'p', from: 0, to: null, currency: 'USD' }], components);
     expect(segs).toHaveLength(2);
-    const usage = (n: bigint) => new Map([['', { requests: n, items: n, cpuUs: 0n, cudaUs: 0n }]]);
+    const usage = (n: bigint) => new Map([['', { ...emptySliceUsage(), units: { ...emptySliceUsage().units, requests: n, items: n } }]]);
     const r = priceRange({ periodStart: from, periodEnd: to, segments: [{ segment: segs[0]!, slices: usage(60n) }, { segment: segs[1]!, slices: usage(90n) }] });
     const m = Object.fromEntries(r.meters.map((x) => [x.meter, x]));
     // requests: one run of 150 with all 100 included -> 50 x 10.

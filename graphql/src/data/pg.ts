@@ -98,7 +98,7 @@ export async function priceComponentsByPlanIds(c: pg.ClientBase, planIds: readon
   const { rows } = await c.query(
     `SELECT ${priceCols('')}
      FROM price_components
-     WHERE plan_id = ANY($1::uuid[]) AND effective_from <= $2 AND (effective_to IS NULL OR effective_to > $2)
+     WHERE plan_id = ANY($1::uuid[]) AND kind = 'usage' AND effective_from <= $2 AND (effective_to IS NULL OR effective_to > $2)
      ORDER BY meter`,
     [planIds, at],
   );

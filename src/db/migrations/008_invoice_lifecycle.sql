@@ -150,11 +150,24 @@ CREATE TABLE tenant_billing_settings (
 SELECT app_enable_tenant_rls('tenant_billing_settings');
 
 -- ---------------------------------------------------------------- base fee
--- A recurring base fee: kind base_fee, meter 'base_fee', unit_price_micros = the fee for a whole
--- billing period, prorated by seconds over the part of the period its plan is in force.
+-- A recurring base fee is a price component of kind base_fee: no meter (NULL: the meter CHECK
+-- stays the registry's list), model standard, unit_price_micros = the fee for a whole billing
+-- period, prorated by seconds over the part of the period its plan is in force. One at a time per plan.
 ALTER TABLE price_components ADD COLUMN kind text NOT NULL DEFAULT 'usage' CHECK (kind IN ('usage', 'base_fee'));
-ALTER TABLE price_components DROP CONSTRAINT IF EXISTS price_components_meter_check;
-ALTER TABLE price_components ADD CONSTRAINT price_components_meter_check
-  CHECK (meter IN ('requests', 'items', 'compute_ms_cpu', 'compute_ms_cuda', 'base_fee'));
-ALTER TABLE price_components ADD CONSTRAINT price_components_base_fee_check
-  CHECK ((kind = 'base_fee') = (meter = 'base_fee') AND (kind <> 'base_fee' OR (model = 'standard' AND unit_price_micros IS NOT NULL)));
+ALTER TABLE price_components ALTER COLUMN meter DROP NOT NULL;
+ALTER TABLE price_components ADD CONSTRAINT price_components_base_fee_no_overlap EXCLUDE USING gist (
+  plan_id WITH =, tstzrange(effective_from, effective_to) WITH &&) WHERE (kind = 'base_fee');
+
+-- Kind and meter go together (a trigger, so CHECK constraints on meter stay the registry's list).
+CREATE OR REPLACE FUNCTION price_components_guard_kind() RETURNS trigger
+  LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.kind = 'base_fee' AND (NEW.meter IS NOT NULL OR NEW.model <> 'standard' OR NEW.unit_price_micros IS NULL) THEN
+    RAISE EXCEPTION 'a base fee has no meter, model standard and a unit_price_micros (the fee per period)' USING ERRCODE = 'check_violation';
+  END IF;
+  IF NEW.kind = 'usage' AND NEW.meter IS NULL THEN
+    RAISE EXCEPTION 'a usage price component needs a meter' USING ERRCODE = 'check_violation';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER price_components_kind BEFORE INSERT OR UPDATE ON price_components FOR EACH ROW EXECUTE FUNCTION price_components_guard_kind();
