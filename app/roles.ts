@@ -12,7 +12,7 @@ import { createAdmission, fairQueueFactory, getQuotaStatus, reconcileQuotas, typ
 import { runRetention } from '../src/jobs/index.js';
 import { createJobQueues } from '../src/queue/index.js';
 import { recordQuotaAlert } from '../src/alerts/index.js';
-import { runDunningCheck, stripeSyncEnabled } from '../src/payments/index.js';
+import { createSyncDeps, runDunningCheck, stripeSyncEnabled, syncInvoices } from '../src/payments/index.js';
 import { runAnomalyScan } from '../src/anomaly-scan/index.js';
 import { createInferenceServer } from '../inference/src/index.js';
 import { ResponseStore } from '../src/idempotency/index.js';
@@ -169,7 +169,16 @@ const starters: Record<Role, (infra: Infra, ctx: StarterContext) => Promise<Runn
     await queues.schedule('quotas.reconcile', {}, config.QUOTA_RECONCILE_INTERVAL_MS);
     queues.process('payments.dunning', async () => runDunningCheck({ pools, logger, redis, config }));
     await queues.schedule('payments.dunning', {}, config.DUNNING_CHECK_INTERVAL_MS);
-    stripeSyncEnabled(config, logger);
+    const stripeSync = stripeSyncEnabled(config, logger) ? createSyncDeps({ pools, logger, config }) : null;
+    if (stripeSync) {
+      queues.process('payments.stripe-sync', async (payload) => {
+        const r = await syncInvoices(stripeSync, payload);
+        // A retryable failure of one invoice's job goes back to bull's backoff; the sweep retries the rest.
+        if (payload.invoiceId && r.failed.some((f) => f.retryable)) throw new Error(`stripe sync of ${payload.invoiceId}: ${r.failed[0]!.error}`);
+        return { synced: r.synced.length, failed: r.failed.length };
+      });
+      await queues.schedule('payments.stripe-sync', {}, config.STRIPE_SYNC_INTERVAL_MS);
+    }
     queues.process('anomaly.scan', async () => {
       const r = await runAnomalyScan({ clickhouse, pools, logger }, { settleMs: config.ANOMALY_SETTLE_MS, topModels: config.ANOMALY_TOP_MODELS });
       return { scored: r.scored, opened: r.opened.length, resolved: r.resolved.length };

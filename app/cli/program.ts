@@ -20,6 +20,7 @@ import { registerUsageCommand } from './usage-command.js';
 import { registerStatusCommand } from './status-command.js';
 import { registerSimulateCommand } from './simulate-command.js';
 import { registerBillingCommands } from './billing-command.js';
+import { registerStripeCommand } from './stripe-command.js';
 
 export interface CliIo {
   out: (text: string) => void;
@@ -257,6 +258,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
   registerStatusCommand(program, io, config);
   registerSimulateCommand(program, io, config, cliActor);
   registerBillingCommands(program, io, config, cliActor);
+  registerStripeCommand(program, io, config);
   return program;
 }
 

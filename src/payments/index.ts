@@ -11,7 +11,6 @@ export { runDunningCheck, reconcileDunning, PAST_DUE_ALERT, SUSPENDED_ALERT, typ
 export { paymentTermsOf, setPlanPaymentTerms, DEFAULT_PAYMENT_TERMS, type PaymentTerms } from './terms.js';
 export {
   syncInvoice,
-  syncInvoices,
   invoicesToSync,
   planItems,
   recordSyncFailure,
@@ -25,3 +24,6 @@ export {
   type PlannedItem,
 } from './sync.js';
 export { stripeStateByInvoiceIds, type StripeInvoiceState } from './read.js';
+export { createSyncDeps, invoiceLoader } from './wiring.js';
+export { syncCreditNote, creditNotesToSync, InvoiceNotSynced, type SyncableCreditNote, type SyncedCreditNote, type CreditNoteSyncDeps } from './credit-notes.js';
+export { syncInvoices } from './run.js';

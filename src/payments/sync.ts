@@ -61,6 +61,8 @@ export interface SyncedInvoice {
 
 export interface FailedSync {
   invoiceId: string;
+  /** Set when the failure is one of the invoice's credit notes. */
+  creditNoteId?: string;
   error: string;
   /** false: retrying the same request cannot help (a 4xx, a Tollgate amount Stripe cannot take). */
   retryable: boolean;
@@ -255,7 +257,7 @@ export function syncAlertKey(invoiceId: string): string {
 }
 
 /** Whether a failure may pass by itself (network, 5xx, 429) or needs a person. */
-function retryableFailure(err: unknown): boolean {
+export function retryableFailure(err: unknown): boolean {
   if (err instanceof SyncRefused) return false;
   if (err instanceof Stripe.errors.StripeError) return err instanceof Stripe.errors.StripeConnectionError || err instanceof Stripe.errors.StripeRateLimitError || (err.statusCode ?? 0) >= 500 || err.statusCode === 409;
   return true; // a database or programming error: retry later, and the alert says so
@@ -296,23 +298,4 @@ export async function invoicesToSync(deps: Pick<SyncDeps, 'pools'>, opts: { limi
     );
     return rows.map((r) => r.id);
   });
-}
-
-/**
- * Syncs one invoice (`invoiceId`) or every finalized invoice not yet synced. Failures are recorded
- * (state, error, alert) and reported, never thrown: one bad invoice does not stop the others.
- */
-export async function syncInvoices(deps: SyncDeps, opts: { invoiceId?: string } = {}): Promise<{ synced: SyncedInvoice[]; failed: FailedSync[] }> {
-  const ids = opts.invoiceId ? [opts.invoiceId] : await invoicesToSync(deps);
-  const synced: SyncedInvoice[] = [];
-  const failed: FailedSync[] = [];
-  for (const id of ids) {
-    try {
-      synced.push(await syncInvoice(deps, id));
-    } catch (err) {
-      const tenantId = await deps.loadInvoice(id).then((i) => i?.tenantId ?? null, () => null);
-      failed.push(await recordSyncFailure(deps, id, tenantId, err));
-    }
-  }
-  return { synced, failed };
 }

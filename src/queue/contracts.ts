@@ -12,6 +12,8 @@ export const jobContracts = {
   'quotas.reconcile': z.object({}).strict(),
   /** Suspend past-due tenants past their plan's dunning days; lift what has been paid (src/payments). */
   'payments.dunning': z.object({}).strict(),
+  /** Send finalized invoices to Stripe: one (`invoiceId`), or every one not yet synced (the sweep). */
+  'payments.stripe-sync': z.object({ invoiceId: z.string().uuid().optional() }).strict(),
   /** Score every rollup bucket not yet scored, open/resolve anomaly alerts (src/anomaly-scan). */
   'anomaly.scan': z.object({}).strict(),
 } as const;

@@ -163,6 +163,16 @@ describe('fake Stripe through the real SDK', () => {
       expect(new Set(reqs.map((r) => r.idempotencyKey)).size).toBe(1);
     }
     expect(fake.requests.filter((r) => r.params.name === 'lost-answer').at(-1)!.replayed).toBe(true);
+    // Held unanswered after the write: the client times out, its retry (same key) gets the saved answer.
+    fake.inject({ kind: 'hang_after_commit', method: 'POST', path: '/v1/customers' });
+    const d = await stripe.customers.create({ name: 'hung-answer' });
+    expect(fake.state.customers.size).toBe(before + 4);
+    const hung = fake.requests.filter((r) => r.params.name === 'hung-answer');
+    expect(hung.map((r) => [r.fault, r.status, r.replayed])).toEqual([
+      ['hang_after_commit', 200, false],
+      [null, 200, true],
+    ]);
+    expect(d.id).toBe([...fake.state.customers.values()].find((x) => x.name === 'hung-answer')!.id);
     fake.inject({ kind: 'rate_limit', method: 'GET', path: /^\/v1\/customers\//, retryAfter: 2 });
     const rl = (await stripe.customers.retrieve(a.id).catch((e: unknown) => e)) as Stripe.errors.StripeError;
     expect(rl).toBeInstanceOf(Stripe.errors.StripeRateLimitError);

@@ -10,7 +10,8 @@
  * - lists (newest first, `starting_after`), search with an indexing lag, events and signed webhook
  *   deliveries (`stripe.webhooks.generateTestHeaderString`);
  * - fault injection: 500, 429 with Retry-After, a timeout (no answer), and a request that commits
- *   but whose answer is lost (connection dropped after the write).
+ *   but whose answer is lost (connection dropped after the write, or held unanswered: a client
+ *   that dies waiting — the kill test — leaves a committed write it never heard of).
  * Every request is recorded (method, path, params, idempotency key, status, replayed, fault).
  */
 import http from 'node:http';
@@ -27,7 +28,7 @@ import { routes, type Route } from './routes.js';
 export const FAKE_SECRET_KEY = 'sk_test_tollgate_fake_0123456789';
 export const IDEMPOTENCY_KEY_TTL_SECONDS = 24 * 3600;
 
-export type FaultKind = 'error500' | 'rate_limit' | 'timeout' | 'drop_after_commit';
+export type FaultKind = 'error500' | 'rate_limit' | 'timeout' | 'drop_after_commit' | 'hang_after_commit';
 
 export interface Fault {
   kind: FaultKind;
@@ -257,6 +258,10 @@ export async function startFakeStripe(opts: FakeStripeOptions = {}): Promise<Fak
       }
       const text = JSON.stringify(payload, null, 2);
       if (record) Object.assign(record, { inFlight: false, status, body: text, requestId });
+      if (fault?.kind === 'hang_after_commit') {
+        rec.status = status; // the write happened; the answer never comes (the client times out, or dies waiting)
+        return;
+      }
       if (fault?.kind === 'drop_after_commit') {
         rec.status = status;
         req.socket.destroy(); // the write happened; the answer is lost

@@ -191,7 +191,7 @@ describe('stripe sync', () => {
     const bad = await tollgateInvoice(tenant, [12_345n]); // not a whole cent
     const good = await tollgateInvoice(tenant, [10_000n]);
     const r = await syncInvoices(deps, { invoiceId: bad.id });
-    expect(r).toEqual({ synced: [], failed: [{ invoiceId: bad.id, error: expect.stringMatching(/not a whole minor unit/), retryable: false }] });
+    expect(r).toEqual({ synced: [], creditNotes: [], failed: [{ invoiceId: bad.id, error: expect.stringMatching(/not a whole minor unit/), retryable: false }] });
     expect(await row(bad.id)).toMatchObject({ sync_state: 'failed', last_error: expect.stringMatching(/not a whole minor unit/) });
     const alert = await withPlatform(pools.app, async (c) => (await c.query(`SELECT severity, status FROM alerts WHERE tenant_id = $1 AND kind = 'stripe_sync'`, [tenant.id])).rows);
     expect(alert).toEqual([{ severity: 'critical', status: 'open' }]);
