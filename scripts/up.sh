@@ -7,8 +7,9 @@
 #   3. models, migrations, a demo tenant `demo` on plan `starter` with an API key
 #      (kept in .state/demo.json, mode 600, reused while the tenant and key still exist)
 #   4. with --demo (`npm run up -- --demo`): a month of usage history for the demo tenant
-#      (`tollgate usage seed`, with an injected error burst two days back); a demo tenant made
-#      by --demo has its first plan backdated 31 days so the history is billable
+#      (`tollgate usage seed`, with an injected error burst two days back), scored by the
+#      anomaly detector (an alert), and last month's invoice (`tollgate billing close`); a demo
+#      tenant made by --demo has its first plan backdated 31 days so the history is billable
 #   5. exec tollgate serve (all roles)
 set -euo pipefail
 demo_data=false
@@ -65,6 +66,13 @@ tenant_id="$(node -e 'process.stdout.write(JSON.parse(process.argv[1]).tenantId)
 if [ "$demo_data" = true ]; then
   say "seeding a month of usage history for the demo tenant (tollgate usage seed; already-seeded hours are skipped)"
   node bin/tollgate.js usage seed --tenant "$tenant_id" --span 30d --anomaly >&2
+  say "scoring the history for anomalies (tollgate anomaly scan): the error burst opens an alert"
+  node bin/tollgate.js anomaly scan --tenant "$tenant_id" >&2
+  # Last month's invoice (a draft during its grace window); a demo tenant whose first plan
+  # began this month has no period to close yet.
+  last_month="$(date -u -d "$(date -u +%Y-%m-01) -1 day" +%Y-%m)"
+  say "closing the billing period $last_month (tollgate billing close)"
+  node bin/tollgate.js billing close --period "$last_month" --tenant "$tenant_id" >&2 || say "no invoice for $last_month (see the message above)"
 fi
 
 host="${TOLLGATE_HOST:-127.0.0.1}"
