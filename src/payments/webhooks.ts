@@ -18,6 +18,7 @@ import Stripe from 'stripe';
 import type pg from 'pg';
 import { isUuid, withPlatform, type PgPools } from '../db/index.js';
 import { auditFrom, recordAudit, type Actor } from '../audit/index.js';
+import { selectInvoice } from '../invoices/index.js';
 import type { Config } from '../config/index.js';
 import type { Logger, Redis } from '../shared/index.js';
 import { announceTenantStatus, reconcileDunning, type DunningChange } from './dunning.js';
@@ -102,8 +103,7 @@ async function findInvoice(c: pg.ClientBase, inv: Stripe.Invoice): Promise<Invoi
   const invoiceId = meta.tollgate_invoice_id;
   const tenantId = meta.tollgate_tenant_id;
   if (isUuid(invoiceId) && isUuid(tenantId)) {
-    const { rows } = await c.query('SELECT 1 FROM invoices WHERE id = $1 AND tenant_id = $2', [invoiceId, tenantId]);
-    if (rows[0]) return { invoiceId, tenantId };
+    if (await selectInvoice(c, { id: invoiceId, tenantId })) return { invoiceId, tenantId };
   }
   if (typeof inv.id !== 'string') return null;
   const { rows } = await c.query<{ invoice_id: string; tenant_id: string }>('SELECT invoice_id, tenant_id FROM stripe_invoices WHERE stripe_invoice_id = $1', [inv.id]);
