@@ -4,7 +4,9 @@
  * nonexistent id; the role x guarded-field matrix; forged/expired/mis-addressed JWTs, alg none,
  * HS/RS confusion and revoked API keys -> rejected; query bombs -> rejected before execution.
  */
+import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { getMetadataStorage } from 'type-graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalJWKSet, exportJWK, exportSPKI, generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
 import { withPlatform } from '../../src/db/index.js';
@@ -271,11 +273,18 @@ describe('who may run each operation', () => {
  * | CreditNote.amountMicros       (money)   |   F    |   Y   |    Y    |    Y     |
  * | Invoice.hostedInvoiceUrl      (money)   |   F    |   Y   |    Y    |    Y     |
  * | Invoice.stripe (ids, sync state, error) |   F    |   F   |    Y    |    Y     |
+ * | Invoice.subtotalMicros, taxMicros       |   F    |   Y   |    Y    |    Y     |
+ * | InvoiceLine.unitPriceMicros   (money)   |   F    |   Y   |    Y    |    Y     |
+ * | TenantMargin.total/providerCost/margin  |   F    |   F   |    F    |    Y     |  (under platform-only tenantMargins)
  * | User.email of oneself                   |   Y    |   Y   |    Y    |    -     |
  * API key secrets: no field exposes them after creation (checked on the schema below).
  */
 type Cell = 'Y' | 'F';
-const matrix: Array<{ field: string; select: string; path: (string | number)[]; cells: Record<RoleName, Cell> }> = [
+/**
+ * `forbiddenAt`: the field sits under a platform-only operation, so other roles are refused there;
+ * `declares`: the field's own rule when it is wider than what the operation lets through.
+ */
+const matrix: Array<{ field: string; select: string; path: (string | number)[]; cells: Record<RoleName, Cell>; forbiddenAt?: (string | number)[]; declares?: readonly RoleName[] }> = [
   { field: 'CostAttribution.totalMicros', select: 'cost: costAttribution(range: $range, groupBy: MODEL, tenantId: $t) { totalMicros }', path: ['cost', 'totalMicros'], cells: { member: 'F', admin: 'Y', finance: 'Y', platform: 'Y' } },
   { field: 'CostSlice.costMicros', select: 'cost: costAttribution(range: $range, groupBy: MODEL, tenantId: $t) { slices { costMicros } }', path: ['cost', 'slices', 0, 'costMicros'], cells: { member: 'F', admin: 'Y', finance: 'Y', platform: 'Y' } },
   { field: 'MeterCost.costMicros', select: 'cost: costAttribution(range: $range, groupBy: MODEL, tenantId: $t) { meters { costMicros } }', path: ['cost', 'meters', 0, 'costMicros'], cells: { member: 'F', admin: 'Y', finance: 'Y', platform: 'Y' } },
@@ -288,6 +297,17 @@ const matrix: Array<{ field: string; select: string; path: (string | number)[]; 
   { field: 'Tenant.stripeCustomerId', select: 'tenant(id: $t) { stripeCustomerId }', path: ['tenant', 'stripeCustomerId'], cells: { member: 'F', admin: 'F', finance: 'F', platform: 'Y' } },
   { field: 'Invoice.totalMicros', select: 'invoice(id: $inv, tenantId: $t) { totalMicros }', path: ['invoice', 'totalMicros'], cells: { member: 'F', admin: 'Y', finance: 'Y', platform: 'Y' } },
   { field: 'InvoiceLine.amountMicros', select: 'invoice(id: $inv, tenantId: $t) { lines { amountMicros } }', path: ['invoice', 'lines', 0, 'amountMicros'], cells: { member: 'F', admin: 'Y', finance: 'Y', platform: 'Y' } },
+  { field: 'Invoice.subtotalMicros', select: 'invoice(id: $inv, tenantId: $t) { subtotalMicros }', path: ['invoice', 'subtotalMicros'], cells: { member: 'F', admin: 'Y', finance: 'Y', platform: 'Y' } },
+  { field: 'Invoice.taxMicros', select: 'invoice(id: $inv, tenantId: $t) { taxMicros }', path: ['invoice', 'taxMicros'], cells: { member: 'F', admin: 'Y', finance: 'Y', platform: 'Y' } },
+  { field: 'InvoiceLine.unitPriceMicros', select: 'invoice(id: $inv, tenantId: $t) { lines { unitPriceMicros } }', path: ['invoice', 'lines', 0, 'unitPriceMicros'], cells: { member: 'F', admin: 'Y', finance: 'Y', platform: 'Y' } },
+  ...(['totalMicros', 'providerCostMicros', 'marginMicros'] as const).map((f) => ({
+    field: `TenantMargin.${f}`,
+    select: `margins: tenantMargins(range: $range, first: 1, tenantIds: [$t]) { edges { node { ${f} } } }`,
+    path: ['margins', 'edges', 0, 'node', f],
+    cells: { member: 'F', admin: 'F', finance: 'F', platform: 'Y' } as Record<RoleName, Cell>,
+    forbiddenAt: ['margins'],
+    declares: f === 'totalMicros' ? (['admin', 'finance', 'platform'] as const) : (['platform'] as const),
+  })),
   { field: 'CreditNote.amountMicros', select: 'invoice(id: $inv, tenantId: $t) { creditNotes { amountMicros } }', path: ['invoice', 'creditNotes', 0, 'amountMicros'], cells: { member: 'F', admin: 'Y', finance: 'Y', platform: 'Y' } },
   { field: 'Invoice.hostedInvoiceUrl', select: 'invoice(id: $inv, tenantId: $t) { hostedInvoiceUrl }', path: ['invoice', 'hostedInvoiceUrl'], cells: { member: 'F', admin: 'Y', finance: 'Y', platform: 'Y' } },
   { field: 'Invoice.stripe', select: 'invoice(id: $inv, tenantId: $t) { stripe { stripeInvoiceId syncState lastError } }', path: ['invoice', 'stripe'], cells: { member: 'F', admin: 'F', finance: 'Y', platform: 'Y' } },
@@ -316,12 +336,14 @@ describe('role x guarded field matrix', () => {
         // `viewer { id }` rides along: a denied field must not take the rest of the query down.
         const usesRange = row.select.includes('$range');
         const usesInv = row.select.includes('$inv');
-        const doc = `query($t: ID${usesRange ? ', $range: TimeRangeInput!' : ''}${usesInv ? ', $inv: ID!' : ''}) { viewer { id } ${row.select} }`;
+        // A tenant id inside a list argument ([ID!]) must be non-null.
+        const doc = `query($t: ID${row.select.includes('[$t]') ? '!' : ''}${usesRange ? ', $range: TimeRangeInput!' : ''}${usesInv ? ', $inv: ID!' : ''}) { viewer { id } ${row.select} }`;
         const variables: Record<string, unknown> = { t: ids.a };
         if (usesRange) variables.range = range;
         if (usesInv) variables.inv = ids.aInvoice;
         const r = await gql(h.url, doc, { token: tokens[role], variables });
-        expect(r.data?.viewer?.id).toBeTruthy();
+        // Under a refused non-null operation the whole answer is null; otherwise the rest survives.
+        if (!(cell === 'F' && row.forbiddenAt)) expect(r.data?.viewer?.id).toBeTruthy();
         let path = row.path;
         if (path.includes('*')) {
           // The key created by another admin of tenant A.
@@ -331,6 +353,7 @@ describe('role x guarded field matrix', () => {
           path = path.map((p) => (p === '*' ? i : p));
           expect(r.data.apiKeys.edges[i].node.createdBy.id).toBe(users.otherAdmin!.id);
         }
+        if (cell === 'F' && row.forbiddenAt) path = row.forbiddenAt;
         const value = getPath(r.data, path);
         const errorsHere = (r.errors ?? []).filter((e) => JSON.stringify(e.path) === JSON.stringify(path));
         if (cell === 'Y') {
@@ -591,5 +614,60 @@ describe('query bombs are rejected before execution', () => {
     expect(codes(u)).toEqual(['BAD_USER_INPUT']);
     const c = await gql(h.url, 'query($r: TimeRangeInput!) { costAttribution(range: $r, groupBy: DAY) { slices { key } } }', { token: tokens.admin, variables: { r: wide } });
     expect(codes(c)).toEqual(['BAD_USER_INPUT']);
+  });
+});
+
+/**
+ * The suite is derived from the schema, so it cannot fall behind it: every Query/Mutation field
+ * has a row in `ops` whose roles are the ones its resolver declares (`@Authorized`), and every
+ * guarded object field (`@Authorized` on a field or field resolver) has a row in `matrix` whose
+ * cells are its declared roles. A new operation or guarded field without a row fails here.
+ */
+describe('the suite covers the schema', () => {
+  const principals = ['member', 'admin', 'finance', 'platform'] as const;
+  const storage = () => getMetadataStorage();
+  const declaredRoles = (target: Function, fieldName: string): string[] | undefined => storage().authorizedFields.find((a) => a.target === target && a.fieldName === fieldName)?.roles as string[] | undefined;
+
+  it('every query and mutation has exactly one row in the operations list', () => {
+    const schema = h.server.schema;
+    const operations = [...Object.keys(schema.getQueryType()!.getFields()), ...Object.keys(schema.getMutationType()?.getFields() ?? {})].sort();
+    expect(ops.map((o) => o.name).sort()).toEqual(operations);
+  });
+
+  it("each operation's roles are the ones its resolver declares (no @Authorized: any principal)", () => {
+    const handlers = [...storage().queries, ...storage().mutations];
+    const rows = ops.map((op) => {
+      const handler = handlers.find((x) => x.schemaName === op.name);
+      expect(handler, `resolver of ${op.name}`).toBeDefined();
+      const declared = declaredRoles(handler!.target, handler!.methodName);
+      const allowed = declared && declared.length ? principals.filter((r) => declared.includes(r)) : [...principals];
+      return { op: op.name, roles: allowed };
+    });
+    expect(ops.map((op) => ({ op: op.name, roles: principals.filter((r) => op.roles.includes(r)) }))).toEqual(rows);
+  });
+
+  it('every guarded field has a matrix row with its declared roles', () => {
+    const s = storage();
+    const guarded = new Map<string, string[]>();
+    for (const a of s.authorizedFields) {
+      const objectType = s.objectTypes.find((o) => o.target === a.target);
+      if (objectType) {
+        const field = s.fields.find((f) => f.target === a.target && f.name === a.fieldName);
+        guarded.set(`${objectType.name}.${field?.schemaName ?? a.fieldName}`, a.roles as string[]);
+        continue;
+      }
+      const resolver = s.fieldResolvers.find((f) => f.target === a.target && f.methodName === a.fieldName);
+      if (resolver) {
+        const owner = s.objectTypes.find((o) => o.target === resolver.getObjectType?.());
+        guarded.set(`${owner?.name ?? '?'}.${resolver.schemaName}`, a.roles as string[]);
+      }
+    }
+    // Rows name the field first ("User.email (another user)"); `self` is the reader's own object, checked above.
+    const rows = new Map(matrix.map((m) => [m.field.split(' ')[0]!, principals.filter((r) => (m.declares ? m.declares.includes(r) : m.cells[r] === 'Y'))]));
+    const missingRows = [...guarded.keys()].filter((f) => !rows.has(f)).sort();
+    const rowsWithoutGuard = [...rows.keys()].filter((f) => !guarded.has(f)).sort();
+    assert.deepStrictEqual({ missingRows, rowsWithoutGuard }, { missingRows: [], rowsWithoutGuard: [] });
+    const declared = [...guarded].map(([field, roles]) => `${field}: ${principals.filter((r) => roles.includes(r)).join(',')}`).sort();
+    assert.deepStrictEqual(declared, [...rows].map(([field, roles]) => `${field}: ${roles.join(',')}`).sort());
   });
 });
