@@ -626,7 +626,7 @@ describe('query bombs are rejected before execution', () => {
 describe('the suite covers the schema', () => {
   const principals = ['member', 'admin', 'finance', 'platform'] as const;
   const storage = () => getMetadataStorage();
-  const declaredRoles = (target: Function, fieldName: string): string[] | undefined => storage().authorizedFields.find((a) => a.target === target && a.fieldName === fieldName)?.roles as string[] | undefined;
+  const declaredRoles = (target: object, fieldName: string): string[] | undefined => storage().authorizedFields.find((a) => a.target === target && a.fieldName === fieldName)?.roles as string[] | undefined;
 
   it('every query and mutation has exactly one row in the operations list', () => {
     const schema = h.server.schema;

@@ -44,7 +44,8 @@ async function makePlan(code: string, components: Array<[string | null, string, 
 async function tenantWithChange(timezone = 'UTC'): Promise<string> {
   const t = await createTenant({ plan: planA, timezone });
   await withPlatform(factoryDeps().pools.app, (c) => c.query(`UPDATE tenant_plans SET effective_from = '2026-08-01T00:00:00Z' WHERE tenant_id = $1`, [t.id]));
-  await setTenantPlan({ pools: factoryDeps().pools }, { tenantId: t.id, plan: planB, actor: testActor, at: new Date(CHANGE) });
+  // Backdated history: no running admission to tell.
+  await setTenantPlan({ pools: factoryDeps().pools, announceLimits: async () => {} }, { tenantId: t.id, plan: planB, actor: testActor, at: new Date(CHANGE) });
   return t.id;
 }
 
