@@ -11,9 +11,10 @@ import { createWalUsageSink } from '../src/usage/index.js';
 import { createAdmission, fairQueueFactory, getQuotaStatus, reconcileQuotas, type QuotaNotification } from '../src/quotas/index.js';
 import { runRetention } from '../src/jobs/index.js';
 import { createJobQueues } from '../src/queue/index.js';
-import { recordQuotaAlert } from '../src/alerts/index.js';
+import { quotaAlertDedupKey, recordQuotaAlert } from '../src/alerts/index.js';
 import { createSyncDeps, runDunningCheck, stripeSyncEnabled, syncInvoices } from '../src/payments/index.js';
-import { runAnomalyScan } from '../src/anomaly-scan/index.js';
+import { runAnomalyScan, BUCKET_MS as ANOMALY_BUCKET_MS } from '../src/anomaly-scan/index.js';
+import { attemptDelivery, publishAlertTransitions, publishWebhookEvent, sweepDeliveries, type DeliveryDeps } from '../src/webhooks/index.js';
 import { createInferenceServer } from '../inference/src/index.js';
 import { ResponseStore } from '../src/idempotency/index.js';
 import { prepareServedModels } from './models.js';
@@ -179,19 +180,38 @@ const starters: Record<Role, (infra: Infra, ctx: StarterContext) => Promise<Runn
       });
       await queues.schedule('payments.stripe-sync', {}, config.STRIPE_SYNC_INTERVAL_MS);
     }
+    const delivery = webhookDeliveryDeps(infra, (deliveryId, delayMs) => queues.enqueue('webhooks.deliver', { deliveryId }, { delayMs }).then(() => undefined));
     queues.process('anomaly.scan', async () => {
       const r = await runAnomalyScan({ clickhouse, pools, logger }, { settleMs: config.ANOMALY_SETTLE_MS, topModels: config.ANOMALY_TOP_MODELS });
-      return { scored: r.scored, opened: r.opened.length, resolved: r.resolved.length };
+      const webhooks = await publishAlertTransitions(delivery, r, { maxAgeMs: config.ANOMALY_NOTIFY_MAX_AGE_MS, bucketMs: ANOMALY_BUCKET_MS });
+      return { scored: r.scored, opened: r.opened.length, resolved: r.resolved.length, webhooks };
     });
     await queues.schedule('anomaly.scan', {}, config.ANOMALY_SCAN_INTERVAL_MS);
+    queues.process('webhooks.deliver', async ({ deliveryId }) => attemptDelivery(delivery, deliveryId), 4);
+    queues.process('webhooks.sweep', async () => sweepDeliveries(delivery));
+    await queues.schedule('webhooks.sweep', {}, config.WEBHOOK_SWEEP_INTERVAL_MS);
     return { role: 'worker', stop: () => queues.close() };
   },
 };
 
+/** What webhook delivery needs from the infra; `enqueue` schedules attempts as bull jobs (absent: the worker's sweep finds them). */
+export function webhookDeliveryDeps(infra: Pick<Infra, 'pools' | 'logger' | 'config'>, enqueue?: DeliveryDeps['enqueue']): DeliveryDeps {
+  const c = infra.config;
+  return {
+    pools: infra.pools,
+    logger: infra.logger,
+    settings: { allowPrivateTargets: c.WEBHOOK_ALLOW_PRIVATE_TARGETS, timeoutMs: c.WEBHOOK_TIMEOUT_MS, maxResponseBytes: c.WEBHOOK_MAX_RESPONSE_BYTES },
+    ...(enqueue ? { enqueue } : {}),
+  };
+}
+
 /** A lost notification must never fail the inference request that crossed the threshold. */
-async function recordQuotaNotification(infra: Pick<Infra, 'pools' | 'logger'>, n: QuotaNotification): Promise<void> {
+async function recordQuotaNotification(infra: Pick<Infra, 'pools' | 'logger' | 'config'>, n: QuotaNotification): Promise<void> {
   try {
     await recordQuotaAlert(infra, n);
+    // a quota.threshold webhook per crossing (the worker's sweep sends it; the key delivers it once)
+    const data = { ...n, periodStart: n.periodStart.toISOString(), periodEnd: n.periodEnd.toISOString() };
+    await publishWebhookEvent(webhookDeliveryDeps(infra), { tenantId: n.tenantId, type: 'quota.threshold', key: quotaAlertDedupKey(n), data });
   } catch (err) {
     infra.logger.warn({ err, tenantId: n.tenantId, meter: n.meter }, 'could not record quota notification');
   }

@@ -125,6 +125,13 @@ export const envSchema = z.object({
   ANOMALY_SCAN_INTERVAL_MS: positiveInt.default(5 * 60_000),
   ANOMALY_SETTLE_MS: positiveInt.default(5 * 60_000),
   ANOMALY_TOP_MODELS: z.coerce.number().int().min(0).max(20).default(3),
+  /** Alert transitions whose hour ended longer ago than this are not sent as webhooks (history scored late). */
+  ANOMALY_NOTIFY_MAX_AGE_MS: positiveInt.default(3 * 60 * 60_000),
+  // Tenant webhooks (src/webhooks). Loopback/private targets are refused unless allowed here (tests, on-premise receivers).
+  WEBHOOK_ALLOW_PRIVATE_TARGETS: bool.default(false),
+  WEBHOOK_TIMEOUT_MS: positiveInt.max(60_000).default(10_000),
+  WEBHOOK_MAX_RESPONSE_BYTES: positiveInt.default(64 * 1024),
+  WEBHOOK_SWEEP_INTERVAL_MS: positiveInt.default(30_000),
   // Quotas and admission.
   QUOTA_REDIS_FAILURE_MODE: z.enum(['open', 'closed']).default('open'),
   QUOTA_RECONCILE_INTERVAL_MS: positiveInt.default(60_000),

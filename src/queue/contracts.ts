@@ -16,6 +16,10 @@ export const jobContracts = {
   'payments.stripe-sync': z.object({ invoiceId: z.string().uuid().optional() }).strict(),
   /** Score every rollup bucket not yet scored, open/resolve anomaly alerts (src/anomaly-scan). */
   'anomaly.scan': z.object({}).strict(),
+  /** One attempt of a webhook delivery (src/webhooks); retries are delayed jobs of the same name. */
+  'webhooks.deliver': z.object({ deliveryId: z.string().uuid() }).strict(),
+  /** Enqueue due webhook deliveries whose job was lost (or that the CLI recorded). */
+  'webhooks.sweep': z.object({}).strict(),
 } as const;
 
 export type JobName = keyof typeof jobContracts;

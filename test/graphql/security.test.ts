@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalJWKSet, exportJWK, exportSPKI, generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
 import { withPlatform } from '../../src/db/index.js';
 import { setTenantStatus } from '../../src/tenants/index.js';
-import { closeFactories, createApiKey, createTenant, createUser, testActor, uniqueName } from '../factories.js';
+import { closeFactories, createApiKey, createTenant, createUser, createWebhookEndpoint, testActor, uniqueName } from '../factories.js';
 import { insertEvents, insertSpan, randomTraceId } from './data.js';
 import { codes, gql, mintJwt, startHarness, type GqlResponse, type Harness, type RoleName } from './harness.js';
 
@@ -21,7 +21,7 @@ const hourAgo = new Date(Math.floor(now.getTime() / 3_600_000) * 3_600_000 - 3_6
 const range = { from: new Date(hourAgo.getTime() - 3_600_000).toISOString(), to: new Date(hourAgo.getTime() + 3_600_000).toISOString() };
 
 // Tenant A (the caller's) and tenant B (the victim's), with objects of each kind in B.
-const ids = { a: '', b: '', bKey: '', aKey: '', aInvoice: '', bInvoice: '', aAlert: '', bAlert: '', bTrace: randomTraceId(), bRequest: `req-${randomUUID()}`, aTrace: randomTraceId(), aRequest: `req-${randomUUID()}` };
+const ids = { a: '', b: '', bKey: '', aKey: '', aInvoice: '', bInvoice: '', aAlert: '', bAlert: '', aWebhook: '', bWebhook: '', bTrace: randomTraceId(), bRequest: `req-${randomUUID()}`, aTrace: randomTraceId(), aRequest: `req-${randomUUID()}` };
 const tokens: Record<RoleName, string> & { keyMember: string; keyAdmin: string; keyFinance: string } = {} as never;
 const users: Record<string, { id: string; email: string }> = {};
 
@@ -61,6 +61,8 @@ beforeAll(async () => {
   ids.aAlert = await createAlert(a.id);
   ids.bAlert = await createAlert(b.id);
   ids.bInvoice = await createInvoice(b.id);
+  ids.aWebhook = (await createWebhookEndpoint({ tenantId: a.id, url: 'https://93.184.216.34/hook', events: ['alert.opened'] })).id;
+  ids.bWebhook = (await createWebhookEndpoint({ tenantId: b.id, url: 'https://93.184.216.34/hook', events: ['alert.opened'] })).id;
   await withPlatform(h.pools.app, (c) => c.query(`INSERT INTO stripe_mappings (tenant_id, object_type, local_id, stripe_id) VALUES ($1::uuid, 'customer', $2, $3)`, [a.id, a.id, `cus_${uniqueName('s')}`]));
 });
 
@@ -96,7 +98,7 @@ interface Op {
   name: string;
   doc: string;
   /** Variables aimed at the given tenant id / object ids. */
-  vars: (t: { tenantId: string; keyId: string; traceId: string; requestId: string; invoiceId: string; alertId: string }) => Record<string, unknown>;
+  vars: (t: { tenantId: string; keyId: string; traceId: string; requestId: string; invoiceId: string; alertId: string; webhookId: string }) => Record<string, unknown>;
   /** Accepts an object of another tenant by id (so A -> B must read NOT_FOUND). */
   crossTenant: boolean;
   /** Who may run it at all. */
@@ -157,6 +159,24 @@ const ops: Op[] = [
     crossTenant: true,
     roles: ['admin', 'finance', 'platform'],
   },
+  { name: 'webhookEndpoints', doc: 'query($tenantId: ID) { webhookEndpoints(tenantId: $tenantId) { id url events active } }', vars: (t) => ({ tenantId: t.tenantId }), crossTenant: true, roles: ['admin', 'platform'] },
+  {
+    name: 'webhookDeliveries',
+    doc: 'query($webhookId: ID!) { webhookDeliveries(endpointId: $webhookId, first: 10) { id status attempts log { attempt statusCode } } }',
+    vars: (t) => ({ webhookId: t.webhookId }),
+    crossTenant: true,
+    roles: ['admin', 'platform'],
+  },
+  {
+    name: 'createWebhookEndpoint',
+    doc: 'mutation($tenantId: ID) { createWebhookEndpoint(input: { url: "https://93.184.216.34/x", events: ["alert.opened"], tenantId: $tenantId }) { secret endpoint { id } } }',
+    vars: (t) => ({ tenantId: t.tenantId }),
+    crossTenant: true,
+    roles: ['admin', 'platform'],
+  },
+  { name: 'rotateWebhookEndpointSecret', doc: 'mutation($webhookId: ID!) { rotateWebhookEndpointSecret(id: $webhookId) { secret endpoint { id } } }', vars: (t) => ({ webhookId: t.webhookId }), crossTenant: true, roles: ['admin', 'platform'] },
+  { name: 'sendTestWebhook', doc: 'mutation($webhookId: ID!) { sendTestWebhook(id: $webhookId) }', vars: (t) => ({ webhookId: t.webhookId }), crossTenant: true, roles: ['admin', 'platform'] },
+  { name: 'disableWebhookEndpoint', doc: 'mutation($webhookId: ID!) { disableWebhookEndpoint(id: $webhookId) { id active } }', vars: (t) => ({ webhookId: t.webhookId }), crossTenant: true, roles: ['admin', 'platform'] },
   { name: 'acknowledgeAlert', doc: 'mutation($alertId: ID!) { acknowledgeAlert(id: $alertId) { id status } }', vars: (t) => ({ alertId: t.alertId }), crossTenant: true, roles: ['admin', 'platform'] },
   { name: 'resolveAlert', doc: 'mutation($alertId: ID!) { resolveAlert(id: $alertId) { id status } }', vars: (t) => ({ alertId: t.alertId }), crossTenant: true, roles: ['admin', 'platform'] },
   {
@@ -191,9 +211,9 @@ const ops: Op[] = [
   },
 ];
 
-const bTarget = () => ({ tenantId: ids.b, keyId: ids.bKey, traceId: ids.bTrace, requestId: ids.bRequest, invoiceId: ids.bInvoice, alertId: ids.bAlert });
-const missingTarget = () => ({ tenantId: randomUUID(), keyId: randomUUID(), traceId: randomTraceId(), requestId: `req-${randomUUID()}`, invoiceId: randomUUID(), alertId: randomUUID() });
-const aTarget = () => ({ tenantId: ids.a, keyId: randomUUID(), traceId: ids.aTrace, requestId: ids.aRequest, invoiceId: ids.aInvoice, alertId: ids.aAlert });
+const bTarget = () => ({ tenantId: ids.b, keyId: ids.bKey, traceId: ids.bTrace, requestId: ids.bRequest, invoiceId: ids.bInvoice, alertId: ids.bAlert, webhookId: ids.bWebhook });
+const missingTarget = () => ({ tenantId: randomUUID(), keyId: randomUUID(), traceId: randomTraceId(), requestId: `req-${randomUUID()}`, invoiceId: randomUUID(), alertId: randomUUID(), webhookId: randomUUID() });
+const aTarget = () => ({ tenantId: ids.a, keyId: randomUUID(), traceId: ids.aTrace, requestId: ids.aRequest, invoiceId: ids.aInvoice, alertId: ids.aAlert, webhookId: ids.aWebhook });
 
 function errorShape(r: GqlResponse) {
   return { status: r.status, data: r.data, errors: (r.errors ?? []).map((e) => ({ message: e.message, code: e.extensions.code, path: e.path })) };
@@ -221,6 +241,13 @@ describe("tenant A naming tenant B's objects", () => {
   it("tenant B's alert is untouched after A tried to acknowledge and resolve it", async () => {
     const { rows } = await h.pools.owner.query('SELECT status FROM alerts WHERE id = $1', [ids.bAlert]);
     expect(rows[0].status).toBe('open');
+  });
+
+  it("tenant B's webhook endpoint is untouched after A tried to rotate, test and disable it", async () => {
+    const { rows } = await h.pools.owner.query('SELECT active FROM webhook_endpoints WHERE id = $1', [ids.bWebhook]);
+    expect(rows[0].active).toBe(true);
+    const { rows: d } = await h.pools.owner.query('SELECT count(*)::int AS n FROM webhook_deliveries WHERE endpoint_id = $1', [ids.bWebhook]);
+    expect(d[0].n).toBe(0);
   });
 
   it("tenant B's key is still live after A tried to revoke it", async () => {
@@ -385,13 +412,15 @@ describe('role x guarded field matrix', () => {
     expect(codes(asMember)).toEqual(['FORBIDDEN']);
   });
 
-  it('no type exposes an API key secret except the createApiKey payload', () => {
+  it('no type exposes an API key secret except the createApiKey payload (webhook signing secrets: only creation and rotation)', () => {
     const types = h.server.schema.getTypeMap();
     const withSecret = Object.values(types)
       .filter((t) => 'getFields' in t && !t.name.startsWith('__'))
       .filter((t) => Object.keys((t as { getFields(): Record<string, unknown> }).getFields()).some((f) => /secret|hash/i.test(f)))
       .map((t) => t.name);
-    expect(withSecret).toEqual(['CreateApiKeyPayload']);
+    expect(withSecret.sort()).toEqual(['CreateApiKeyPayload', 'Mutation', 'WebhookEndpointWithSecret']);
+    const mutations = Object.keys(h.server.schema.getMutationType()!.getFields()).filter((f) => /secret|hash/i.test(f));
+    expect(mutations).toEqual(['rotateWebhookEndpointSecret']);
   });
 });
 

@@ -8,6 +8,7 @@ import { ApiKeyResolver } from './resolvers/keys.js';
 import { InvoiceResolver } from './resolvers/invoice.js';
 import { InvoiceStripeResolver } from './resolvers/invoice-stripe.js';
 import { AlertResolver } from './resolvers/alert.js';
+import { WebhookResolver } from './resolvers/webhook.js';
 import { PlanResolver } from './resolvers/plan.js';
 import { QuotaResolver } from './resolvers/quotas.js';
 import { TenantResolver } from './resolvers/tenant.js';
@@ -20,7 +21,7 @@ let cached: GraphQLSchema | undefined;
 /** The schema (built once per process: type-graphql's metadata is global and immutable after import). */
 export function buildApiSchema(): GraphQLSchema {
   cached ??= buildSchemaSync({
-    resolvers: [ViewerResolver, TenantResolver, PlanResolver, ApiKeyResolver, UsageResolver, QuotaResolver, TraceResolver, InvoiceResolver, InvoiceStripeResolver, AlertResolver],
+    resolvers: [ViewerResolver, TenantResolver, PlanResolver, ApiKeyResolver, UsageResolver, QuotaResolver, TraceResolver, InvoiceResolver, InvoiceStripeResolver, AlertResolver, WebhookResolver],
     authChecker,
     authMode: 'error',
     validate: false,

@@ -6,3 +6,4 @@ export * from './types/usage.js';
 export * from './types/trace.js';
 export * from './types/invoice.js';
 export * from './types/alert.js';
+export * from './types/webhook.js';
