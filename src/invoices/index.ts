@@ -26,5 +26,6 @@ export {
 } from './repo.js';
 export { generateInvoice, linesOf, writeLines, type GenerateDeps, type GenerateResult, type NewLine } from './generate.js';
 export { closeMonth, parseMonth, periodStartingIn, tenantsForBilling, type CloseResult, type TenantBilling } from './close.js';
+export { setInvoicePaymentStatus } from './payment.js';
 export { billingSettings, setBillingSettings, type BillingSettings } from './settings.js';
 export { currencyExponent, microsPerMinorUnit, roundLineMicros, taxMicros, invoiceTotals, parseRateMillionths, type Totals } from './money.js';

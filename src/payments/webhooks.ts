@@ -18,7 +18,7 @@ import Stripe from 'stripe';
 import type pg from 'pg';
 import { isUuid, withPlatform, type PgPools } from '../db/index.js';
 import { auditFrom, recordAudit, type Actor } from '../audit/index.js';
-import { selectInvoice } from '../invoices/index.js';
+import { selectInvoice, setInvoicePaymentStatus, type PaymentStatus } from '../invoices/index.js';
 import type { Config } from '../config/index.js';
 import type { Logger, Redis } from '../shared/index.js';
 import { announceTenantStatus, reconcileDunning, type DunningChange } from './dunning.js';
@@ -48,6 +48,13 @@ const STATUS_BY_TYPE: Record<HandledType, 'paid' | 'open' | 'void' | 'uncollecti
   'invoice.marked_uncollectible': 'uncollectible',
 };
 const FINAL = new Set(['paid', 'void']);
+/** What each event says about the Tollgate invoice's payment status (a Stripe void leaves it: voiding is Tollgate's decision). */
+const PAYMENT_STATUS_BY_TYPE: Record<HandledType, Exclude<PaymentStatus, 'pending'> | null> = {
+  'invoice.paid': 'paid',
+  'invoice.payment_failed': 'failed',
+  'invoice.voided': null,
+  'invoice.marked_uncollectible': 'uncollectible',
+};
 
 /** Verifies and applies one delivery. Never throws for a bad request; database errors propagate (→ 500, Stripe retries). */
 export async function receiveStripeWebhook(deps: WebhookDeps, req: { rawBody: Buffer; signature: string | undefined }): Promise<WebhookResult> {
@@ -139,6 +146,8 @@ async function applyInvoiceEvent(c: pg.ClientBase, event: Stripe.Event & { type:
      WHERE invoice_id = $1`,
     [t.invoiceId, inv.id, typeof inv.customer === 'string' ? inv.customer : (inv.customer?.id ?? null), inv.hosted_invoice_url ?? null, next, at, event.type === 'invoice.payment_failed' || next === 'uncollectible', paidAt],
   );
+  const paymentStatus = PAYMENT_STATUS_BY_TYPE[event.type];
+  const payment = paymentStatus ? await setInvoicePaymentStatus(c, { invoiceId: t.invoiceId, tenantId: t.tenantId, paymentStatus, paidAt: new Date(paidAt * 1000) }) : null;
   await recordAudit(
     c,
     auditFrom(stripeActor(event), {
@@ -146,8 +155,8 @@ async function applyInvoiceEvent(c: pg.ClientBase, event: Stripe.Event & { type:
       action: `invoice.${event.type.slice('invoice.'.length)}`,
       targetType: 'invoice',
       targetId: t.invoiceId,
-      before: { stripeStatus: cur.stripe_status },
-      after: { stripeStatus: next, stripeInvoiceId: inv.id, eventId: event.id, amountDue: inv.amount_due, amountPaid: inv.amount_paid, attemptCount: inv.attempt_count },
+      before: { stripeStatus: cur.stripe_status, ...(payment?.changed ? { paymentStatus: payment.before } : {}) },
+      after: { stripeStatus: next, ...(payment?.changed ? { paymentStatus } : {}), stripeInvoiceId: inv.id, eventId: event.id, amountDue: inv.amount_due, amountPaid: inv.amount_paid, attemptCount: inv.attempt_count },
     }),
   );
   return true;

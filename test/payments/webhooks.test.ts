@@ -13,7 +13,7 @@ import { withPlatform } from '../../src/db/index.js';
 import { getTenant, setTenantStatus } from '../../src/tenants/index.js';
 import { receiveStripeWebhook, runDunningCheck } from '../../src/payments/index.js';
 import { createLogger } from '../../src/shared/index.js';
-import { insertInvoice, postEvent } from './helpers.js';
+import { insertFinalizedInvoice, insertInvoice, postEvent } from './helpers.js';
 
 const SECRET = 'whsec_tollgate_test_0123456789abcdef';
 let h: Harness;
@@ -34,9 +34,9 @@ afterAll(async () => {
 });
 
 /** A tenant with a Tollgate invoice and its open Stripe invoice (send_invoice), as the sync leaves them. */
-async function openInvoice(tenantId?: string): Promise<{ tenantId: string; invoiceId: string; stripeInvoice: Stripe.Invoice }> {
+async function openInvoice(tenantId?: string, opts: { finalized?: boolean } = {}): Promise<{ tenantId: string; invoiceId: string; stripeInvoice: Stripe.Invoice }> {
   const tid = tenantId ?? (await createTenant()).id;
-  const invoiceId = await insertInvoice(h.pools, tid);
+  const invoiceId = opts.finalized ? (await insertFinalizedInvoice(h.pools, tid, [12_340_000n])).id : await insertInvoice(h.pools, tid);
   const customer = await stripe.customers.create({ name: tid, metadata: { tollgate_tenant_id: tid } });
   const draft = await stripe.invoices.create({ customer: customer.id, collection_method: 'send_invoice', days_until_due: 30, pending_invoice_items_behavior: 'exclude', metadata: { tollgate_invoice_id: invoiceId, tollgate_tenant_id: tid } });
   await stripe.invoiceItems.create({ customer: customer.id, invoice: draft.id, amount: 1234, currency: 'usd' });
@@ -140,6 +140,47 @@ describe('POST /webhooks/stripe: each event once, in order', () => {
     await stripe.invoices.voidInvoice(second.stripeInvoice.id!);
     expect((await send(lastEvent('invoice.voided', second.stripeInvoice.id!))).body.outcome).toBe('applied');
     expect(await getTenant({ pools: h.pools }, { tenantId })).toMatchObject({ status: 'active' });
+  });
+});
+
+describe('the Tollgate invoice\'s payment status', () => {
+  const paymentStatus = async (invoiceId: string) =>
+    withPlatform(h.pools.app, async (c) => (await c.query<{ payment_status: string; paid_at: Date | null }>('SELECT payment_status, paid_at FROM invoices WHERE id = $1', [invoiceId])).rows[0]!);
+
+  it('follows Stripe: failed, then paid (with Stripe\'s paid time); a late failure never undoes paid; audited with before/after', async () => {
+    const { invoiceId, stripeInvoice } = await openInvoice(undefined, { finalized: true });
+    expect(await paymentStatus(invoiceId)).toMatchObject({ payment_status: 'pending', paid_at: null });
+    fake.attemptPayment(stripeInvoice.id!, 'fail');
+    expect((await send(lastEvent('invoice.payment_failed', stripeInvoice.id!))).body.outcome).toBe('applied');
+    expect(await paymentStatus(invoiceId)).toMatchObject({ payment_status: 'failed', paid_at: null });
+    fake.advance(3600);
+    fake.attemptPayment(stripeInvoice.id!, 'succeed');
+    const paid = lastEvent('invoice.paid', stripeInvoice.id!);
+    expect((await send(paid)).body.outcome).toBe('applied');
+    const after = await paymentStatus(invoiceId);
+    expect(after.payment_status).toBe('paid');
+    const paidAt = (paid.data as { object: { status_transitions?: { paid_at?: number } } }).object.status_transitions?.paid_at ?? paid.created;
+    expect(after.paid_at!.getTime()).toBe(Number(paidAt) * 1000);
+    // The failure delivered again after the payment: a duplicate, and the invoice stays paid.
+    expect((await send(lastEvent('invoice.payment_failed', stripeInvoice.id!))).body.outcome).toBe('duplicate');
+    expect((await paymentStatus(invoiceId)).payment_status).toBe('paid');
+    const audit = await withPlatform(h.pools.app, async (c) => (await c.query(`SELECT before, after FROM audit_log WHERE target_type = 'invoice' AND target_id = $1 ORDER BY id`, [invoiceId])).rows);
+    expect(audit.map((a) => [a.before.paymentStatus, a.after.paymentStatus])).toEqual([
+      ['pending', 'failed'],
+      ['failed', 'paid'],
+    ]);
+  });
+
+  it('marked uncollectible sets uncollectible; a draft invoice (never sent for payment) keeps pending', async () => {
+    const finalized = await openInvoice(undefined, { finalized: true });
+    await stripe.invoices.markUncollectible(finalized.stripeInvoice.id!);
+    expect((await send(lastEvent('invoice.marked_uncollectible', finalized.stripeInvoice.id!))).body.outcome).toBe('applied');
+    expect((await paymentStatus(finalized.invoiceId)).payment_status).toBe('uncollectible');
+
+    const draft = await openInvoice();
+    fake.attemptPayment(draft.stripeInvoice.id!, 'succeed');
+    expect((await send(lastEvent('invoice.paid', draft.stripeInvoice.id!))).body.outcome).toBe('applied');
+    expect((await paymentStatus(draft.invoiceId)).payment_status).toBe('pending');
   });
 });
 
