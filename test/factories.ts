@@ -82,9 +82,16 @@ export async function createUser(opts: { email?: string; name?: string; tenantId
   return withPlatform(pools.app, async (c) => {
     const { rows } = await c.query<TestUser>('INSERT INTO users (email, name) VALUES ($1, $2) RETURNING id, email, name', [email.toLowerCase(), opts.name ?? 'Test User']);
     const user = rows[0]!;
-    if (opts.tenantId) await c.query('INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, $3)', [opts.tenantId, user.id, opts.role ?? 'member']);
+    // Platform is no tenant role (migration 012): such a user goes on the operator list.
+    if (opts.role === 'platform') await c.query('INSERT INTO platform_operators (user_id, added_by) VALUES ($1, $2)', [user.id, 'test']);
+    else if (opts.tenantId) await c.query('INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, $3)', [opts.tenantId, user.id, opts.role ?? 'member']);
     return user;
   });
+}
+
+/** Puts a user on the platform-operator list (idempotent). */
+export async function makePlatformOperator(userId: string): Promise<void> {
+  await withPlatform(factoryDeps().pools.app, (c) => c.query('INSERT INTO platform_operators (user_id, added_by) VALUES ($1, $2) ON CONFLICT DO NOTHING', [userId, 'test']));
 }
 
 /** A webhook endpoint for a tenant. */

@@ -21,6 +21,7 @@ import { registerStatusCommand } from './status-command.js';
 import { registerSimulateCommand } from './simulate-command.js';
 import { registerBillingCommands } from './billing-command.js';
 import { registerStripeCommand } from './stripe-command.js';
+import { registerAccessCommands } from './access-command.js';
 
 export interface CliIo {
   out: (text: string) => void;
@@ -259,6 +260,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
   registerSimulateCommand(program, io, config, cliActor);
   registerBillingCommands(program, io, config, cliActor);
   registerStripeCommand(program, io, config);
+  registerAccessCommands(program, io, config, cliActor);
   return program;
 }
 

@@ -15,7 +15,7 @@ import type { Actor } from '../../src/audit/index.js';
 import { stripeStateByInvoiceIds, type StripeInvoiceState } from '../../src/payments/index.js';
 import { creditNotesByInvoiceIds, linesByInvoiceIds, type CreditNote as InvoiceCreditNote, type InvoiceLine as InvoiceLineRow } from '../../src/invoices/index.js';
 import type { Principal } from './auth/principal.js';
-import type { ApiKeyLookup, FailedAuthLimiter } from '../../src/identity/index.js';
+import { membersByKeys, type ApiKeyLookup, type FailedAuthLimiter, type MemberRow } from '../../src/identity/index.js';
 import * as db from './data/pg.js';
 import { defaultQuotaStatus, type QuotaStatusFn } from './quotas.js';
 
@@ -51,7 +51,7 @@ export interface Loaders {
   plan: DataLoader<string, db.PlanRow | null>;
   priceComponents: DataLoader<string, PriceComponentRow[]>;
   stripeCustomer: DataLoader<string, string | null>;
-  member: DataLoader<string, db.MemberRow | null, string>;
+  member: DataLoader<string, MemberRow | null, string>;
   apiKey: DataLoader<string, db.ApiKeyRow | null>;
   invoiceLines: DataLoader<string, InvoiceLineRow[]>;
   creditNotes: DataLoader<string, InvoiceCreditNote[]>;
@@ -99,7 +99,7 @@ export function createLoaders(ctx: Pick<ApiContext, 'principal' | 'services'>): 
         const [tenantId = '', userId = ''] = k.split('|');
         return { tenantId, userId };
       });
-      const rows = await scoped(ctx, (c) => db.membersByKeys(c, pairs.filter((p) => isUuid(p.tenantId) && isUuid(p.userId))));
+      const rows = await scoped(ctx, (c) => membersByKeys(c, pairs));
       return byKey(keys, rows, (r) => `${r.tenantId}|${r.id}`);
     }),
     apiKey: new DataLoader(async (ids) => byKey(ids, await scoped(ctx, (c) => db.apiKeysByIds(c, uuids(ids))), (r) => r.id)),

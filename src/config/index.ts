@@ -163,6 +163,10 @@ export const envSchema = z.object({
    * database, per source address and across the service, per AUTH_FAILURE_WINDOW_SECONDS. Past
    * either, unknown credentials get 429 without a lookup; keys seen valid in the last day pass.
    */
+  /** JWTs must carry `iat`; a token issued longer ago than this is refused whatever its `exp` says. */
+  JWT_MAX_AGE_SECONDS: positiveInt.default(3600),
+  /** How long a JWT subject's memberships, operator status and jti revocation are cached (changes announce themselves at once). */
+  MEMBERSHIP_CACHE_TTL_MS: nonNegativeInt.default(5_000),
   AUTH_FAILURES_PER_IP: positiveInt.default(20),
   AUTH_FAILURES_GLOBAL: positiveInt.default(2000),
   AUTH_FAILURE_WINDOW_SECONDS: positiveInt.default(60),

@@ -20,7 +20,7 @@ function run(args: string[], env: Record<string, string> = {}): Promise<{ code: 
 }
 
 // The folders main.ts imports from (its compiled closure).
-const closureDirs = ['app', 'inference/src', ...['db', 'tenants', 'keys', 'plans', 'audit', 'config', 'shared', 'clickhouse', 'quotas', 'billing', 'anomalies', 'usage', 'idempotency', 'queue', 'alerts', 'invoices'].map((d) => `src/${d}`)];
+const closureDirs = ['app', 'inference/src', ...['db', 'tenants', 'keys', 'plans', 'audit', 'config', 'shared', 'clickhouse', 'quotas', 'billing', 'anomalies', 'usage', 'idempotency', 'queue', 'alerts', 'invoices', 'identity'].map((d) => `src/${d}`)];
 
 function newestSource(dir: string): number {
   let newest = 0;

@@ -9,6 +9,7 @@ import { createPgPools, type PgPools } from '../../src/db/index.js';
 import { createClickHouse, type ClickHouse } from '../../src/clickhouse/index.js';
 import { createRedis, type Redis, createLogger } from '../../src/shared/index.js';
 import { createApiKeyAuthenticator, type ApiKeyAuthenticator } from '../../src/keys/index.js';
+import { makePlatformOperator } from '../factories.js';
 import { createApiServer, type ApiServer, type ApiServerDeps, type ApiServerOptions } from '../../graphql/src/index.js';
 
 export const JWT_SECRET = `test-secret-${randomBytes(24).toString('hex')}`;
@@ -81,22 +82,29 @@ export async function gql<T = any>(url: string, query: string, opts: { variables
 
 export type RoleName = 'member' | 'admin' | 'finance' | 'platform';
 
-/** A signed HS256 token for (user, tenant, role); `over` tweaks claims/header for negative tests. */
+/**
+ * A signed HS256 token for (user, tenant, role); `over` tweaks claims/header for negative tests.
+ * The role is what the database grants, not what the token says (issue 17.11): a `platform`
+ * token's user is put on the operator list here, unless `register: false` (escalation tests).
+ */
 export async function mintJwt(
   config: Config,
-  claims: { sub: string; tid?: string | null; role: RoleName },
-  over: { secret?: string; issuer?: string; audience?: string; expiresIn?: string | number; alg?: string } = {},
+  claims: { sub: string; tid?: string | null; role?: RoleName },
+  over: { secret?: string; issuer?: string; audience?: string; expiresIn?: string | number; alg?: string; iat?: number | null; jti?: string; register?: boolean } = {},
 ): Promise<string> {
-  const payload: Record<string, unknown> = { role: claims.role };
+  if (claims.role === 'platform' && over.register !== false) await makePlatformOperator(claims.sub);
+  const payload: Record<string, unknown> = {};
+  if (claims.role) payload.role = claims.role;
   if (claims.tid) payload.tid = claims.tid;
-  return new SignJWT(payload)
+  if (over.jti) payload.jti = over.jti;
+  const jwt = new SignJWT(payload)
     .setProtectedHeader({ alg: over.alg ?? 'HS256', typ: 'JWT' })
     .setSubject(claims.sub)
     .setIssuer(over.issuer ?? config.JWT_ISSUER)
     .setAudience(over.audience ?? config.JWT_AUDIENCE)
-    .setIssuedAt()
-    .setExpirationTime(over.expiresIn ?? '10m')
-    .sign(new TextEncoder().encode(over.secret ?? JWT_SECRET));
+    .setExpirationTime(over.expiresIn ?? '10m');
+  if (over.iat !== null) jwt.setIssuedAt(over.iat);
+  return jwt.sign(new TextEncoder().encode(over.secret ?? JWT_SECRET));
 }
 
 export function codes(r: GqlResponse): string[] {

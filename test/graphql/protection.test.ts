@@ -216,8 +216,9 @@ describe('DataLoader', () => {
     expect(r.errors).toBeUndefined();
     expect(r.data.apiKeys.edges).toHaveLength(6);
     expect(new Set(r.data.apiKeys.edges.map((e: { node: { createdBy: { id: string } } }) => e.node.createdBy.id))).toEqual(new Set(admins.map((a) => a.id)));
-    // 2 transactions (page, creators batch) + 1 for the per-request tenant status check of a JWT user (suspended -> FORBIDDEN).
-    expect(queries).toBe(12);
+    // 2 transactions (page, creators batch); the JWT subject's rights and tenant status (src/identity)
+    // were read by the creates above and are cached.
+    expect(queries).toBe(8);
   });
 
   it('invoices with lines and credit notes: one batch each, amounts as inserted', async () => {
@@ -239,8 +240,8 @@ describe('DataLoader', () => {
     expect(nodes.map((n: { totalMicros: string }) => n.totalMicros)).toEqual(['3000', '2000', '1000']);
     expect(nodes[0].lines).toEqual([{ meter: 'requests', quantity: '3000', amountMicros: '3000' }]);
     expect(nodes[0].creditNotes).toEqual([]);
-    // 3 transactions (page, lines batch, credit-notes batch) + 1 for the JWT user's tenant status check.
-    expect(queries).toBe(16);
+    // 3 transactions (page, lines batch, credit-notes batch) + 1 read of the JWT subject's rights and tenant status (auth_jwt_subject).
+    expect(queries).toBe(13);
   });
 
   it('pages through API keys with cursors', async () => {

@@ -482,11 +482,11 @@ describe('credentials that must be rejected', () => {
     const rs = await startHarness({ env: { JWT_ALGORITHMS: 'RS256' }, server: { jwtKeySet: createLocalJWKSet({ keys: [jwk] }) } });
     try {
       const claims = { role: 'member', tid: ids.a };
-      const good = await new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setSubject(userId).setIssuer(h.config.JWT_ISSUER).setAudience(h.config.JWT_AUDIENCE).setExpirationTime('5m').sign(privateKey);
+      const good = await new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setSubject(userId).setIssuer(h.config.JWT_ISSUER).setAudience(h.config.JWT_AUDIENCE).setIssuedAt().setExpirationTime('5m').sign(privateKey);
       expect((await gql(rs.url, doc, { token: good })).errors).toBeUndefined();
       const pem = await exportSPKI(publicKey);
       for (const secret of [pem, JSON.stringify(jwk)]) {
-        const confused = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid: 'k1' }).setSubject(userId).setIssuer(h.config.JWT_ISSUER).setAudience(h.config.JWT_AUDIENCE).setExpirationTime('5m').sign(new TextEncoder().encode(secret));
+        const confused = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid: 'k1' }).setSubject(userId).setIssuer(h.config.JWT_ISSUER).setAudience(h.config.JWT_AUDIENCE).setIssuedAt().setExpirationTime('5m').sign(new TextEncoder().encode(secret));
         expect(codes(await gql(rs.url, doc, { token: confused }))).toEqual(['UNAUTHENTICATED']);
       }
       expect(codes(await gql(h.url, doc, { token: good }))).toEqual(['UNAUTHENTICATED']);

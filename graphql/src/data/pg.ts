@@ -113,26 +113,6 @@ export async function stripeCustomersByTenantIds(c: pg.ClientBase, tenantIds: re
   return rows.map((r) => ({ tenantId: String(r.tenant_id), stripeId: String(r.stripe_id) }));
 }
 
-export interface MemberRow {
-  tenantId: string;
-  id: string;
-  name: string;
-  email: string;
-  role: string;
-}
-
-/** Users as members of tenants: keys are (tenantId, userId) pairs. */
-export async function membersByKeys(c: pg.ClientBase, keys: ReadonlyArray<{ tenantId: string; userId: string }>): Promise<MemberRow[]> {
-  const { rows } = await c.query(
-    `SELECT m.tenant_id, u.id, u.name, u.email, m.role
-     FROM unnest($1::uuid[], $2::uuid[]) AS k(tenant_id, user_id)
-     JOIN memberships m ON m.tenant_id = k.tenant_id AND m.user_id = k.user_id
-     JOIN users u ON u.id = m.user_id`,
-    [keys.map((k) => k.tenantId), keys.map((k) => k.userId)],
-  );
-  return rows.map((r) => ({ tenantId: String(r.tenant_id), id: String(r.id), name: String(r.name), email: String(r.email), role: String(r.role) }));
-}
-
 /** An API key as src/keys describes it (never the hash). */
 export type ApiKeyRow = ApiKeyInfo;
 

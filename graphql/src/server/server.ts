@@ -14,7 +14,7 @@ import { ApolloArmor } from '@escape.tech/graphql-armor';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { GraphQLSchema } from 'graphql';
 import type { Principal } from '../auth/principal.js';
-import { createBearerAuth, createJwtVerifier, retryAfterOf } from '../../../src/identity/index.js';
+import { createBearerAuth, createJwtVerifier, createSubjectResolver, retryAfterOf } from '../../../src/identity/index.js';
 import { registerExportRoutes } from './exports.js';
 import { registerStripeWebhookRoute } from './stripe-webhooks.js';
 import { buildServices, createLoaders, type ApiContext, type ApiServerDeps, type Services } from '../context.js';
@@ -54,7 +54,10 @@ export async function createApiServer(deps: ApiServerDeps, options: ApiServerOpt
   const { config, logger } = deps;
   const services: Services = buildServices(deps);
   const schema = buildApiSchema();
-  const jwt = createJwtVerifier(config, options.jwtKeySet ? { getKey: options.jwtKeySet } : {});
+  // JWT subjects' rights come from memberships / the operator list (cached, invalidated on change).
+  const subjects = createSubjectResolver({ pools: deps.pools, redis: deps.redis, config, log: logger });
+  await subjects.ready; // never rejects: without the subscription the cache TTL bounds staleness
+  const jwt = createJwtVerifier(config, { subjects, ...(options.jwtKeySet ? { getKey: options.jwtKeySet } : {}) });
   const bearer = createBearerAuth({ apiKeys: deps.authenticate, jwt, failedAuth: deps.failedAuth ?? null });
   const safelist: Safelist | null = config.GRAPHQL_SAFELIST_FILE ? loadSafelist(config.GRAPHQL_SAFELIST_FILE) : null;
   const limiter =
@@ -173,14 +176,8 @@ export async function createApiServer(deps: ApiServerDeps, options: ApiServerOpt
         throw withRequestId(apiError('RATE_LIMITED', 'too many API requests for this tenant', { status: 429, headers: { 'retry-after': seconds } }), requestId);
       }
     }
-    const loaders = createLoaders({ principal, services });
-    // A suspended tenant's users lose access like its API keys (checked in resolve.ts); platform
-    // operators are not tenant-bound. The read primes the request's tenant loader.
-    if (principal && principal.kind === 'user' && principal.role !== 'platform' && principal.tenantId) {
-      const tenant = await loaders.tenant.load(principal.tenantId);
-      if (tenant?.status === 'suspended') throw withRequestId(apiError('FORBIDDEN', 'tenant suspended', { status: 403 }), requestId);
-    }
-    return { principal, loaders };
+    // A suspended tenant's keys and users were refused by authenticateBearer (src/identity).
+    return { principal, loaders: createLoaders({ principal, services }) };
   }
 
   await app.register(fastifyApollo(apollo), {
@@ -203,7 +200,7 @@ export async function createApiServer(deps: ApiServerDeps, options: ApiServerOpt
       return `http://${host.includes(':') ? `[${host}]` : host}:${bound}/graphql`;
     },
     close() {
-      closed ??= app.close().then(() => undefined);
+      closed ??= app.close().then(() => subjects.close());
       return closed;
     },
   };

@@ -1,7 +1,8 @@
 /** Row -> GraphQL object conversions. */
 import type { ApiKeyInfo } from '../../../../src/keys/index.js';
 import type { PriceComponentRow } from '../../../../src/plans/index.js';
-import type { ApiKeyRow, MemberRow, PlanRow, TenantRow } from '../../data/pg.js';
+import type { ApiKeyRow, PlanRow, TenantRow } from '../../data/pg.js';
+import type { MemberRow } from '../../../../src/identity/index.js';
 import { ApiKey, Plan, PriceComponentType, Tenant, User } from '../types.js';
 import { KeyRoleEnum, RoleEnum } from '../common.js';
 import { formatScaledMicros, parseTiers, tierRows, toScaledMicros } from '../../../../src/billing/index.js';
