@@ -10,4 +10,4 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const graphql = require('graphql') as typeof import('graphql');
 
-export const { GraphQLError, GraphQLScalarType, Kind, Lexer, Source, TokenKind, printSchema, lexicographicSortSchema } = graphql;
+export const { GraphQLError, GraphQLScalarType, Kind, Lexer, Source, TokenKind, printSchema, lexicographicSortSchema, getArgumentValues } = graphql;

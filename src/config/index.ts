@@ -175,6 +175,16 @@ export const envSchema = z.object({
   /** Per-tenant token bucket on the GraphQL API: sustained requests per second and burst size. */
   GRAPHQL_RATE_LIMIT_PER_SECOND: positiveInt.default(50),
   GRAPHQL_RATE_LIMIT_BURST: positiveInt.default(100),
+  /**
+   * Rows one GraphQL operation may read, summed over its fields and aliases (estimated before it
+   * runs: time buckets × series; see graphql/src/server/row-budget.ts); more is refused unrun.
+   */
+  GRAPHQL_ROW_BUDGET: positiveInt.default(100_000),
+  /** Series a grouped report is assumed to have when budgeting (its real count is known only after reading). */
+  GRAPHQL_SERIES_ESTIMATE: positiveInt.default(20),
+  /** Operations estimated at this many rows or more are heavy: a tenant runs at most GRAPHQL_HEAVY_CONCURRENCY of them at once per API process. */
+  GRAPHQL_HEAVY_ROWS: positiveInt.default(20_000),
+  GRAPHQL_HEAVY_CONCURRENCY: positiveInt.default(2),
   /** Provider-side cost of compute, in micros (may be fractional, e.g. 0.012) per compute-ms, per device. */
   COST_RATE_MICROS_PER_CPU_MS: z.string().regex(/^\d+(\.\d{1,12})?$/).default('0.012'),
   COST_RATE_MICROS_PER_CUDA_MS: z.string().regex(/^\d+(\.\d{1,12})?$/).default('0.35'),

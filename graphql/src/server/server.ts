@@ -21,6 +21,7 @@ import { buildServices, createLoaders, type ApiContext, type ApiServerDeps, type
 import { buildApiSchema } from '../schema/build.js';
 import { apiError, classify } from './errors.js';
 import { guardBody, loadSafelist, type Safelist } from './guard.js';
+import { rowBudgetPlugin } from './row-budget.js';
 import { introspectionDepthRule } from './introspection-limits.js';
 import { createRedisRateLimiter, type RateLimiter } from './rate-limit.js';
 import { redisKey, isAppError, listenOn, packageRoot } from '../../../src/shared/index.js';
@@ -132,6 +133,7 @@ export async function createApiServer(deps: ApiServerDeps, options: ApiServerOpt
       ...(protection.plugins as ApolloServerPlugin<ApiContext>[]),
       fastifyApolloDrainPlugin(app),
       requestIdPlugin,
+      rowBudgetPlugin(config),
       // Both would wrap every field resolver (willResolveField): real cost on large lists, no use here.
       ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginInlineTraceDisabled(),

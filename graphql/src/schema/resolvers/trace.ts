@@ -7,10 +7,12 @@ import { Span, Trace } from '../types.js';
 
 const DAY = 86_400_000;
 const MAX_LOOKBACK = 31 * DAY;
+/** requestTrace scans the tenant's raw usage events (request ids are not in the table's key): a week at most (issue 17.8). */
+const REQUEST_LOOKBACK = 7 * DAY;
 const TRACE_ID = /^[0-9a-f]{32}$/;
 
-function window(range: TimeRangeInput | null): { from: Date; to: Date } {
-  if (range) return checkRange(range, MAX_LOOKBACK, 'trace lookup');
+function window(range: TimeRangeInput | null, max = MAX_LOOKBACK): { from: Date; to: Date } {
+  if (range) return checkRange(range, max, 'trace lookup');
   const to = new Date(Date.now() + 60_000);
   return { from: new Date(to.getTime() - 7 * DAY), to };
 }
@@ -57,14 +59,14 @@ export class TraceResolver {
   }
 
   @Authorized()
-  @Query(() => Trace, { description: 'The trace of one inference request, by its request id (default: requests from the last 7 days).' })
+  @Query(() => Trace, { description: 'The trace of one inference request, by its request id (default and at most: requests from the last 7 days).' })
   async requestTrace(
     @Arg('requestId', () => String) requestId: string,
     @Arg('range', () => TimeRangeInput, { nullable: true }) range: TimeRangeInput | null,
     @Arg('tenantId', () => ID, { nullable: true, description: 'Platform operators only.' }) tenantIdArg: string | null,
     @Ctx() ctx: ApiContext,
   ): Promise<Trace> {
-    const w = window(range);
+    const w = window(range, REQUEST_LOOKBACK);
     const tenantId = await resolveTenant(ctx, tenantIdArg);
     if (requestId.length === 0 || requestId.length > 256) throw notFound('request not found');
     const traceId = await traceIdOfRequest(ctx.services.clickhouse, { tenantId, requestId, ...w });
