@@ -15,6 +15,7 @@ import { quotaAlertDedupKey, recordQuotaAlert } from '../src/alerts/index.js';
 import { createSyncDeps, runDunningCheck, stripeSyncEnabled, syncInvoices } from '../src/payments/index.js';
 import { runAnomalyScan, BUCKET_MS as ANOMALY_BUCKET_MS } from '../src/anomaly-scan/index.js';
 import { attemptDelivery, publishAlertTransitions, publishWebhookEvent, sweepDeliveries, type DeliveryDeps } from '../src/webhooks/index.js';
+import { runBillingScan } from '../src/invoices/index.js';
 import { createInferenceServer } from '../inference/src/index.js';
 import { ResponseStore } from '../src/idempotency/index.js';
 import { prepareServedModels } from './models.js';
@@ -190,6 +191,11 @@ const starters: Record<Role, (infra: Infra, ctx: StarterContext) => Promise<Runn
     queues.process('webhooks.deliver', async ({ deliveryId }) => attemptDelivery(delivery, deliveryId), 4);
     queues.process('webhooks.sweep', async () => sweepDeliveries(delivery));
     await queues.schedule('webhooks.sweep', {}, config.WEBHOOK_SWEEP_INTERVAL_MS);
+    queues.process('billing.close', async () => {
+      const r = await runBillingScan({ pools, clickhouse, redis, config, logger });
+      return { generated: r.generated, resumed: r.resumed, refreshed: r.refreshed, finalized: r.finalized, waiting: r.waiting.length, failed: r.failed.length };
+    });
+    await queues.schedule('billing.close', {}, config.BILLING_SCAN_INTERVAL_MS);
     return { role: 'worker', stop: () => queues.close() };
   },
 };

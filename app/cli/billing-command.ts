@@ -44,7 +44,6 @@ async function withDeps<T>(config: Config, fn: (deps: { pools: import('../../src
 }
 
 export function registerBillingCommands(program: Command, io: BillingCommandIo, config: () => Config, actor: () => Actor): void {
-  void actor;
   const billing = program.command('billing').description('period close and invoice lifecycle');
   billing
     .command('close')
@@ -78,6 +77,28 @@ export function registerBillingCommands(program: Command, io: BillingCommandIo, 
           io.err(`${r.created} created, ${r.invoices.length - r.created} existing, ${r.skipped} skipped ($0), ${r.notEnded} periods not ended yet`);
         }
       });
+    });
+
+  billing
+    .command('finalize')
+    .description('finalize a draft now (ends its grace window): refresh, credit balance, number; refused while a replica has not flushed past the period end unless --force (audited)')
+    .requiredOption('--invoice <id>', 'invoice id')
+    .option('--force', 'finalize even though a live replica\'s usage WAL lags behind the period end')
+    .option('--json', 'print {"invoice": {...}}')
+    .action(async (opts: { invoice: string; force?: boolean; json?: boolean }) => {
+      const { finalizeInvoice } = await import('../../src/invoices/index.js');
+      const { createRedis } = await import('../../src/shared/index.js');
+      const cfg = config();
+      const redis = createRedis(cfg, { lazyConnect: true, maxRetriesPerRequest: 1 });
+      redis.on('error', () => {}); // a failed read is reported by the command
+      try {
+        await withDeps(cfg, async (deps) => {
+          const inv = await finalizeInvoice({ ...deps, redis, config: cfg }, { invoiceId: opts.invoice, force: Boolean(opts.force), actor: actor() });
+          io.out(opts.json ? JSON.stringify({ invoice: invoiceJson(inv) }) : invoiceText(inv));
+        });
+      } finally {
+        redis.disconnect();
+      }
     });
 
   const invoice = program.command('invoice').description('invoices');

@@ -132,6 +132,14 @@ export const envSchema = z.object({
   WEBHOOK_TIMEOUT_MS: positiveInt.max(60_000).default(10_000),
   WEBHOOK_MAX_RESPONSE_BYTES: positiveInt.default(64 * 1024),
   WEBHOOK_SWEEP_INTERVAL_MS: positiveInt.default(30_000),
+  // Invoices (src/invoices): the issuer prefix of invoice numbers (PREFIX-YYYY-NNNNNN), how often the
+  // worker scans for ended periods and drafts past their grace window, how often each inference
+  // replica publishes its usage WAL's flushed-through watermark, and how long a replica may be
+  // silent before it is reported and stops blocking finalization.
+  INVOICE_NUMBER_PREFIX: z.string().regex(/^[A-Z0-9]{1,12}$/, 'INVOICE_NUMBER_PREFIX: 1-12 capital letters or digits').default('TG'),
+  BILLING_SCAN_INTERVAL_MS: positiveInt.default(60 * 60_000),
+  USAGE_WATERMARK_INTERVAL_MS: positiveInt.default(5_000),
+  USAGE_WATERMARK_SILENCE_MS: positiveInt.default(10 * 60_000),
   // Quotas and admission.
   QUOTA_REDIS_FAILURE_MODE: z.enum(['open', 'closed']).default('open'),
   QUOTA_RECONCILE_INTERVAL_MS: positiveInt.default(60_000),

@@ -6,7 +6,8 @@
 import { withPlatform, isUuid } from '../db/index.js';
 import { billingPeriod, startOfLocalDay } from '../quotas/index.js';
 import { badInput, notFound } from '../shared/index.js';
-import { generateInvoice, type GenerateDeps } from './generate.js';
+import type { GenerateDeps } from './generate.js';
+import { generateWithAdjustments } from './lifecycle.js';
 import { invoicesInPeriodsStarting, type InvoiceWithLines } from './repo.js';
 
 export interface TenantBilling {
@@ -84,7 +85,7 @@ export async function closeMonth(
   const worker = async () => {
     while (next < jobs.length) {
       const job = jobs[next++]!;
-      const r = await generateInvoice(deps, { tenantId: job.tenant.id, period: job.period, now });
+      const r = await generateWithAdjustments(deps, { tenantId: job.tenant.id, period: job.period, now });
       if (r.outcome === 'created') created++;
       if (r.outcome === 'skipped') skipped++;
       q.onProgress?.(++done, jobs.length);

@@ -29,3 +29,16 @@ export { closeMonth, parseMonth, periodStartingIn, tenantsForBilling, type Close
 export { setInvoicePaymentStatus } from './payment.js';
 export { billingSettings, setBillingSettings, type BillingSettings } from './settings.js';
 export { currencyExponent, microsPerMinorUnit, roundLineMicros, taxMicros, invoiceTotals, parseRateMillionths, type Totals } from './money.js';
+export {
+  finalizeInvoice,
+  voidInvoice,
+  regenerateInvoice,
+  refreshDraft,
+  lateUsageLines,
+  generateWithAdjustments,
+  watermarkVerdict,
+  WatermarkLagError,
+  LATE_USAGE_LOOKBACK_MS,
+  type LifecycleDeps,
+} from './lifecycle.js';
+export { runBillingScan, type ScanReport } from './scan.js';

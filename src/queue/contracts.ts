@@ -14,6 +14,8 @@ export const jobContracts = {
   'payments.dunning': z.object({}).strict(),
   /** Send finalized invoices to Stripe: one (`invoiceId`), or every one not yet synced (the sweep). */
   'payments.stripe-sync': z.object({ invoiceId: z.string().uuid().optional() }).strict(),
+  /** Period close: invoices of ended periods, resumed generation, draft refresh and finalization after grace (src/invoices). */
+  'billing.close': z.object({}).strict(),
   /** Score every rollup bucket not yet scored, open/resolve anomaly alerts (src/anomaly-scan). */
   'anomaly.scan': z.object({}).strict(),
   /** One attempt of a webhook delivery (src/webhooks); retries are delayed jobs of the same name. */

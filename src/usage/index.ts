@@ -12,3 +12,4 @@ export { toUsageRow, USAGE_TABLE, USAGE_COLUMNS, type UsageRow } from './rows.js
 export { importUsage, IMPORT_API_KEY_ID, type UsageImportResult, type UsageImportInput, type UsageImportDeps, type ImportRejection } from './import.js';
 export { streamUsageEvents, USAGE_EXPORT_COLUMNS, type UsageExportQuery, type UsageExportRow } from './export.js';
 export { tagsFromParameters, importedTagsSchema, MAX_TAGS, TAG_KEY_PATTERN, MAX_TAG_VALUE_LENGTH } from './tags.js';
+export { publishWatermark, readWatermarks, forgetWatermark, judgeWatermarks, startWatermarkPublisher, WATERMARK_MARGIN_MS, type ReplicaWatermark, type WatermarkVerdict } from './watermark.js';

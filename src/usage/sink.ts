@@ -11,13 +11,14 @@ import { usageRecordSchema, type Rejection, type UsageRecord, type UsageSink } f
 import { RejectionCounter } from './rejections.js';
 import { Wal, type WalStats } from './wal.js';
 import { createUsageFlusher, type FlusherConfig, type FlusherStats, type UsageFlusher } from './flusher.js';
+import { startWatermarkPublisher } from './watermark.js';
 
 export type WalSinkConfig = FlusherConfig &
   Pick<
     Config,
     'USAGE_WAL_DIR' | 'TOLLGATE_STATE_DIR' | 'USAGE_WAL_SYNC_INTERVAL_MS' | 'USAGE_WAL_SYNC_MAX_RECORDS' | 'USAGE_WAL_MAX_BYTES' | 'USAGE_WAL_SEGMENT_BYTES'
   > &
-  Partial<Pick<Config, 'USAGE_REJECTIONS_FLUSH_MS'>>;
+  Partial<Pick<Config, 'USAGE_REJECTIONS_FLUSH_MS' | 'USAGE_WATERMARK_INTERVAL_MS' | 'INFERENCE_REQUEST_TIMEOUT_MS' | 'REDIS_PREFIX'>>;
 
 export interface WalUsageSinkDeps {
   config: WalSinkConfig;
@@ -44,6 +45,7 @@ export function createWalUsageSink(deps: WalUsageSinkDeps): WalUsageSink {
   const { config, logger } = deps;
   let wal: Wal | null = null;
   let flusher: UsageFlusher | null = null;
+  let stopWatermark: () => void = () => {};
   const rejections = new RejectionCounter({ clickhouse: deps.clickhouse, logger, intervalMs: config.USAGE_REJECTIONS_FLUSH_MS ?? 10_000 });
 
   return {
@@ -72,10 +74,23 @@ export function createWalUsageSink(deps: WalUsageSinkDeps): WalUsageSink {
       flusher.start();
       rejections.start();
       wal = opened;
+      // The flushed-through watermark invoices wait for (src/invoices): needs Redis.
+      const f = flusher;
+      if (deps.redis && config.REDIS_PREFIX && config.INFERENCE_REQUEST_TIMEOUT_MS) {
+        stopWatermark = startWatermarkPublisher({
+          redis: deps.redis,
+          config: { REDIS_PREFIX: config.REDIS_PREFIX, INFERENCE_REQUEST_TIMEOUT_MS: config.INFERENCE_REQUEST_TIMEOUT_MS },
+          walId: opened.id,
+          backlog: () => f.stats().backlog,
+          intervalMs: config.USAGE_WATERMARK_INTERVAL_MS ?? 5_000,
+          logger,
+        });
+      }
     },
     async stop({ drain = true } = {}) {
       if (!wal || !flusher) return;
       const w = wal;
+      stopWatermark();
       await w.seal(); // no new records; the pending group is written out first
       await flusher.stop({ drain });
       await rejections.stop();

@@ -263,6 +263,14 @@ describe('CLI', () => {
     // Again: the same invoice, nothing new.
     const again = await cli(['billing', 'close', '--period', '2026-09', '--tenant', t.id, '--json']);
     expect(JSON.parse(again.out)).toEqual(body);
+    // billing finalize: numbered TG-YYYY-NNNNNN, same shape.
+    const fin = await cli(['billing', 'finalize', '--invoice', String(inv.id), '--force', '--json']);
+    expect(fin.code).toBe(0);
+    const finalized = JSON.parse(fin.out) as { invoice: Record<string, unknown> };
+    expect(Object.keys(finalized.invoice).sort()).toEqual(['id', 'lines', 'number', 'status', 'tenantId', 'totalMicros']);
+    expect(finalized.invoice).toMatchObject({ id: inv.id, status: 'finalized', number: expect.stringMatching(/^TG-\d{4}-\d{6}$/), totalMicros: '50000' });
+    const closedAgain = await cli(['billing', 'close', '--period', '2026-09', '--tenant', t.id, '--json']);
+    expect(JSON.parse(closedAgain.out).invoices[0]).toEqual(finalized.invoice);
   });
 
   it('bad input is a clear error with exit code 1', async () => {
