@@ -11,6 +11,7 @@ import type { QuotaNotification } from '../quotas/index.js';
 import { withPlatform, withTenant, type PgPools } from '../db/index.js';
 import { upsertAlert, type AlertRow, type AlertUpsert } from './repo.js';
 
+export { receiveGrafanaWebhook, type GrafanaReceiverSettings, type ReceiverResult } from './grafana.js';
 export { alertCarriesMoney, alertExplanation, withoutMoney } from './money.js';
 export { alertsPage, transitionAlert, upsertAlert, resolveAlertByKey, liveAlert, type AlertRow, type AlertUpsert } from './repo.js';
 

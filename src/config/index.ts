@@ -140,6 +140,9 @@ export const envSchema = z.object({
   BILLING_SCAN_INTERVAL_MS: positiveInt.default(60 * 60_000),
   USAGE_WATERMARK_INTERVAL_MS: positiveInt.default(5_000),
   USAGE_WATERMARK_SILENCE_MS: positiveInt.default(10 * 60_000),
+  // Grafana's alert notifications received at POST /webhooks/grafana: a bearer token and/or an HMAC secret (unset: the route answers 503).
+  GRAFANA_WEBHOOK_TOKEN: z.string().min(16).optional(),
+  GRAFANA_WEBHOOK_HMAC_SECRET: z.string().min(16).optional(),
   // Quotas and admission.
   QUOTA_REDIS_FAILURE_MODE: z.enum(['open', 'closed']).default('open'),
   QUOTA_RECONCILE_INTERVAL_MS: positiveInt.default(60_000),

@@ -17,6 +17,7 @@ import type { Principal } from '../auth/principal.js';
 import { createBearerAuth, createJwtVerifier, createSubjectResolver, retryAfterOf } from '../../../src/identity/index.js';
 import { registerExportRoutes } from './exports.js';
 import { registerStripeWebhookRoute } from './stripe-webhooks.js';
+import { registerGrafanaWebhookRoute } from './grafana-webhooks.js';
 import { buildServices, createLoaders, type ApiContext, type ApiServerDeps, type Services } from '../context.js';
 import { buildApiSchema } from '../schema/build.js';
 import { apiError, classify } from './errors.js';
@@ -192,6 +193,7 @@ export async function createApiServer(deps: ApiServerDeps, options: ApiServerOpt
   });
   registerExportRoutes(app, { admit: async (request, reply) => (await admit(request, reply)).principal, clickhouse: services.clickhouse, logger });
   await registerStripeWebhookRoute(app, { pools: deps.pools, logger, config, redis: deps.redis });
+  await registerGrafanaWebhookRoute(app, { pools: deps.pools, config });
 
   let closed: Promise<void> | undefined;
   return {
