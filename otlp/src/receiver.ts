@@ -22,13 +22,27 @@ import { bearerCredential, createBearerAuth, retryAfterOf, type ApiKeyLookup, ty
 import type { ClickHouse } from '../../src/clickhouse/index.js';
 import { createSpanWriter, type SpanWriter } from '../../src/telemetry/index.js';
 import { loadOtlpTypes } from './proto.js';
+import { TenantBuckets } from './limits.js';
 import { OtlpShapeError, spansToRows, type OtlpPrincipal } from './spans.js';
 
 const gunzipAsync = promisify(gunzip);
 
 export type OtlpReceiverConfig = Pick<
   Config,
-  'OTLP_MAX_BODY_BYTES' | 'OTLP_MAX_ATTRIBUTES' | 'OTLP_INTERNAL_TOKEN' | 'OTLP_MAX_BUFFERED_SPANS' | 'OTLP_FLUSH_INTERVAL_MS' | 'OTLP_FLUSH_MAX_ROWS' | 'TOLLGATE_HOST' | 'TOLLGATE_OTLP_PORT'
+  | 'OTLP_MAX_BODY_BYTES'
+  | 'OTLP_MAX_ATTRIBUTES'
+  | 'OTLP_INTERNAL_TOKEN'
+  | 'OTLP_MAX_BUFFERED_SPANS'
+  | 'OTLP_FLUSH_INTERVAL_MS'
+  | 'OTLP_FLUSH_MAX_ROWS'
+  | 'OTLP_TENANT_SPANS_PER_SECOND'
+  | 'OTLP_TENANT_SPAN_BURST'
+  | 'OTLP_TENANT_BYTES_PER_SECOND'
+  | 'OTLP_TENANT_BYTE_BURST'
+  | 'OTLP_TENANT_BUFFER_SHARE'
+  | 'OTLP_TENANTS_BUFFER_SHARE'
+  | 'TOLLGATE_HOST'
+  | 'TOLLGATE_OTLP_PORT'
 >;
 
 export interface OtlpReceiverDeps {
@@ -104,6 +118,17 @@ export function createOtlpReceiver(deps: OtlpReceiverDeps): OtlpReceiver {
 
   const bearer = createBearerAuth({ apiKeys: deps.authenticate, failedAuth: deps.failedAuth ?? null });
   const principals = new WeakMap<FastifyRequest, OtlpPrincipal>();
+  // Per-tenant intake (issue 17.9); Tollgate's own spans (the internal token) are not limited here.
+  const spanBuckets = new TenantBuckets(config.OTLP_TENANT_SPANS_PER_SECOND, config.OTLP_TENANT_SPAN_BURST);
+  const byteBuckets = new TenantBuckets(config.OTLP_TENANT_BYTES_PER_SECOND, config.OTLP_TENANT_BYTE_BURST);
+  const tenantShare = {
+    maxOwnerRows: Math.max(1, Math.floor(config.OTLP_MAX_BUFFERED_SPANS * config.OTLP_TENANT_BUFFER_SHARE)),
+    maxOwnedRows: Math.max(1, Math.floor(config.OTLP_MAX_BUFFERED_SPANS * config.OTLP_TENANTS_BUFFER_SHARE)),
+  };
+  const tooMuch = (reply: FastifyReply, seconds: number, what: string): never => {
+    reply.header('Retry-After', String(seconds));
+    throw new HttpError(429, `${what}; retry after ${seconds} s`);
+  };
 
   /** Tollgate's own services (the internal token), else a tenant API key through src/identity. */
   async function principalOf(req: FastifyRequest, reply: FastifyReply): Promise<OtlpPrincipal> {
@@ -125,7 +150,17 @@ export function createOtlpReceiver(deps: OtlpReceiverDeps): OtlpReceiver {
   // answered without being buffered.
   app.addHook('onRequest', async (req, reply) => {
     if (req.method !== 'POST' || req.url.split('?')[0] !== '/v1/traces') return;
-    principals.set(req, await principalOf(req, reply));
+    const principal = await principalOf(req, reply);
+    principals.set(req, principal);
+    if (principal.kind !== 'tenant') return;
+    // The declared size is charged before the body is read: a refused upload is never buffered.
+    const length = Number(req.headers['content-length']);
+    const bytes = Number.isSafeInteger(length) && length >= 0 ? length : maxBody;
+    const wait = byteBuckets.take(principal.tenantId, bytes);
+    if (wait > 0) {
+      reply.header('Connection', 'close');
+      tooMuch(reply, wait, `this tenant sends more than ${config.OTLP_TENANT_BYTES_PER_SECOND} bytes/s (burst ${config.OTLP_TENANT_BYTE_BURST})`);
+    }
   });
 
   async function decodeBody(req: FastifyRequest, enc: Encoding): Promise<unknown> {
@@ -177,7 +212,13 @@ export function createOtlpReceiver(deps: OtlpReceiverDeps): OtlpReceiver {
       if (err instanceof OtlpShapeError) throw new HttpError(400, err.message);
       throw err;
     }
-    if (result.rows.length > 0 && !writer.offer(result.rows)) {
+    if (principal.kind === 'tenant' && result.rows.length > 0) {
+      const wait = spanBuckets.take(principal.tenantId, result.rows.length);
+      if (wait > 0) tooMuch(reply, wait, `this tenant sends more than ${config.OTLP_TENANT_SPANS_PER_SECOND} spans/s (burst ${config.OTLP_TENANT_SPAN_BURST})`);
+      if (!writer.offer(result.rows, { owner: principal.tenantId, ...tenantShare })) {
+        tooMuch(reply, 1, `this tenant's share of the span buffer is full (at most ${tenantShare.maxOwnerRows} spans waiting per tenant)`);
+      }
+    } else if (result.rows.length > 0 && !writer.offer(result.rows)) {
       reply.header('Retry-After', '1');
       throw new HttpError(503, 'span buffer is full; retry later');
     }

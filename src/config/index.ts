@@ -110,6 +110,15 @@ export const envSchema = z.object({
   OTLP_MAX_BUFFERED_SPANS: positiveInt.default(200_000),
   OTLP_FLUSH_INTERVAL_MS: positiveInt.default(1_000),
   OTLP_FLUSH_MAX_ROWS: positiveInt.default(20_000),
+  /** Per-tenant span intake of one receiver (token bucket): sustained spans per second and burst. Past it: 429 + Retry-After. */
+  OTLP_TENANT_SPANS_PER_SECOND: positiveInt.default(2_000),
+  OTLP_TENANT_SPAN_BURST: positiveInt.default(20_000),
+  /** Per-tenant request bytes (declared Content-Length, checked before the body is read): per second and burst. */
+  OTLP_TENANT_BYTES_PER_SECOND: positiveInt.default(4 * 1024 * 1024),
+  OTLP_TENANT_BYTE_BURST: positiveInt.default(32 * 1024 * 1024),
+  /** Share of OTLP_MAX_BUFFERED_SPANS one tenant may hold, and all tenants together (the rest is kept for Tollgate's own spans). */
+  OTLP_TENANT_BUFFER_SHARE: z.coerce.number().gt(0).max(1).default(0.25),
+  OTLP_TENANTS_BUFFER_SHARE: z.coerce.number().gt(0).max(1).default(0.8),
   /** How often the worker role runs the retention job. */
   RETENTION_INTERVAL_MS: positiveInt.default(6 * 60 * 60 * 1000),
   /** Retention in days per ClickHouse data class (18.16 has no TTL: a job drops old partitions). */

@@ -15,9 +15,20 @@ import type { OtelSpanRow } from './span-row.js';
 
 export type SpanWriterConfig = Pick<Config, 'OTLP_MAX_BUFFERED_SPANS' | 'OTLP_FLUSH_INTERVAL_MS' | 'OTLP_FLUSH_MAX_ROWS'>;
 
+/**
+ * Who sent rows, for buffer shares (issue 17.9): `owner` may hold at most `maxOwnerRows` buffered
+ * rows, and all owned rows together at most `maxOwnedRows` (unowned rows — Tollgate's own spans —
+ * are bounded only by the buffer, so a tenant flood cannot keep them out).
+ */
+export interface OfferLimit {
+  owner: string;
+  maxOwnerRows: number;
+  maxOwnedRows: number;
+}
+
 export interface SpanWriter {
-  /** Queues rows; false (nothing queued) when that would pass the buffer bound. */
-  offer(rows: OtelSpanRow[]): boolean;
+  /** Queues rows; false (nothing queued) when that would pass the buffer bound or the owner's share. */
+  offer(rows: OtelSpanRow[], limit?: OfferLimit): boolean;
   /** Resolves once every row offered so far is in ClickHouse. */
   flush(): Promise<void>;
   close(): Promise<void>;
@@ -29,6 +40,18 @@ const MAX_IN_FLIGHT = 2;
 export function createSpanWriter(deps: { clickhouse: ClickHouse; config: SpanWriterConfig; logger: Logger }): SpanWriter {
   const { clickhouse, config, logger } = deps;
   let queue: OtelSpanRow[] = [];
+  let owners: string[] = []; // parallel to queue: '' = unowned
+  const ownerRows = new Map<string, number>();
+  let ownedRows = 0;
+  const release = (batch: string[]) => {
+    for (const o of batch) {
+      if (o === '') continue;
+      ownedRows--;
+      const n = (ownerRows.get(o) ?? 1) - 1;
+      if (n <= 0) ownerRows.delete(o);
+      else ownerRows.set(o, n);
+    }
+  };
   let inFlightRows = 0;
   let inFlight = 0;
   let inserted = 0;
@@ -82,10 +105,15 @@ export function createSpanWriter(deps: { clickhouse: ClickHouse; config: SpanWri
   function pump(timerTick = false): void {
     while (inFlight < MAX_IN_FLIGHT && queue.length > 0 && (timerTick || waiters.length > 0 || closed || queue.length >= config.OTLP_FLUSH_MAX_ROWS)) {
       const rows = queue.length > config.OTLP_FLUSH_MAX_ROWS ? queue.splice(0, config.OTLP_FLUSH_MAX_ROWS) : queue;
-      if (rows === queue) queue = [];
+      const batchOwners = rows === queue ? owners : owners.splice(0, rows.length);
+      if (rows === queue) {
+        queue = [];
+        owners = [];
+      }
       inFlight++;
       inFlightRows += rows.length;
       void send(rows).finally(() => {
+        release(batchOwners);
         inFlight--;
         inFlightRows -= rows.length;
         settle();
@@ -95,9 +123,18 @@ export function createSpanWriter(deps: { clickhouse: ClickHouse; config: SpanWri
   }
 
   return {
-    offer(rows) {
+    offer(rows, limit) {
       if (closed || queue.length + inFlightRows + rows.length > config.OTLP_MAX_BUFFERED_SPANS) return false;
-      for (const r of rows) queue.push(r);
+      const owner = limit?.owner ?? '';
+      if (limit) {
+        if ((ownerRows.get(owner) ?? 0) + rows.length > limit.maxOwnerRows || ownedRows + rows.length > limit.maxOwnedRows) return false;
+        ownerRows.set(owner, (ownerRows.get(owner) ?? 0) + rows.length);
+        ownedRows += rows.length;
+      }
+      for (const r of rows) {
+        queue.push(r);
+        owners.push(owner);
+      }
       offered += rows.length;
       if (queue.length >= config.OTLP_FLUSH_MAX_ROWS) pump();
       return true;
