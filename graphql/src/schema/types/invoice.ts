@@ -61,8 +61,22 @@ export class Invoice {
   @Field(() => String, { nullable: true, description: 'Set when finalized.' })
   number!: string | null;
 
-  @Field(() => String, { description: 'draft | finalized | paid | void' })
+  @Field(() => String, { description: 'draft | finalized | void (generating while the period is being priced). Payment is paymentStatus.' })
   status!: string;
+
+  @Field(() => String, { description: 'pending | paid | failed | uncollectible' })
+  paymentStatus!: string;
+
+  @Authorized(...MONEY)
+  @Field(() => MicrosScalar, { nullable: true, description: "The tenant's credit balance applied at finalization." })
+  creditAppliedMicros!: bigint | null;
+
+  @Authorized(...MONEY)
+  @Field(() => MicrosScalar, { nullable: true, description: 'totalMicros − creditAppliedMicros.' })
+  amountDueMicros!: bigint | null;
+
+  @Field(() => String, { nullable: true, description: 'Why the invoice was voided.' })
+  voidReason!: string | null;
 
   @Field(() => DateTimeResolver)
   periodStart!: Date;
