@@ -296,6 +296,7 @@ describe('who may run each operation', () => {
  * | Tenant.stripeCustomerId (Stripe id)     |   F    |   F   |    F    |    Y     |
  * | User.email of another user              |   F    |   Y   |    F    |    Y     |
  * | Invoice.totalMicros           (money)   |   F    |   Y   |    Y    |    Y     |
+ * | Invoice.creditAppliedMicros, amountDueMicros (money) | F | Y |  Y    |    Y     |
  * | InvoiceLine.amountMicros      (money)   |   F    |   Y   |    Y    |    Y     |
  * | CreditNote.amountMicros       (money)   |   F    |   Y   |    Y    |    Y     |
  * | Invoice.hostedInvoiceUrl      (money)   |   F    |   Y   |    Y    |    Y     |
@@ -326,6 +327,8 @@ const matrix: Array<{ field: string; select: string; path: (string | number)[]; 
   { field: 'InvoiceLine.amountMicros', select: 'invoice(id: $inv, tenantId: $t) { lines { amountMicros } }', path: ['invoice', 'lines', 0, 'amountMicros'], cells: { member: 'F', admin: 'Y', finance: 'Y', platform: 'Y' } },
   { field: 'Invoice.subtotalMicros', select: 'invoice(id: $inv, tenantId: $t) { subtotalMicros }', path: ['invoice', 'subtotalMicros'], cells: { member: 'F', admin: 'Y', finance: 'Y', platform: 'Y' } },
   { field: 'Invoice.taxMicros', select: 'invoice(id: $inv, tenantId: $t) { taxMicros }', path: ['invoice', 'taxMicros'], cells: { member: 'F', admin: 'Y', finance: 'Y', platform: 'Y' } },
+  { field: 'Invoice.creditAppliedMicros', select: 'invoice(id: $inv, tenantId: $t) { creditAppliedMicros }', path: ['invoice', 'creditAppliedMicros'], cells: { member: 'F', admin: 'Y', finance: 'Y', platform: 'Y' } },
+  { field: 'Invoice.amountDueMicros', select: 'invoice(id: $inv, tenantId: $t) { amountDueMicros }', path: ['invoice', 'amountDueMicros'], cells: { member: 'F', admin: 'Y', finance: 'Y', platform: 'Y' } },
   { field: 'InvoiceLine.unitPriceMicros', select: 'invoice(id: $inv, tenantId: $t) { lines { unitPriceMicros } }', path: ['invoice', 'lines', 0, 'unitPriceMicros'], cells: { member: 'F', admin: 'Y', finance: 'Y', platform: 'Y' } },
   ...(['totalMicros', 'providerCostMicros', 'marginMicros'] as const).map((f) => ({
     field: `TenantMargin.${f}`,
