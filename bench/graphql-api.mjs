@@ -118,7 +118,7 @@ await db.withPlatform(pools.app, (c) => c.query(`UPDATE tenant_plans SET plan_id
 const counts = await clickhouse.query(sql`SELECT count() AS n, uniqExact(tenant_id) AS t FROM usage_events_v1`);
 console.log(`data: ${counts[0].n} events, ${counts[0].t} tenants; measured tenant ${tenantId} (${EVENTS / TENANTS} events over ${DAYS} days)`);
 
-const key = await keys.createApiKey({ pools }, { tenantId, role: 'finance', name: 'bench' });
+const key = await keys.createApiKey({ pools, config }, { tenantId, role: 'finance', name: 'bench' });
 const authenticator = keys.createApiKeyAuthenticator({ pools, redis, config });
 const server = await api.createApiServer({ config, logger: loggerMod.createLogger({ level: 'silent' }), pools, clickhouse, redis, authenticate: (s) => authenticator.authenticate(s) });
 const url = await server.listen(0, '127.0.0.1');
