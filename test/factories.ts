@@ -40,6 +40,13 @@ export interface TenantOverrides {
   timezone?: string;
   billingAnchorDay?: number;
   status?: 'active' | 'past_due' | 'suspended';
+  /** Backdates the first plan (as `tenant create --billing-start` does), so history can be imported. */
+  billingStart?: Date;
+}
+
+/** A tenant whose first plan started `days` days ago. */
+export function createTenantSince(days: number, overrides: Omit<TenantOverrides, 'billingStart'> = {}): Promise<Tenant & { plan: string }> {
+  return createTenant({ ...overrides, billingStart: new Date(Date.now() - days * 86_400_000) });
 }
 
 /** A tenant (default plan: starter) with its tenant_plans row. */
@@ -48,7 +55,7 @@ export async function createTenant(overrides: TenantOverrides = {}): Promise<Ten
   const plan = overrides.plan ?? 'starter';
   const tenant = await createTenantRow(
     { pools },
-    { name: overrides.name ?? uniqueName(), displayName: overrides.displayName, plan, timezone: overrides.timezone, billingAnchorDay: overrides.billingAnchorDay, actor: testActor },
+    { name: overrides.name ?? uniqueName(), displayName: overrides.displayName, plan, timezone: overrides.timezone, billingAnchorDay: overrides.billingAnchorDay, billingStart: overrides.billingStart?.toISOString(), actor: testActor },
   );
   if (overrides.status && overrides.status !== tenant.status) {
     await withPlatform(pools.app, (c) => c.query('UPDATE tenants SET status = $2 WHERE id = $1', [tenant.id, overrides.status]));

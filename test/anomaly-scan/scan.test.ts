@@ -9,10 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../app/cli/program.js';
 import { runAnomalyScan, readScores } from '../../src/anomaly-scan/index.js';
 import { createClickHouse, sql, type ClickHouse } from '../../src/clickhouse/index.js';
-import { withPlatform, withTenant } from '../../src/db/index.js';
+import { withTenant } from '../../src/db/index.js';
 import { alertsPage } from '../../src/alerts/index.js';
 import { importUsage } from '../../src/usage/index.js';
-import { closeFactories, createTenant, factoryDeps } from '../factories.js';
+import { closeFactories, createTenantSince, factoryDeps } from '../factories.js';
+
+const tenantIdSince = async (days: number) => (await createTenantSince(days)).id;
 import { HOUR, hourlyUsage as hours } from './usage-history.js';
 
 const knownModels = new Set(['mlp-demo', 'mlp-large']);
@@ -25,12 +27,6 @@ afterAll(async () => {
   await ch?.close();
   await closeFactories();
 });
-
-async function tenantSince(daysAgo: number): Promise<string> {
-  const t = await createTenant({ plan: 'starter' });
-  await withPlatform(factoryDeps().pools.app, (c) => c.query(`UPDATE tenant_plans SET effective_from = now() - make_interval(days => $2) WHERE tenant_id = $1`, [t.id, daysAgo]));
-  return t.id;
-}
 
 async function load(tenantId: string, lines: string[]): Promise<void> {
   const r = await importUsage({ clickhouse: ch, pools: factoryDeps().pools }, { tenantId, lines, knownModels });
@@ -47,7 +43,7 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
 
 describe('anomaly scan (detector job)', () => {
   it('opens one alert for an injected error burst, is idempotent, and resolves after the burst', async () => {
-    const tenantId = await tenantSince(20);
+    const tenantId = await tenantIdSince(20);
     const H = Math.floor(Date.now() / HOUR) * HOUR;
     const burstStart = H - 40 * HOUR;
     const burstEnd = burstStart + 3 * HOUR;

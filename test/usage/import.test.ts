@@ -7,8 +7,9 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClickHouse, sql, tables, usageEventColumns, type ClickHouse } from '../../src/clickhouse/index.js';
 import { importUsage, IMPORT_API_KEY_ID, toUsageRow } from '../../src/usage/index.js';
-import { withPlatform } from '../../src/db/index.js';
-import { closeFactories, createTenant, factoryDeps } from '../factories.js';
+import { closeFactories, createTenantSince, factoryDeps } from '../factories.js';
+
+const tenantIdSince = async (days: number) => (await createTenantSince(days)).id;
 import { usageRecord } from './helpers.js';
 
 const HOUR = 3_600_000;
@@ -23,13 +24,6 @@ afterAll(async () => {
   await closeFactories();
 });
 
-/** A tenant whose first plan started `daysAgo` days ago (what `tenant create --billing-start` does). */
-async function tenantSince(daysAgo: number): Promise<string> {
-  const t = await createTenant();
-  await withPlatform(factoryDeps().pools.app, (c) => c.query(`UPDATE tenant_plans SET effective_from = now() - make_interval(days => $2) WHERE tenant_id = $1`, [t.id, daysAgo]));
-  return t.id;
-}
-
 const run = (tenantId: string, lines: string[]) => importUsage({ clickhouse: ch, pools: factoryDeps().pools }, { tenantId, lines, knownModels });
 
 async function stored(tenantId: string): Promise<{ raw: number; items: number; rollupItems: number; ids: string[] }> {
@@ -43,7 +37,7 @@ const day = (daysAgo: number, hour = 10) => new Date(Math.floor(Date.now() / (24
 
 describe('usage import', () => {
   it('imports new rows once (raw rows and rollups), maps fields, and a re-run imports nothing', async () => {
-    const tenantId = await tenantSince(40);
+    const tenantId = await tenantIdSince(40);
     const lines = [
       JSON.stringify({ id: 'a-1', ts: day(35), model: 'mlp-demo', items: 3 }),
       JSON.stringify({ id: 'a-2', ts: day(20), model: 'mlp-large', items: 5, computeMs: 12.5, device: 'cuda', status: 'ok', tags: { team: 'x' } }),
@@ -61,7 +55,7 @@ describe('usage import', () => {
   });
 
   it('an id inference stored long ago is a duplicate (ClickHouse decides, not age or Redis); identical repeated lines count once', async () => {
-    const tenantId = await tenantSince(60);
+    const tenantId = await tenantIdSince(60);
     const old = usageRecord(tenantId, { eventId: 'served-by-inference', ts: Date.parse(day(50)) });
     await ch.insert(tables.usageEvents, [toUsageRow(old, 'flusher-batch')], { columns: usageEventColumns });
     const line = JSON.stringify({ id: 'new-1', ts: day(2), model: 'mlp-demo', items: 1 });
@@ -74,7 +68,7 @@ describe('usage import', () => {
   });
 
   it('any bad line imports nothing and each is reported with its line number', async () => {
-    const tenantId = await tenantSince(10);
+    const tenantId = await tenantIdSince(10);
     const good = JSON.stringify({ id: 'ok-1', ts: day(1), model: 'mlp-demo', items: 1 });
     const r = await run(tenantId, [
       good,
@@ -110,7 +104,7 @@ describe('usage import', () => {
   });
 
   it('two concurrent imports of the same file insert each row once', async () => {
-    const tenantId = await tenantSince(5);
+    const tenantId = await tenantIdSince(5);
     const lines = Array.from({ length: 500 }, (_, i) => JSON.stringify({ id: `c-${i}`, ts: day(1 + (i % 3), i % 24), model: 'mlp-demo', items: 1 + (i % 4) }));
     const [a, b] = await Promise.all([run(tenantId, lines), run(tenantId, lines)]);
     expect(a.imported + b.imported).toBe(500);
